@@ -1,0 +1,156 @@
+"""ft-pipeline: the command line. Thin: it parses, calls the same core code the assets call, and
+turns a user's mistake into one line on stderr and exit code 2, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ft_pipeline.core import paths
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="rec", file=sys.stderr, disable=not sys.stderr.isatty() and None)
+
+    def update(done: int, total: int | None = None) -> None:
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_redact(args) -> int:
+    from ft_pipeline.core.ingest import InputError
+    from ft_pipeline.core.redaction import RedactionConfig, redact_file
+
+    bar, update = _progress_bar("redact")
+    try:
+        summary = redact_file(args.input, args.output, args.quarantine, config=RedactionConfig(), progress=update)
+    except (InputError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        bar.close()
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from ft_pipeline.core.training.train import main as train_main
+
+    argv = ["--config", args.config]
+    if args.output:
+        argv += ["--output", args.output]
+    if args.max_steps is not None:
+        argv += ["--max-steps", str(args.max_steps)]
+    if args.data:
+        argv += ["--data", args.data]
+    return train_main(argv)
+
+
+def _registry() -> Path:
+    return paths.pipeline_home() / "registry"
+
+
+def cmd_audit(args) -> int:
+    from ft_pipeline.core import audit, registry
+
+    try:
+        version_dir = registry.resolve(_registry(), args.name, args.version)
+    except registry.RegistryError as exc:
+        raise UserError(str(exc)) from None
+    print(audit.render(registry.read_manifest(version_dir), args.format), end="")
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from ft_pipeline.core import registry
+
+    try:
+        previous, now = registry.rollback(_registry(), args.name, args.to)
+    except registry.RegistryError as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps({"model": args.name, "from": previous, "to": now}))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Materializes every asset on the bundled demo into the instance at DAGSTER_HOME."""
+    import dagster as dg
+
+    from ft_pipeline.definitions import defs
+
+    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
+    instance = dg.DagsterInstance.get()
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    home = paths.pipeline_home()
+    reports = sorted((home / "reports" / "eval_report").glob("*/eval_report.md"), key=lambda p: p.stat().st_mtime)
+    print()
+    if not result.success:
+        failed = [e.step_key for e in result.all_events if e.is_step_failure]
+        print(f"demo run {result.run_id} FAILED at: {', '.join(failed) or 'a check'}; open the UI for details: make ui")
+        return 1
+    if reports:
+        print(f"eval report: {reports[-1]}")
+    print(f"registry:    {home / 'registry'}")
+    print("open the UI: make ui   (then http://127.0.0.1:3000)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ft-pipeline", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("redact", help="redact a raw JSONL file (same code as the redacted_dataset asset)")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--quarantine", default=None, help="where quarantined records go (keep it in the raw zone)")
+    p.set_defaults(func=cmd_redact)
+
+    p = sub.add_parser("train", help="the standalone trainer")
+    p.add_argument("--config", required=True)
+    p.add_argument("--output")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--data", help="export directory with train.jsonl / eval.jsonl")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("audit", help="the lineage trail of a promoted model")
+    p.add_argument("--name", default="northwind-triage")
+    p.add_argument("--version", default=None, help="default: the current version")
+    p.add_argument("--format", choices=["json", "md"], default="md")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("rollback", help="point the model's `current` at an earlier version")
+    p.add_argument("--name", default="northwind-triage")
+    p.add_argument("--to", default=None, help="default: the version before the current one")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("demo", help="materialize every asset on the bundled demo")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"ft-pipeline {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

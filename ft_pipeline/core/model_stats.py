@@ -1,0 +1,46 @@
+"""Sizes of a model and a dataset, read cheaply: the cost estimate needs them before any load."""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+from typing import Iterable
+
+DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def count_parameters(model_dir: Path) -> int:
+    """Parameters from the safetensors headers alone (8-byte length, then a JSON header): no weights
+    are read, so a 13B checkpoint is sized in milliseconds."""
+    total = 0
+    for file in sorted(Path(model_dir).glob("*.safetensors")):
+        with open(file, "rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length))
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            n = 1
+            for dim in info["shape"]:
+                n *= dim
+            total += n
+    return total
+
+
+def count_tokens(texts: Iterable[str], tokenizer_dir: Path | None = None, batch: int = 512) -> int:
+    """Tokens with the model's own tokenizer; about 4 characters a token when none is at hand."""
+    texts = iter(texts)
+    if tokenizer_dir is None:
+        return sum(max(1, len(t) // 4) for t in texts)
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    total, chunk = 0, []
+    for text in texts:
+        chunk.append(text)
+        if len(chunk) == batch:
+            total += sum(len(ids) for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"])
+            chunk = []
+    if chunk:
+        total += sum(len(ids) for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"])
+    return total

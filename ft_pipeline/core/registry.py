@@ -1,0 +1,109 @@
+"""A versioned model registry on the file system: $FT_PIPELINE_HOME/registry/<name>/<version>/.
+
+Each version holds the adapter, the merged weights, MODEL_CARD.md and lineage.json. `current`
+is a symlink to the serving version, swapped atomically, so a rollback is a pointer move and
+never a copy.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+VERSION_RE = re.compile(r"^v(\d+)$")
+
+
+class RegistryError(Exception):
+    """A user-facing registry problem (unknown model or version); printed, never a traceback."""
+
+
+def model_root(registry: Path, name: str) -> Path:
+    return Path(registry) / name
+
+
+def versions(registry: Path, name: str) -> list[str]:
+    root = model_root(registry, name)
+    if not root.is_dir():
+        return []
+    found = [p.name for p in root.iterdir() if p.is_dir() and not p.is_symlink() and VERSION_RE.match(p.name)]
+    return sorted(found, key=lambda v: int(VERSION_RE.match(v).group(1)))
+
+
+def current_version(registry: Path, name: str) -> str | None:
+    pointer = model_root(registry, name) / "current"
+    return os.readlink(pointer) if pointer.is_symlink() else None
+
+
+def next_version(registry: Path, name: str) -> str:
+    existing = versions(registry, name)
+    return f"v{int(existing[-1][1:]) + 1}" if existing else "v1"
+
+
+def set_current(registry: Path, name: str, version: str) -> None:
+    root = model_root(registry, name)
+    if not (root / version).is_dir():
+        raise RegistryError(f"model {name!r} has no version {version!r} (have: {', '.join(versions(registry, name)) or 'none'})")
+    tmp = root / ".current.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(version)
+    os.replace(tmp, root / "current")  # rename over the old link: readers never see it missing
+
+
+def publish(registry: Path, name: str, staging: Path) -> str:
+    """Moves a fully written staging directory in as the next version and points `current` at it."""
+    root = model_root(registry, name)
+    root.mkdir(parents=True, exist_ok=True)
+    version = next_version(registry, name)
+    os.replace(staging, root / version)
+    set_current(registry, name, version)
+    return version
+
+
+def staging_dir(registry: Path, name: str) -> Path:
+    path = model_root(registry, name) / ".staging"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def rollback(registry: Path, name: str, to_version: str | None = None) -> tuple[str | None, str]:
+    """Points `current` at `to_version`, or at the version before the current one."""
+    available = versions(registry, name)
+    if not available:
+        raise RegistryError(f"no promoted versions of model {name!r} under {registry}")
+    previous = current_version(registry, name)
+    if to_version is None:
+        if previous not in available or available.index(previous) == 0:
+            raise RegistryError(f"model {name!r} is at {previous or 'none'}: there is no earlier version to roll back to")
+        to_version = available[available.index(previous) - 1]
+    set_current(registry, name, to_version)
+    return previous, to_version
+
+
+def resolve(registry: Path, name: str, version: str | None = None) -> Path:
+    """The directory of `version` (default: current)."""
+    version = version or current_version(registry, name)
+    if version is None:
+        raise RegistryError(f"model {name!r} has no current version under {registry}")
+    path = model_root(registry, name) / version
+    if not path.is_dir():
+        raise RegistryError(f"model {name!r} has no version {version!r} (have: {', '.join(versions(registry, name)) or 'none'})")
+    return path
+
+
+def read_manifest(version_dir: Path) -> dict:
+    return json.loads((Path(version_dir) / "lineage.json").read_text())
+
+
+def merge_adapter(base_model_dir: Path, adapter_dir: Path, out_dir: Path) -> None:
+    """Writes base + LoRA merged into plain weights, loadable without peft."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(base_model_dir)
+    merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    merged.save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(adapter_dir if (Path(adapter_dir) / "tokenizer_config.json").exists() else base_model_dir).save_pretrained(out_dir)

@@ -1,0 +1,48 @@
+"""Small helpers every asset shares: where its files go, and the metadata a person reads."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from ft_pipeline.core import paths
+from ft_pipeline.core.digest import sha256_dir, sha256_file
+
+
+def run_dir(zone: str, asset: str, run_id: str) -> Path:
+    """A fresh directory per run: `zone` is "raw" (unredacted text lives only there) or a
+    working area such as "data", "models" or "reports" under $FT_PIPELINE_HOME."""
+    base = paths.raw_zone() if zone == "raw" else paths.pipeline_home() / zone
+    path = base / asset / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def file_metadata(path: Path) -> dict:
+    path = Path(path)
+    digest = sha256_dir(path) if path.is_dir() else sha256_file(path)
+    return {"path": dg.MetadataValue.path(str(path)), "sha256": dg.MetadataValue.text(digest)}
+
+
+def json_preview(rows: list[dict], limit: int = 3) -> dg.MetadataValue:
+    """A preview of redacted rows only: callers must never pass raw-zone records."""
+    return dg.MetadataValue.md("```json\n" + "\n".join(json.dumps(r, ensure_ascii=False)[:400] for r in rows[:limit]) + "\n```")
+
+
+def log_progress(context, what: str):
+    """A progress callback that logs counts and rates to the run log every ~10% or 2,000 records."""
+    import time
+
+    start = time.monotonic()
+    state = {"next": 0}
+
+    def report(done: int, total: int | None = None) -> None:
+        step = max(1, (total or 20_000) // 10)
+        if done >= state["next"] or (total and done == total):
+            rate = done / max(time.monotonic() - start, 1e-6)
+            of = f"/{total}" if total else ""
+            context.log.info(f"{what}: {done}{of} records, {rate:.0f} records/s")
+            state["next"] = done + min(step, 2_000)
+
+    return report

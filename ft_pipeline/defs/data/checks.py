@@ -1,0 +1,138 @@
+"""Blocking compliance gates on the data assets. ERROR severity and blocking: a failure stops
+everything downstream in the run, and adapter_weights re-verifies them before it trains."""
+
+from collections import Counter
+
+import dagster as dg
+from pydantic import Field
+
+from ft_pipeline.core import export, labels
+from ft_pipeline.core.jsonl import iter_jsonl
+from ft_pipeline.defs.data.assets import bias_report, jsonl_export, redacted_dataset
+
+
+class LabelGateConfig(dg.Config):
+    min_coverage: float = Field(default=0.95, description="smallest share of human-verified labels")
+    min_kappa: float = Field(default=0.6, description="smallest Cohen's kappa where records carry two labels")
+
+
+@dg.asset_check(asset=redacted_dataset, blocking=True, description="Share of human-verified labels is at least min_coverage (default 95%).")
+def labels_are_verified(config: LabelGateConfig, redacted_dataset: dict) -> dg.AssetCheckResult:
+    report = labels.verify_labels(iter_jsonl(redacted_dataset["path"]))
+    return dg.AssetCheckResult(
+        passed=report.total > 0 and report.coverage >= config.min_coverage,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{report.verified}/{report.total} labels verified ({report.coverage:.1%}; gate {config.min_coverage:.0%})",
+        metadata={**report.as_metadata(), "min_coverage": config.min_coverage,
+                  "unverified_ids_sample": dg.MetadataValue.json(report.unverified_ids)},
+    )
+
+
+@dg.asset_check(asset=redacted_dataset, blocking=True, description="Annotators agree (Cohen's kappa ≥ min_kappa) where records carry two labels.")
+def annotators_agree(config: LabelGateConfig, redacted_dataset: dict) -> dg.AssetCheckResult:
+    report = labels.verify_labels(iter_jsonl(redacted_dataset["path"]))
+    kappa = report.kappa
+    return dg.AssetCheckResult(
+        # No doubly-labelled records means nothing to disagree on: pass, and say so.
+        passed=kappa is None or kappa >= config.min_kappa,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="no doubly-labelled records" if kappa is None else f"Cohen's kappa {kappa:.3f} over {len(report.pairs)} pairs (gate {config.min_kappa})",
+        metadata={"cohens_kappa": kappa if kappa is not None else -1.0, "pairs": len(report.pairs),
+                  "disagreements": report.disagreements, "min_kappa": config.min_kappa},
+    )
+
+
+@dg.asset_check(asset=redacted_dataset, blocking=True, description="No record left in the redacted data trips a confidential marker, secret detector or protected document.")
+def redacted_dataset_has_no_confidential_content(redacted_dataset: dict) -> dg.AssetCheckResult:
+    from ft_pipeline.core.screening import ScreeningConfig, screen_record
+
+    screening = ScreeningConfig()
+    reasons: Counter = Counter()
+    ids: list[str] = []
+    for record in iter_jsonl(redacted_dataset["path"]):
+        reason = screen_record(record, screening)
+        if reason:
+            reasons[reason.split(":")[0]] += 1
+            ids.append(record["id"])
+    return dg.AssetCheckResult(
+        passed=not ids,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{len(ids)} records with confidential content",
+        metadata={"flagged": len(ids), "reasons": dg.MetadataValue.json(dict(reasons)), "ids": dg.MetadataValue.json(ids[:20])},
+    )
+
+
+@dg.asset_check(asset=bias_report, blocking=True, description="Every attribute's demographic parity is within the configured bounds.")
+def bias_is_within_bounds(bias_report: dict) -> dg.AssetCheckResult:
+    failed = {a: s for a, s in bias_report["summary"].items() if not s["passed"]}
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="all attributes within bounds" if not failed else f"out of bounds: {', '.join(sorted(failed))}",
+        metadata={"attributes": dg.MetadataValue.json(bias_report["summary"]), "bounds": dg.MetadataValue.json(bias_report["config"])},
+    )
+
+
+@dg.asset_check(asset=jsonl_export, blocking=True, description="Every export file passes the great-expectations suite (ids unique, roles valid, answer last, JSON answers).")
+def export_schema_is_valid(jsonl_export: dict) -> dg.AssetCheckResult:
+    results = export.validate_export(jsonl_export["path"])
+    failed = {name: r["failures"] for name, r in results.items() if not r["success"]}
+    return dg.AssetCheckResult(
+        passed=bool(results) and not failed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="all files valid" if not failed else f"invalid: {', '.join(sorted(failed))}",
+        metadata={"files": dg.MetadataValue.json(results)},
+    )
+
+
+@dg.asset_check(asset=jsonl_export, blocking=True, description="A second Presidio pass over every exported text finds no PII the redaction missed.")
+def export_has_no_residual_pii(jsonl_export: dict) -> dg.AssetCheckResult:
+    from ft_pipeline.core.redaction import Redactor, RedactionConfig
+
+    redactor = Redactor(RedactionConfig())
+    by_type: Counter = Counter()
+    where: list[str] = []
+    for name, ident, texts in _export_texts(jsonl_export["path"]):
+        findings = redactor.find_pii(texts)
+        for entity, *_ in (f for per_text in findings for f in per_text):
+            by_type[entity] += 1
+        if any(findings):
+            where.append(f"{name}:{ident}")
+    return dg.AssetCheckResult(
+        passed=not where,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{len(where)} records with residual PII",
+        # Entity types and record ids only: the matched text itself is PII.
+        metadata={"records_with_pii": len(where), "entities": dg.MetadataValue.json(dict(by_type)),
+                  "where": dg.MetadataValue.json(where[:20])},
+    )
+
+
+@dg.asset_check(asset=jsonl_export, blocking=True, description="No exported record trips a confidential marker, secret detector or protected document.")
+def export_has_no_confidential_content(jsonl_export: dict) -> dg.AssetCheckResult:
+    from ft_pipeline.core.screening import ScreeningConfig, screen_record
+
+    screening = ScreeningConfig()
+    flagged = []
+    for name, ident, texts in _export_texts(jsonl_export["path"]):
+        record = {"id": ident, "messages": [{"role": "user", "content": t} for t in texts]}
+        if screen_record(record, screening):
+            flagged.append(f"{name}:{ident}")
+    return dg.AssetCheckResult(
+        passed=not flagged,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{len(flagged)} exported records with confidential content",
+        metadata={"flagged": len(flagged), "where": dg.MetadataValue.json(flagged[:20])},
+    )
+
+
+def _export_texts(export_dir: str):
+    """(file, id, [every text]) for each row of every export file."""
+    from pathlib import Path
+
+    for path in sorted(Path(export_dir).glob("*.jsonl")):
+        if path.stem == "attributes":
+            continue
+        for row in iter_jsonl(path):
+            turns = row.get("messages") or [*row.get("prompt", []), *row.get("chosen", []), *row.get("rejected", [])]
+            yield path.name, row["id"], [t["content"] for t in turns]

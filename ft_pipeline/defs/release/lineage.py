@@ -1,0 +1,92 @@
+"""The audit trail of a release, read from the Dagster instance at promotion time and frozen into
+the registry beside the model, so it outlives the instance's retention."""
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+
+import dagster as dg
+
+from ft_pipeline.core import paths
+from ft_pipeline.defs.gates import full_graph, latest_materialization
+
+
+def code_version() -> str:
+    """The git commit the code ran at (with "+dirty" if the tree had changes), or "unknown"."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=paths.REPO_ROOT, capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=paths.REPO_ROOT,
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if commit.returncode != 0:
+        return "unknown"
+    return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _metadata_value(value) -> object:
+    inner = getattr(value, "value", value)
+    return inner if isinstance(inner, (str, int, float, bool, type(None), dict, list)) else str(inner)
+
+
+def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> dict:
+    record = latest_materialization(instance, key)
+    if record is None:
+        return {"asset": key.to_user_string(), "materialized": False}
+    event = record.event_log_entry
+    materialization = event.asset_materialization
+    metadata = {k: _metadata_value(v) for k, v in materialization.metadata.items()
+                if k in {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method"}}
+    run = instance.get_run_by_id(event.run_id)
+    op_config = (run.run_config or {}).get("ops", {}).get(key.to_python_identifier(), {}) if run else {}
+    return {
+        "asset": key.to_user_string(),
+        "materialized": True,
+        "run_id": event.run_id,
+        "storage_id": record.storage_id,
+        "timestamp": dt.datetime.fromtimestamp(event.timestamp, dt.timezone.utc).isoformat(timespec="seconds"),
+        "code_version": graph.get(key).code_version,
+        "data_version": (materialization.tags or {}).get("dagster/data_version"),
+        "sha256": metadata.get("sha256"),
+        "config": op_config.get("config", {}),
+        "metadata": metadata,
+    }
+
+
+def check_entries(instance: dg.DagsterInstance, graph, keys: set[dg.AssetKey]) -> list[dict]:
+    check_keys = sorted((k for k in graph.asset_check_keys if k.asset_key in keys),
+                        key=lambda k: (k.asset_key.to_user_string(), k.name))
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    entries = []
+    for key in check_keys:
+        record = latest.get(key)
+        evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
+        passed = bool(getattr(evaluation, "passed", False))
+        target = getattr(evaluation, "target_materialization_data", None)
+        entries.append({
+            "check": key.name,
+            "asset": key.asset_key.to_user_string(),
+            "blocking": graph.get_check_spec(key).blocking,
+            "passed": passed,
+            "status": record.status.value if record else "NEVER_RUN",
+            "run_id": record.run_id if record else None,
+            "target_storage_id": target.storage_id if target else None,
+            "description": getattr(evaluation, "description", None),
+        })
+    return entries
+
+
+def collect_lineage(context: dg.AssetExecutionContext, *, name: str, version: str) -> dict:
+    graph = full_graph(context)
+    keys = graph.get_ancestor_asset_keys(context.asset_key)
+    ordered = [k for k in graph.toposorted_asset_keys if k in keys]
+    return {
+        "name": name,
+        "version": version,
+        "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "run_id": context.run_id,
+        "code_version": code_version(),
+        "assets": [asset_entry(context.instance, graph, k) for k in ordered],
+        "checks": check_entries(context.instance, graph, set(ordered)),
+        "erasures": [],
+    }

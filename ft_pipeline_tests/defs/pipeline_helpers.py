@@ -1,0 +1,66 @@
+"""Builds a small demo slice and the run config that materializes the whole graph on the tiny model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ft_pipeline_tests.conftest import DEMO_RECORDS
+
+TINY_PRESET = """\
+method: sft
+base_model: tiny
+lora_rank: 8
+lora_alpha: 16
+lora_dropout: 0.0
+target_modules: [q_proj, v_proj]
+learning_rate: 5.0e-3
+max_steps: {max_steps}
+per_device_batch_size: 8
+gradient_accumulation: 1
+max_length: 128
+assistant_only_loss: true
+precision: fp32
+logging_steps: 2
+save_steps: {save_steps}
+gpu_type: cpu
+price_per_hour: 1.0
+budget_usd: {budget}
+"""
+
+
+def demo_slice(path: Path, per_split: dict[str, int] | None = None, extra: list[dict] = ()) -> Path:
+    """The first records of each split of the bundled demo (a few confidential ones included)."""
+    want = per_split or {"train": 40, "eval": 6, "test": 12}
+    taken = {k: 0 for k in want}
+    rows, confidential = [], 0
+    for line in DEMO_RECORDS.read_text().splitlines():
+        record = json.loads(line)
+        split = record.get("split")
+        is_confidential = "CONFIDENTIAL" in line or "BEGIN RSA" in line or "AKIA" in line
+        if is_confidential and confidential < 2:
+            rows.append(line)
+            confidential += 1
+        elif split in taken and taken[split] < want[split] and not is_confidential:
+            rows.append(line)
+            taken[split] += 1
+    rows += [json.dumps(r) for r in extra]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def write_preset(path: Path, max_steps: int = 6, save_steps: int = 3, budget: float = 100.0) -> Path:
+    path.write_text(TINY_PRESET.format(max_steps=max_steps, save_steps=save_steps, budget=budget))
+    return path
+
+
+def run_config(source: Path, model_dir: Path, preset: Path, **overrides) -> dict:
+    ops = {
+        "raw_dataset": {"config": {"source": str(source)}},
+        "base_model": {"config": {"name_or_path": str(model_dir)}},
+        "fit_assessment": {"config": {"training_preset": str(preset), "target_exact_match": 0.8}},
+        "adapter_weights": {"config": {"preset": str(preset)}},
+        "eval_report": {"config": {"min_group_size": 3}},
+    }
+    for op, config in overrides.items():
+        ops.setdefault(op, {"config": {}})["config"].update(config)
+    return {"ops": ops}

@@ -1,0 +1,178 @@
+"""The whole graph through dagster with real components: Presidio, great-expectations, fairlearn,
+trl on the tiny Llama, a temporary Dagster instance. One materialization is shared by the tests
+that read it (module fixture): it is the expensive part."""
+from __future__ import annotations
+
+import json
+import os
+
+import dagster as dg
+import pytest
+
+from ft_pipeline.core import registry
+from ft_pipeline_tests.defs.pipeline_helpers import demo_slice, run_config, write_preset
+
+# Raw PII seeded into the input: none of it may appear outside $FT_PIPELINE_HOME/raw/.
+CANARY_PII = {
+    "name": "Zephyrine Quillfeather",
+    "email": "zephyrine.quillfeather@example.org",
+    "phone": "(415) 555-0187",
+    "ssn": "536-22-8741",
+}
+CANARY_RECORD = {
+    "id": "pii-canary-1",
+    "messages": [
+        {"role": "user", "content": f"Hi, this is {CANARY_PII['name']}. Email me at {CANARY_PII['email']} or call "
+                                    f"{CANARY_PII['phone']}. My SSN is {CANARY_PII['ssn']}. I lost my card, please block it now!"},
+        {"role": "assistant", "content": '{"intent": "card_lost", "priority": "urgent"}'},
+    ],
+    "label_verified": True, "annotator": "ann-01", "verified_at": "2026-10-01T10:00:00Z",
+    "attributes": {"region": "NA", "language": "en", "segment": "retail", "age_band": "30-44"},
+    "split": "train",
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, tiny_model_dir):
+    from ft_pipeline.definitions import defs
+
+    root = tmp_path_factory.mktemp("pipeline")
+    home, dagster_home = root / "ft_home", root / "dagster_home"
+    home.mkdir()
+    dagster_home.mkdir()
+    old = os.environ.get("FT_PIPELINE_HOME")
+    os.environ["FT_PIPELINE_HOME"] = str(home)
+    source = demo_slice(root / "input.jsonl", extra=[CANARY_RECORD])
+    preset = write_preset(root / "tiny.yaml")
+    config = run_config(source, tiny_model_dir, preset,
+                        eval_report={"min_group_size": 3})
+    config["ops"]["eval_report_gates"] = None  # placeholder removed below; checks take their own config
+    del config["ops"]["eval_report_gates"]
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+        yield {"result": result, "instance": instance, "home": home, "dagster_home": dagster_home,
+               "defs": defs, "config": config, "source": source, "preset": preset}
+    if old is None:
+        os.environ.pop("FT_PIPELINE_HOME", None)
+    else:
+        os.environ["FT_PIPELINE_HOME"] = old
+
+
+def materialization(instance, name):
+    event = instance.get_latest_materialization_event(dg.AssetKey(name))
+    return event.asset_materialization if event else None
+
+
+def test_every_asset_up_to_eval_is_materialized_with_path_and_sha(pipeline):
+    instance = pipeline["instance"]
+    for name in ["raw_dataset", "redacted_dataset", "label_review_sample", "bias_report", "jsonl_export",
+                 "base_model", "fit_assessment", "adapter_weights", "eval_report"]:
+        m = materialization(instance, name)
+        assert m is not None, f"{name} was not materialized"
+        if name != "fit_assessment":
+            assert "path" in m.metadata and len(m.metadata["sha256"].value) == 64, name
+
+
+def test_every_record_is_accounted_for(pipeline):
+    instance = pipeline["instance"]
+    lines = sum(1 for l in pipeline["source"].read_text().splitlines() if l.strip())
+    raw = materialization(instance, "raw_dataset").metadata
+    red = materialization(instance, "redacted_dataset").metadata
+    assert raw["records"].value + raw["quarantined"].value == lines
+    assert red["records_in"].value == raw["records"].value
+    assert red["records_out"].value + red["quarantined"].value == red["records_in"].value
+    assert red["quarantined"].value >= 2  # the two confidential records
+    exported = materialization(instance, "jsonl_export").metadata
+    total = sum(exported[f"rows_{s}"].value for s in ("train", "eval", "test", "preference_train", "preference_eval"))
+    assert total == red["records_out"].value
+
+
+def test_pre_training_gates_all_passed(pipeline):
+    instance = pipeline["instance"]
+    graph = pipeline["defs"].resolve_asset_graph()
+    upstream = graph.get_ancestor_asset_keys(dg.AssetKey("adapter_weights"))
+    keys = [k for k in graph.asset_check_keys if k.asset_key in upstream]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    assert len(keys) >= 8
+    for key in keys:
+        assert latest[key].status.value == "SUCCEEDED", key.name
+
+
+def test_adapter_and_metadata(pipeline):
+    m = materialization(pipeline["instance"], "adapter_weights").metadata
+    assert m["steps"].value == 6
+    assert m["gates_verified"].value >= 8
+    assert "data:image/png;base64" in m["loss_curve"].value
+
+
+def test_release_gates_block_promotion_of_an_untrained_tiny_model(pipeline):
+    """The tiny random model cannot beat anything: the release gates fail and nothing is promoted."""
+    result, instance = pipeline["result"], pipeline["instance"]
+    assert not result.success
+    key = dg.AssetCheckKey(dg.AssetKey("eval_report"), "tuned_beats_base")
+    assert instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].status.value == "FAILED"
+    assert materialization(instance, "promoted_model") is None
+    assert not (pipeline["home"] / "registry").exists() or not registry.versions(pipeline["home"] / "registry", "northwind-triage")
+
+
+def test_no_raw_pii_outside_the_raw_zone(pipeline):
+    """Searches every file the pipeline and the instance wrote, and the event log, for seeded PII."""
+    needles = [v.lower() for v in CANARY_PII.values()] + ["quillfeather"]
+    offenders = []
+    for base in (pipeline["home"], pipeline["dagster_home"]):
+        for path in base.rglob("*"):
+            if not path.is_file() or (pipeline["home"] / "raw") in path.parents:
+                continue
+            try:
+                text = path.read_bytes().decode("utf-8", errors="ignore").lower()
+            except OSError:
+                continue
+            if any(n in text for n in needles):
+                offenders.append(str(path.relative_to(base)))
+    events = pipeline["instance"].all_logs(pipeline["result"].run_id)
+    leaking_events = [e.dagster_event_type for e in events if any(n in str(e).lower() for n in needles)]
+    # the raw zone does hold it, so the search is not vacuous
+    raw_hits = [p for p in (pipeline["home"] / "raw").rglob("*.jsonl") if "quillfeather" in p.read_text().lower()]
+    assert raw_hits, "seeded PII never reached the raw zone: the test would be vacuous"
+    assert offenders == [], "raw PII found outside the raw zone (paths listed, values withheld)"
+    assert leaking_events == [], "raw PII found in the event log"
+
+
+def _train_alone(pipeline):
+    job = pipeline["defs"].resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=pipeline["instance"], raise_on_error=False, asset_selection=[dg.AssetKey("adapter_weights")],
+        run_config={"ops": {"adapter_weights": pipeline["config"]["ops"]["adapter_weights"]}},
+    )
+    assert not result.success, "training ran although a gate had not passed"
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    return failure.event_specific_data.error.message
+
+
+def test_training_alone_refuses_when_a_gate_failed(pipeline):
+    """No bypass (1): a gate fails on a new materialization; training picked alone, as someone
+    might from the UI, is refused and the failed gate is named."""
+    job = pipeline["defs"].resolve_implicit_global_asset_job_def()
+    config = {"ops": {"raw_dataset": pipeline["config"]["ops"]["raw_dataset"],
+                      "redacted_dataset_labels_are_verified": {"config": {"min_coverage": 1.01}}}}
+    data = job.execute_in_process(instance=pipeline["instance"], run_config=config, raise_on_error=False,
+                                  asset_selection=[dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")])
+    assert not data.success  # the blocking check failed
+    message = _train_alone(pipeline)
+    assert "labels_are_verified (latest evaluation failed)" in message
+
+
+def test_training_alone_refuses_unchecked_materializations(pipeline):
+    """No bypass (2): data re-materialized without running its checks does not inherit the old
+    passes: the gate must have evaluated the exact materialization training would read."""
+    from ft_pipeline.defs.data.assets import raw_dataset, redacted_dataset
+
+    result = dg.materialize(
+        [raw_dataset, redacted_dataset], instance=pipeline["instance"],
+        run_config={"ops": {"raw_dataset": pipeline["config"]["ops"]["raw_dataset"]}},
+        resources={"io_manager": dg.FilesystemIOManager()},
+    )
+    assert result.success
+    message = _train_alone(pipeline)
+    assert "annotators_agree (evaluated an older materialization" in message
