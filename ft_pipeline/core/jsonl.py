@@ -1,0 +1,87 @@
+"""Atomic JSONL writing and streaming reads.
+
+A crashed run must leave no half-written artifact, so every writer goes to a temp file in the
+target's own directory (same filesystem, so os.replace is atomic) and is renamed on success.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+
+def dumps(obj: Any) -> str:
+    """One compact JSON line; non-ASCII kept as is so files stay readable and small."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+@contextlib.contextmanager
+def atomic_text(path: str | os.PathLike) -> Iterator[TextIO]:
+    """Yields a text handle to a temp file that replaces `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class JsonlWriter:
+    """Counts what it writes, so callers can assert their accounting against the file."""
+
+    def __init__(self, fh: TextIO):
+        self._fh = fh
+        self.count = 0
+
+    def write(self, obj: Any) -> None:
+        self._fh.write(dumps(obj))
+        self._fh.write("\n")
+        self.count += 1
+
+
+@contextlib.contextmanager
+def atomic_jsonl(path: str | os.PathLike) -> Iterator[JsonlWriter]:
+    with atomic_text(path) as fh:
+        yield JsonlWriter(fh)
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[dict]:
+    """Streams a trusted JSONL file (one written by the pipeline); a bad line is a bug upstream,
+    so it raises with file and line instead of quarantining."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+
+
+def count_lines(path: str | os.PathLike) -> int:
+    """Non-blank lines, read in binary blocks: cheap enough to size a progress bar."""
+    n = 0
+    with open(path, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                n += 1
+    return n
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

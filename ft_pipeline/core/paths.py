@@ -1,0 +1,24 @@
+"""Where the pipeline writes: FT_PIPELINE_HOME (default <repo>/var) and its raw zone."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def pipeline_home() -> Path:
+    """Every file the pipeline writes lives under this directory (read at call time, so tests
+    and the CLI can point it elsewhere with the environment variable)."""
+    env = os.environ.get("FT_PIPELINE_HOME")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "var"
+
+
+def raw_zone() -> Path:
+    """The only place allowed to hold unredacted text: the raw copy and the quarantine."""
+    return pipeline_home() / "raw"
+
+
+def ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

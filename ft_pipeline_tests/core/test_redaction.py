@@ -1,0 +1,173 @@
+"""Redaction with the real Presidio + spaCy model: each entity type, whole-value removal,
+consistent pseudonyms, the residual-PII finder, and redact_file's accounting."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from ft_pipeline.core.redaction import RedactionConfig, Redactor, redact_file
+from ft_pipeline.core.screening import ScreeningConfig
+from ft_pipeline_tests.conftest import DEMO_RECORDS, read_jsonl
+
+# (entity, sentence, the PII substrings that must all disappear)
+CASES = [
+    ("PERSON", "Hi, my name is Amara Okonkwo and I need help.", ["Amara", "Okonkwo"]),
+    ("PERSON", "Dr. Hiroshi Tanaka signed the referral.", ["Hiroshi", "Tanaka"]),
+    ("EMAIL_ADDRESS", "Write to me at amara.o@example.net please.", ["amara.o@example.net"]),
+    ("PHONE_NUMBER", "Call me back on (312) 555-0155 tonight.", ["555-0155"]),
+    ("PHONE_NUMBER", "My mobile is +44 20 7946 0721 if you need it.", ["7946", "0721"]),
+    ("US_SSN", "For verification, my SSN is 489-03-4697.", ["489-03-4697"]),
+    ("CREDIT_CARD", "Card on file is 4023 3190 5854 9014.", ["4023 3190 5854 9014"]),
+    ("IBAN_CODE", "Refund to IBAN GB66 NWBK 9195 2453 1824 35 please.", ["GB66", "9195 2453"]),
+    ("IP_ADDRESS", "I'm logged in from 203.0.113.39 right now.", ["203.0.113.39"]),
+    ("STREET_ADDRESS", "I moved to 4821 Lakeview Boulevard, Springfield, IL 62704 last week.",
+     ["4821", "Lakeview", "Springfield", "62704"]),
+    ("STREET_ADDRESS", "Ship it to 77 Highland Avenue Apt 4B, Portland, OR 97205.", ["77 Highland", "4B", "97205"]),
+    ("MEDICAL_RECORD_NUMBER", "The hospital lists MRN: 00482913 on the bill.", ["00482913"]),
+    ("POLICY_NUMBER", "My policy number is NW-POL-4821937.", ["4821937"]),
+    ("EMPLOYEE_ID", "The adjuster's employee id is EMP-40211.", ["40211"]),
+    ("DATE_OF_BIRTH", "My date of birth is March 14, 1985.", ["March 14, 1985"]),
+    ("DATE_OF_BIRTH", "DOB 1975-10-28, patient since 2019.", ["1975-10-28"]),
+    ("HEALTH_PLAN_ID", "My member id is XQH482913776 on the card.", ["XQH482913776"]),
+    ("CLAIM_NUMBER", "What's the status of claim CLM-26-058186?", ["058186"]),
+]
+
+
+@pytest.fixture(scope="module")
+def redactor() -> Redactor:
+    return Redactor(RedactionConfig(screening=ScreeningConfig(protected_documents=[])))
+
+
+def chat(*turns: str, rid: str = "r1") -> dict:
+    roles = ["user", "assistant"]
+    return {"id": rid, "task": "chat", "messages": [{"role": roles[i % 2], "content": t} for i, t in enumerate(turns)],
+            "label_verified": False, "annotator": None, "verified_at": None, "attributes": {}, "source": None,
+            "split": None}
+
+
+@pytest.mark.parametrize("entity, text, secrets", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_entity_is_fully_redacted(redactor, entity, text, secrets):
+    [(out, counts)] = list(redactor.redact_records([chat(text, '{"intent": "other"}')]))
+    redacted = out["messages"][0]["content"]
+    leaked = [i for i, s in enumerate(secrets) if s in redacted]
+    assert not leaked, f"{entity}: parts {leaked} of the value survived"
+    assert f"<{entity}_1>" in redacted, f"{entity} placeholder missing; got types {sorted(counts)}"
+    assert out["messages"][1]["content"] == '{"intent": "other"}'
+
+
+def test_pseudonyms_are_consistent_across_turns_and_fields(redactor):
+    record = chat(
+        "This is Maria Kowalski, email maria.k@example.org. My husband Tomasz Kowalski is on the policy.",
+        "Thanks Maria, we will write to maria.k@example.org.",
+        "Please also copy Tomasz.",
+    )
+    [(out, counts)] = list(redactor.redact_records([record]))
+    texts = [m["content"] for m in out["messages"]]
+    assert not any(name in t for t in texts for name in ("Maria", "Tomasz", "Kowalski", "maria.k@")), "name survived"
+    maria, tomasz = texts[0].split(",")[0].split()[-1], re.search(r"husband (<PERSON_\d>)", texts[0]).group(1)
+    assert maria == "<PERSON_1>" and tomasz == "<PERSON_2>"
+    assert "Thanks <PERSON_1>, we will write to <EMAIL_ADDRESS_1>." == texts[1]
+    assert texts[2] == "Please also copy <PERSON_2>."
+    assert counts["EMAIL_ADDRESS"] == 2
+
+
+def test_dpo_fields_share_the_record_pseudonyms(redactor):
+    record = {**chat("I am Grace Murphy, phone 312-555-0199."), "task": "dpo",
+              "chosen": "Hello Grace Murphy.", "rejected": "Call 312-555-0199."}
+    [(out, _)] = list(redactor.redact_records([record]))
+    assert out["chosen"] == "Hello <PERSON_1>."
+    assert out["rejected"] == "Call <PHONE_NUMBER_1>."
+
+
+def test_redacting_twice_changes_nothing(redactor):
+    [(once, _)] = list(redactor.redact_records([chat("I'm Ingrid Silva, call 312-555-0142.")]))
+    [(twice, counts)] = list(redactor.redact_records([once]))
+    assert twice == once and counts == {}
+
+
+def test_find_pii_ignores_placeholders_and_json_answers(redactor):
+    texts = ['{"intent": "billing_dispute", "priority": "high"}',
+             "Hello <PERSON_1>, we wrote to <EMAIL_ADDRESS_1> about <POLICY_NUMBER_1> at <STREET_ADDRESS_2>.",
+             "Contact Ethan Walker at ethan.w@example.com."]
+    found = redactor.find_pii(texts)
+    assert found[0] == [] and found[1] == []
+    assert {e for e, *_ in found[2]} == {"PERSON", "EMAIL_ADDRESS"}
+    assert all(isinstance(s, int) and isinstance(e, int) and 0 < score <= 1 for _, s, e, score in found[2])
+
+
+def test_allow_and_deny_lists():
+    redactor = Redactor(RedactionConfig(allow_list=["Northwind Mutual"], deny_list=["Bluebird"],
+                                        screening=ScreeningConfig(protected_documents=[])))
+    [(out, counts)] = list(redactor.redact_records([chat("Is Bluebird covered by Northwind Mutual?")]))
+    assert out["messages"][0]["content"] == "Is <DENY_LIST_1> covered by Northwind Mutual?"
+
+
+def test_surrogate_mode_writes_fake_values_the_finder_accepts():
+    redactor = Redactor(RedactionConfig(mode="surrogate", screening=ScreeningConfig(protected_documents=[])))
+    [(out, _)] = list(redactor.redact_records([chat("My name is Chloe Dubois, email chloe.d@example.com.")]))
+    text = out["messages"][0]["content"]
+    assert "Chloe" not in text and "Dubois" not in text and "Alex Morgan" in text
+    assert redactor.find_pii([text]) == [[]]
+
+
+def test_parallel_workers_match_in_process(redactor):
+    records = [chat(f"I'm Omar Haddad, call 312-555-01{i:02d}.", rid=f"p{i}") for i in range(12)]
+    parallel = Redactor(RedactionConfig(n_process=2, chunk_records=4, screening=redactor.config.screening))
+    assert list(parallel.redact_records(records)) == list(redactor.redact_records(records))
+
+
+# --- redact_file ----------------------------------------------------------------------------
+
+
+def test_redact_file_accounting_and_quarantine(tmp_path, redactor):
+    aws = "AKIA" + "ABCDEFGHIJKLMNOP"
+    lines = [
+        json.dumps({"id": "a", "prompt": "I'm Leila Rossi, SSN 489-03-4697.", "completion": '{"intent": "x"}'}),
+        "{broken",
+        json.dumps({"id": "b", "prompt": f"key {aws}", "completion": "ok"}),
+        json.dumps({"id": "a", "prompt": "duplicate", "completion": "ok"}),
+        json.dumps({"id": "c", "messages": [{"role": "robot", "content": "x"}]}),
+        "",
+        json.dumps({"id": "d", "prompt": "INTERNAL ONLY: reserve table", "completion": "ok"}),
+        json.dumps({"id": "e", "prompt": "Is dental covered?", "completion": '{"intent": "coverage_question"}'}),
+    ]
+    src = tmp_path / "raw.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ticks = []
+    summary = redact_file(src, tmp_path / "red.jsonl", tmp_path / "raw" / "q.jsonl", config=redactor.config,
+                          progress=lambda done, total: ticks.append((done, total)))
+    out, quarantine = read_jsonl(tmp_path / "red.jsonl"), read_jsonl(tmp_path / "raw" / "q.jsonl")
+    assert summary["in"] == 7 == summary["out"] + summary["quarantined"]
+    assert [r["id"] for r in out] == ["a", "e"]
+    assert {q["line"]: q["reason"] for q in quarantine} == {
+        2: "broken_json", 3: "secret:aws_access_key", 4: "duplicate_id", 5: "unknown_role", 7: "confidential_marker"}
+    assert summary["entities"] == {"PERSON": 1, "US_SSN": 1}
+    text = out[0]["messages"][0]["content"]
+    assert text == "I'm <PERSON_1>, SSN <US_SSN_1>."
+    assert ticks[-1] == (7, 7)
+    assert not any(v in json.dumps(summary) for v in ("Leila", "489-03", aws)), "summary leaks raw values"
+
+
+def test_redact_file_failure_leaves_no_output(tmp_path, redactor):
+    with pytest.raises(ValueError):
+        redact_file(tmp_path / "absent.jsonl", tmp_path / "red.jsonl", tmp_path / "q.jsonl", config=redactor.config)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ValueError, match="empty"):
+        redact_file(empty, tmp_path / "red.jsonl", tmp_path / "q.jsonl", config=redactor.config)
+    assert not (tmp_path / "red.jsonl").exists()
+
+
+@pytest.mark.skipif(not DEMO_RECORDS.exists(), reason="demo records not generated")
+def test_demo_slice_has_no_residual_pii(tmp_path):
+    src = tmp_path / "demo.jsonl"
+    with open(DEMO_RECORDS, encoding="utf-8") as fh:
+        src.write_text("".join(line for _, line in zip(range(80), fh)), encoding="utf-8")
+    summary = redact_file(src, tmp_path / "red.jsonl", tmp_path / "q.jsonl")
+    redactor = Redactor()
+    texts = [m["content"] for r in read_jsonl(tmp_path / "red.jsonl") for m in r["messages"]]
+    residual = sum(len(found) for found in redactor.find_pii(texts))
+    assert residual == 0, f"{residual} residual PII spans in the redacted demo slice"
+    assert summary["quarantine_reasons"], "the demo slice holds confidential records that must be quarantined"
