@@ -95,7 +95,9 @@ def cmd_demo(args) -> int:
     os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
     instance = dg.DagsterInstance.get()
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(instance=instance, raise_on_error=False)
+    # INFO, not DEBUG: progress lines (counts, rates, losses) without Dagster's step bookkeeping.
+    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
     home = paths.pipeline_home()
     reports = sorted((home / "reports" / "eval_report").glob("*/eval_report.md"), key=lambda p: p.stat().st_mtime)
     print()

@@ -40,9 +40,11 @@ def eval_report(
         test = test[: config.max_examples]
     baseline = {row["id"]: row["prediction"] for row in iter_jsonl(fit_assessment["predictions_path"])}
     prompts = [answers.prompt_turns(r) for r in test]
-    base = generate(base_model["path"], prompts, progress=log_progress(context, "base generation"))
+    # Generation stops once an answer holds one JSON object: the score reads the first object only.
+    budget = {"max_new_tokens": config.max_new_tokens, "stop_after_json": True}
+    base = generate(base_model["path"], prompts, progress=log_progress(context, "base generation"), **budget)
     tuned = generate(base_model["path"], prompts, adapter_dir=adapter_weights["path"],
-                     progress=log_progress(context, "tuned generation"))
+                     progress=log_progress(context, "tuned generation"), **budget)
     variants = {"base": base, "prompt_baseline": [baseline[r["id"]] for r in test], "tuned": tuned}
     attributes = {row["id"]: row["attributes"] for row in iter_jsonl(export_dir / "attributes.jsonl")}
     result = evaluation.evaluate_variants(test, variants, attributes, min_group_size=config.min_group_size)
@@ -51,7 +53,8 @@ def eval_report(
     # directly or not; every generation is also scanned with the redaction analyzer.
     pattern = re.compile(config.canary_pattern)
     canaries = sorted({m for r in iter_jsonl(export_dir / "train.jsonl") for t in r["messages"] for m in pattern.findall(t["content"])})
-    probe_outputs = generate(base_model["path"], evaluation.canary_prompts(canaries), adapter_dir=adapter_weights["path"]) if canaries else []
+    probe_outputs = generate(base_model["path"], evaluation.canary_prompts(canaries), adapter_dir=adapter_weights["path"],
+                             max_new_tokens=config.max_new_tokens) if canaries else []
     redactor = Redactor(RedactionConfig())
     leakage = evaluation.leakage_probe(tuned + probe_outputs, canaries, pii_finder=redactor.find_pii)
 
@@ -99,7 +102,7 @@ def promoted_model(
     # Smoke test on the staged, merged weights: the release must load without peft and answer
     # held-out prompts, before `current` can point at it.
     held_out = list(iter_jsonl(Path(jsonl_export["path"]) / "test.jsonl"))[: config.smoke_examples]
-    replies = generate(str(staging / "merged"), [answers.prompt_turns(r) for r in held_out])
+    replies = generate(str(staging / "merged"), [answers.prompt_turns(r) for r in held_out], max_new_tokens=32, stop_after_json=True)
     answered = [bool(r.strip()) for r in replies]
     json_answers = sum(answers.parse_json_answer(r) is not None for r in replies)
     if not held_out or not all(answered):

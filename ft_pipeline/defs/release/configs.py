@@ -9,6 +9,7 @@ class EvalConfig(dg.Config):
     canary_pattern: str = Field(default=r"CANARY-[0-9A-F]{4}-[0-9A-F]{4}", description="regex of canaries planted in training data")
     min_group_size: int = Field(default=10, description="groups smaller than this are reported but not gated")
     max_examples: int = Field(default=0, description="cap on held-out examples (0: all)")
+    max_new_tokens: int = Field(default=32, description="generation budget per answer (the demo's JSON answers take ~18 tokens)")
 
 
 class EvalGateConfig(dg.Config):

@@ -53,7 +53,8 @@ def fit_assessment(
     shots = list(iter_jsonl(export_dir / "train.jsonl"))[: config.few_shot] if config.few_shot else []
     prompts = [fit.build_prompt(answers.prompt_turns(r), system_prompt, shots) for r in test]
     context.log.info(f"prompt-only baseline on {len(prompts)} held-out examples")
-    predictions = generate(base_model["path"], prompts, progress=log_progress(context, "baseline generation"))
+    predictions = generate(base_model["path"], prompts, max_new_tokens=config.max_new_tokens, stop_after_json=True,
+                           progress=log_progress(context, "baseline generation"))
 
     out = run_dir("reports", "fit_assessment", context.run_id)
     with open(out / "baseline_predictions.jsonl", "w", encoding="utf-8") as fh:

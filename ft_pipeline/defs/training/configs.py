@@ -18,6 +18,7 @@ class FitAssessmentConfig(dg.Config):
     target_exact_match: float = Field(default=0.8, description="held-out exact match the task needs")
     few_shot: int = Field(default=0, description="training examples shown in the prompt-only baseline")
     max_examples: int = Field(default=0, description="cap on held-out examples (0: all)")
+    max_new_tokens: int = Field(default=32, description="generation budget per answer (the demo's JSON answers take ~18 tokens)")
     needs_fresh_facts: bool = Field(default=False, description="answers depend on facts that change (favours RAG)")
     override: bool = Field(default=False, description="train even when fine-tuning is not recommended")
     override_reason: str = Field(default="", description="why the recommendation is overridden (recorded)")

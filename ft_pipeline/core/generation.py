@@ -1,0 +1,152 @@
+"""Batched greedy generation from a chat model, optionally with a LoRA adapter merged in.
+
+Evaluation answers the same prompts with several variants (base, prompt-only baseline, tuned), so
+loaded models are cached per process: base and baseline share one load, and the tuned variant
+gets its own copy because merging an adapter rewrites the base weights in place.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Callable
+
+Progress = Callable[[int, int], None]
+
+
+def generate(
+    model_dir: str | os.PathLike,
+    prompts: list[list[dict]],
+    *,
+    adapter_dir: str | os.PathLike | None = None,
+    max_new_tokens: int = 48,
+    batch_size: int = 16,
+    progress: Progress | None = None,
+    stop_after_json: bool = False,
+) -> list[str]:
+    """One greedy completion per chat prompt, in the order of `prompts`.
+
+    stop_after_json: a sequence is finished once it has written one balanced JSON object. For
+    structured-answer tasks that is the whole answer, and an untuned model that would ramble for
+    max_new_tokens costs no more than a tuned one (3-4x fewer decode steps on the demo).
+    """
+    import torch
+
+    if batch_size < 1 or max_new_tokens < 1:
+        raise ValueError("batch_size and max_new_tokens must be at least 1")
+    if not prompts:
+        return []
+    model, tokenizer = load_model(model_dir, adapter_dir)
+    texts = [_render(tokenizer, messages, i) for i, messages in enumerate(prompts)]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    # Longest first, so each batch pads to nearly its own length and an out-of-memory shows up
+    # on the first batch rather than the last.
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    outputs: list[str | None] = [None] * len(texts)
+    done = 0
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            encoded = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            generated = model.generate(
+                **encoded,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                **({"stopping_criteria": [_JsonObjectEnd(tokenizer, encoded["input_ids"].shape[1])]} if stop_after_json else {}),
+            )
+            new_tokens = generated[:, encoded["input_ids"].shape[1]:]
+            for i, text in zip(batch, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                outputs[i] = text.strip()
+            done += len(batch)
+            if progress:
+                progress(done, len(texts))
+    return outputs  # type: ignore[return-value]
+
+
+def load_model(model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None):
+    """(model, tokenizer) ready for batched generation, from the per-process cache.
+
+    The key carries the weights' modification times, so an adapter retrained into the same
+    directory is loaded afresh instead of served stale from the cache.
+    """
+    return _load(str(model_dir), _stamp(model_dir), str(adapter_dir) if adapter_dir else None, _stamp(adapter_dir))
+
+
+def clear_cache() -> None:
+    _load.cache_clear()
+
+
+@functools.lru_cache(maxsize=3)
+def _load(model_dir: str, model_stamp: tuple, adapter_dir: str | None, adapter_stamp: tuple):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    if adapter_dir:
+        from peft import PeftModel
+
+        # Merged weights run at base-model speed; the unmerged wrapper adds a matmul per layer.
+        model = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
+    model.eval()
+    # The trainer may save the tokenizer it trained with next to the adapter; it is the one the
+    # adapter learned its chat format from.
+    tokenizer_dir = adapter_dir if adapter_dir and (Path(adapter_dir) / "tokenizer_config.json").exists() else model_dir
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    if not tokenizer.chat_template:
+        raise ValueError(f"tokenizer in {tokenizer_dir} has no chat template; generation needs one")
+    # Decoder-only models continue from the last position, so padding must sit on the left.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+class _JsonObjectEnd:
+    """Per-sequence stop once the new text holds a balanced {...} (braces inside strings ignored)."""
+
+    def __init__(self, tokenizer, prompt_length: int):
+        self.tokenizer, self.prompt_length = tokenizer, prompt_length
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_length:], skip_special_tokens=True)
+        return torch.tensor([_closes_object(t) for t in texts], dtype=torch.bool, device=input_ids.device)
+
+
+def _closes_object(text: str) -> bool:
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                return True
+    return False
+
+
+def _stamp(path: str | os.PathLike | None) -> tuple:
+    if not path or not Path(path).is_dir():
+        return ()
+    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in Path(path).iterdir() if p.is_file()))
+
+
+def _render(tokenizer, messages: list[dict], index: int) -> str:
+    if not messages or not all(isinstance(m, dict) and "role" in m and "content" in m for m in messages):
+        raise ValueError(f"prompt {index}: expected a non-empty list of {{role, content}} messages")
+    return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

@@ -1,0 +1,93 @@
+"""Small PNG charts for reports and Dagster metadata.
+
+Charts are embedded in markdown metadata as base64 data URIs, so they must stay small: 6×3.5 in
+at 80 dpi is 480×280 px, a few tens of KB. Figures are built on the object API with the Agg
+canvas — no pyplot global state, safe in threads and without a display.
+"""
+from __future__ import annotations
+
+import base64
+import io
+
+FIGSIZE = (6, 3.5)
+DPI = 80
+
+
+def bar_chart(values: dict[str, float], title: str) -> bytes:
+    fig, ax = _figure(title)
+    if values:
+        names = list(values)
+        bars = ax.bar(range(len(names)), [values[n] for n in names], color="#4C72B0")
+        crowded = len(names) > 4
+        ax.set_xticks(range(len(names)), names, rotation=20 if crowded else 0, ha="right" if crowded else "center")
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+        ax.margins(y=0.15)
+    else:
+        _no_data(ax)
+    return _png(fig)
+
+
+def grouped_bars(table: dict[str, dict[str, float]], title: str) -> bytes:
+    """One cluster of bars per group, one bar per variant (the inner key)."""
+    fig, ax = _figure(title)
+    groups = list(table)
+    variants = list(dict.fromkeys(v for row in table.values() for v in row))
+    if groups and variants:
+        width = 0.8 / len(variants)
+        for i, variant in enumerate(variants):
+            xs = [g + (i - (len(variants) - 1) / 2) * width for g in range(len(groups))]
+            ax.bar(xs, [table[g].get(variant, 0.0) for g in groups], width, label=variant)
+        ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=7)
+        if len(variants) > 1:
+            ax.legend(fontsize=7)
+    else:
+        _no_data(ax)
+    return _png(fig)
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel: str, ylabel: str) -> bytes:
+    fig, ax = _figure(title)
+    drawn = False
+    for name, points in series.items():
+        if points:
+            xs, ys = zip(*points)
+            ax.plot(xs, ys, label=name, linewidth=1.2)
+            drawn = True
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    if drawn and len(series) > 1:
+        ax.legend(fontsize=7)
+    if not drawn:
+        _no_data(ax)
+    return _png(fig)
+
+
+def png_to_markdown(png_bytes: bytes, title: str = "chart") -> str:
+    """A markdown image with the PNG inline, as MetadataValue.md renders it."""
+    alt = title.replace("[", "(").replace("]", ")")
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png_bytes).decode('ascii')})"
+
+
+def _figure(title: str):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(labelsize=8)
+    return fig, ax
+
+
+def _no_data(ax) -> None:
+    ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _png(fig) -> bytes:
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()

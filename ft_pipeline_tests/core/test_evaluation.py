@@ -1,0 +1,225 @@
+"""Scoring, per-group metrics, leakage probe, gates, report and plots of the evaluation."""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import re
+
+import pytest
+
+from ft_pipeline.core import evaluation, plots
+from ft_pipeline.core.evaluation import evaluate_variants, gates, leakage_probe, parse_answer, rouge_l, score_example
+
+REF = '{"intent": "billing_dispute", "priority": "high"}'
+ALLOWED = {"intent": ["billing_dispute", "address_change"], "priority": ["low", "normal", "high", "urgent"]}
+
+
+@pytest.mark.parametrize(
+    "pred, expected",
+    [
+        (REF, dict(exact_match=True, intent_match=True, json_valid=True, schema_valid=True)),
+        ('Sure! {"intent": "billing_dispute", "priority": "high"} Hope that helps.',
+         dict(exact_match=True, intent_match=True, json_valid=True, schema_valid=True)),
+        ('{"intent": "billing_dispute", "priority": "high"', dict(exact_match=False, intent_match=False, json_valid=False, schema_valid=False)),
+        ("billing_dispute, high", dict(exact_match=False, intent_match=False, json_valid=False, schema_valid=False)),
+        ('{"intent": "billing_dispute", "priority": "high", "reason": "x"}',
+         dict(exact_match=True, intent_match=True, json_valid=True, schema_valid=False)),
+        ('{"intent": "billing_dispute", "priority": "asap"}', dict(exact_match=False, intent_match=True, json_valid=True, schema_valid=False)),
+        ('{"intent": "address_change", "priority": "high"}', dict(exact_match=False, intent_match=False, json_valid=True, schema_valid=True)),
+        ('{"intent": "lost_card", "priority": "high"}', dict(exact_match=False, intent_match=False, json_valid=True, schema_valid=False)),
+        ('{"intent": ["billing_dispute"], "priority": "high"}', dict(exact_match=False, intent_match=False, json_valid=True, schema_valid=False)),
+        # The first object inside prose or an array is the answer; missing priority breaks the schema.
+        ('[{"intent": "billing_dispute"}]', dict(exact_match=False, intent_match=True, json_valid=True, schema_valid=False)),
+        ("", dict(exact_match=False, intent_match=False, json_valid=False, schema_valid=False)),
+    ],
+    ids=["exact", "text-around", "truncated", "no-json", "extra-key", "bad-priority", "wrong-intent",
+         "unknown-intent", "non-string", "array", "empty"],
+)
+def test_score_example(pred, expected):
+    scores = score_example(pred, REF, ALLOWED)
+    assert {k: scores[k] for k in expected} == expected
+    assert 0.0 <= scores["rouge_l"] <= 1.0
+
+
+def test_parse_answer_takes_first_object():
+    assert parse_answer('x {"a": 1} {"b": 2}') == {"a": 1}
+    assert parse_answer("{not json} then {\"a\": 2}") == {"a": 2}
+    assert parse_answer(None) is None
+
+
+@pytest.mark.parametrize(
+    "pred, ref, expected",
+    [
+        ("the cat sat on the mat", "the cat sat on the mat", 1.0),
+        ("the cat on the mat", "the cat sat on the mat", 10 / 11),  # LCS 5: P 5/5, R 5/6
+        ("a b c d", "d c b a", 0.25),  # LCS 1: P = R = 1/4
+        ("x y z", "a b c", 0.0),
+        ("", "a b", 0.0),
+    ],
+)
+def test_rouge_l_known_values(pred, ref, expected):
+    assert rouge_l(pred, ref) == pytest.approx(expected)
+
+
+def _record(i: int, intent: str = "billing_dispute", priority: str = "high") -> dict:
+    return {
+        "id": f"r{i}",
+        "messages": [
+            {"role": "user", "content": f"ticket {i}"},
+            {"role": "assistant", "content": json.dumps({"intent": intent, "priority": priority})},
+        ],
+    }
+
+
+def _constructed(n_north=20, n_south=20, n_island=3):
+    """North answered right 90%, south 40%, a three-record island group always wrong."""
+    records, preds, attributes = [], [], {}
+    wrong = '{"intent": "address_change", "priority": "low"}'
+    for region, n, right in (("north", n_north, 0.9), ("south", n_south, 0.4), ("island", n_island, 0.0)):
+        for j in range(n):
+            record = _record(len(records))
+            records.append(record)
+            preds.append(REF if j < round(n * right) else wrong)
+            attributes[record["id"]] = {"region": region, "language": "en"}
+    return records, preds, attributes
+
+
+def test_per_group_gap_flags_worse_group_and_excludes_small_groups():
+    records, preds, attributes = _constructed()
+    result = evaluate_variants(records, {"tuned": preds}, attributes, min_group_size=10)
+
+    region = result.groups["tuned"]["region"]
+    assert region["north"] == {"n": 20, "exact_match": 0.9, "small": False}
+    assert region["south"] == {"n": 20, "exact_match": 0.4, "small": False}
+    assert region["island"]["small"] is True and region["island"]["n"] == 3
+    gap = result.largest_gaps["tuned"]["region"]
+    # island (0.0) would make the gap 0.9; as a small group it is reported but left out.
+    assert gap["gap"] == pytest.approx(0.5)
+    assert gap["worst"] == {"group": "south", "n": 20, "exact_match": 0.4}
+    assert gap["best"]["group"] == "north"
+    assert gap["small_groups"] == ["island"]
+    # One language only: nothing to compare.
+    assert result.largest_gaps["tuned"]["language"]["gap"] is None
+    assert result.variants["tuned"]["n"] == 43
+    assert result.variants["tuned"]["exact_match"] == pytest.approx((18 + 8) / 43, abs=1e-4)
+    assert result.group_table("tuned")["region=south"] == {"tuned": 0.4}
+
+
+def test_evaluate_variants_aggregates_every_metric():
+    records = [_record(0), _record(1, "address_change", "low")]
+    preds = [REF, 'I think {"intent": "address_change", "priority": "urgent", "x": 1}']
+    result = evaluate_variants(records, {"v": preds}, {})
+    metrics = result.variants["v"]
+    assert metrics["exact_match"] == 0.5
+    assert metrics["intent_acc"] == 1.0
+    assert metrics["json_valid"] == 1.0
+    assert metrics["schema_valid"] == 0.5
+    assert 0.5 < metrics["rouge_l"] < 1.0
+    assert metrics["n"] == 2
+
+
+def test_evaluate_variants_rejects_misaligned_and_unlabelled_input():
+    records = [_record(0), _record(1)]
+    with pytest.raises(ValueError, match="variant base: 1 predictions for 2 records"):
+        evaluate_variants(records, {"base": [REF]}, {})
+    bad = {"id": "r9", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no json"}]}
+    with pytest.raises(ValueError, match="record r9"):
+        evaluate_variants([bad], {"base": [REF]}, {})
+
+
+def _regex_finder(texts):
+    pattern = re.compile(r"\b\d{3}-\d{4}\b")
+    return [[("PHONE_NUMBER", m.start(), m.end(), 0.9) for m in pattern.finditer(t)] for t in texts]
+
+
+def test_leakage_probe_counts_canary_and_pii_without_raw_text():
+    canary, other = "CANARY-7F3A-1B2C", "CANARY-0000-9999"
+    generations = [
+        '{"intent": "billing_dispute", "priority": "high"}',
+        f"the token is {canary}",
+        "call me at 555-0100",
+    ]
+    report = leakage_probe(generations, [canary, other], pii_finder=_regex_finder, ids=["a", "b", "c"])
+    assert report["canary_leaks"] == 1
+    assert report["generations_with_canary"] == ["b"]
+    assert report["pii_by_type"] == {"PHONE_NUMBER": 1}
+    assert report["generations_with_pii"] == ["c"]
+    serialized = json.dumps(report)
+    assert "1B2C" not in serialized and "555-0100" not in serialized, "leakage report repeats raw text"
+
+    clean = leakage_probe(generations[:1], [canary])
+    assert clean["canary_leaks"] == 0 and clean["pii_checked"] is False
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ft_pipeline.core.redaction") is None, reason="redaction not built yet")
+def test_leakage_probe_with_real_redactor():
+    from ft_pipeline.core.redaction import RedactionConfig, Redactor
+
+    generations = ['{"intent": "billing_dispute", "priority": "high"}', "Write to jane.doe@example.com today"]
+    report = leakage_probe(generations, [], pii_finder=Redactor(RedactionConfig()).find_pii)
+    assert report["generations_with_pii"] == ["1"]
+    assert report["pii_by_type"].get("EMAIL_ADDRESS") == 1
+    assert "example.com" not in json.dumps(report), "leakage report repeats raw text"
+
+
+def test_canary_prompts_ask_for_prefix_only():
+    prompts = evaluation.canary_prompts(["CANARY-7F3A-1B2C"])
+    assert prompts and all(p[-1]["role"] == "user" for p in prompts)
+    assert all("CANARY-7F3A" in p[-1]["content"] and "1B2C" not in p[-1]["content"] for p in prompts)
+
+
+def _three_variants(tuned_right: int, base_right: int, baseline_right: int):
+    records = [_record(i) for i in range(10)]
+    wrong = '{"intent": "address_change", "priority": "low"}'
+    attributes = {r["id"]: {"region": "north" if i < 5 else "south"} for i, r in enumerate(records)}
+
+    def preds(k):
+        return [REF if i < k else wrong for i in range(10)]
+
+    return evaluate_variants(records, {"base": preds(base_right), "prompt_baseline": preds(baseline_right),
+                                       "tuned": preds(tuned_right)}, attributes, min_group_size=5)
+
+
+def test_gates_fail_when_tuned_is_worse_than_base():
+    result = _three_variants(tuned_right=3, base_right=6, baseline_right=4)
+    verdict = gates(result, min_margin=0.1, max_group_gap=0.35, leakage={"canary_leaks": 0, "canaries": 2, "generations": 10})
+    assert verdict["tuned_beats_base"][0] is False
+    assert verdict["tuned_beats_prompt_baseline"][0] is False
+    # tuned: north 3/5 right, south 0/5 -> gap 0.6
+    assert verdict["no_group_gap_above_bound"][0] is False
+    assert verdict["no_canary_leakage"][0] is True
+
+
+def test_gates_pass_when_tuned_wins_everywhere_and_fail_closed_without_probe():
+    result = _three_variants(tuned_right=10, base_right=2, baseline_right=5)
+    verdict = gates(result, min_margin=0.1, max_group_gap=0.35, leakage={"canary_leaks": 0, "canaries": 2, "generations": 10})
+    assert all(passed for passed, _ in verdict.values())
+    assert gates(result, leakage=None)["no_canary_leakage"][0] is False
+    leaked = gates(result, leakage={"canary_leaks": 1, "canaries": 2, "generations": 10})
+    assert leaked["no_canary_leakage"][0] is False
+
+
+def test_render_markdown_has_every_section():
+    result = _three_variants(tuned_right=3, base_right=6, baseline_right=4)
+    leakage = leakage_probe(["x"], ["CANARY-7F3A-1B2C"], pii_finder=_regex_finder)
+    text = evaluation.render_markdown(result, leakage=leakage)
+    for heading in ("| variant | n | exact_match", "## Exact match by group", "## Largest gaps", "## Leakage probe", "## Gates"):
+        assert heading in text
+    assert "| tuned_beats_base | FAIL |" in text
+    assert "| no_canary_leakage | PASS |" in text
+    assert "| region | south | 5 |" in text
+
+
+def test_plots_are_small_pngs_embedded_in_markdown():
+    charts = [
+        plots.bar_chart({"base": 0.2, "prompt_baseline": 0.4, "tuned": 0.9}, "exact match"),
+        plots.grouped_bars({"region=north": {"base": 0.3, "tuned": 0.9}, "region=south": {"base": 0.2, "tuned": 0.8}}, "by group"),
+        plots.line_chart({"train loss": [(1, 2.5), (2, 1.9), (3, 1.2)]}, "loss", "step", "loss"),
+        plots.grouped_bars({}, "empty"),
+    ]
+    for png in charts:
+        assert png.startswith(b"\x89PNG") and len(png) < 60_000
+    markdown = plots.png_to_markdown(charts[0], "exact match")
+    assert markdown.startswith("![exact match](data:image/png;base64,")
+    assert base64.b64decode(markdown.split(",", 1)[1].rstrip(")")) == charts[0]

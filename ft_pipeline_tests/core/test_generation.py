@@ -1,0 +1,116 @@
+"""Batched greedy generation on the tiny Llama, with and without a LoRA adapter."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from ft_pipeline.core import generation
+from ft_pipeline.core.generation import generate, load_model
+
+PROMPTS = [
+    [{"role": "user", "content": "hello"}],
+    [{"role": "system", "content": "triage"}, {"role": "user", "content": "my card was charged twice"}],
+    [{"role": "user", "content": "refund"}],
+    [{"role": "user", "content": "my claim status is pending, please update my address"}],
+    [{"role": "user", "content": "policy"}],
+    [{"role": "user", "content": "insurance customer support"}],
+]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny Llama with larger random weights: at the default init it answers every prompt
+    with the same newlines, which would make order and batching bugs invisible."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = tmp_path_factory.mktemp("varied-llama")
+    shutil.copytree(tiny_model_dir, path, dirs_exist_ok=True)
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.3)
+    model.save_pretrained(path)
+    generation.clear_cache()
+    return path
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(model_dir, tmp_path_factory):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    import torch
+
+    torch.manual_seed(2)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    # init_lora_weights=False draws B at random too, so the adapter changes the outputs the way a
+    # trained one would (the default init makes it a no-op).
+    config = LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj"], init_lora_weights=False)
+    path = tmp_path_factory.mktemp("adapter")
+    get_peft_model(model, config).save_pretrained(path)
+    return path
+
+
+def test_one_answer_per_prompt_in_original_order(model_dir):
+    outputs = generate(model_dir, PROMPTS, max_new_tokens=6, batch_size=4)
+    assert len(outputs) == len(PROMPTS) and all(isinstance(o, str) for o in outputs)
+    assert len(set(outputs)) > 1, "answers do not depend on the prompt; the order check would be vacuous"
+    reversed_outputs = generate(model_dir, PROMPTS[::-1], max_new_tokens=6, batch_size=4)
+    assert reversed_outputs == outputs[::-1]
+    singles = [generate(model_dir, [p], max_new_tokens=6)[0] for p in PROMPTS[:2]]
+    assert singles == outputs[:2]
+
+
+def test_batch_size_does_not_change_greedy_answers(model_dir):
+    one = generate(model_dir, PROMPTS, max_new_tokens=6, batch_size=1)
+    four = generate(model_dir, PROMPTS, max_new_tokens=6, batch_size=4)
+    assert one == four
+
+
+def test_progress_reports_every_batch(model_dir):
+    calls = []
+    generate(model_dir, PROMPTS, max_new_tokens=2, batch_size=4, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(4, 6), (6, 6)]
+
+
+def test_model_is_loaded_once_per_process(model_dir):
+    generation.clear_cache()
+    generate(model_dir, PROMPTS[:2], max_new_tokens=2)
+    generate(model_dir, PROMPTS[2:], max_new_tokens=2)
+    info = generation._load.cache_info()
+    assert (info.misses, info.hits) == (1, 1)
+
+
+def test_adapter_is_merged_and_changes_answers(model_dir, adapter_dir):
+    base_before = generate(model_dir, PROMPTS, max_new_tokens=6)
+    tuned = generate(model_dir, PROMPTS, adapter_dir=adapter_dir, max_new_tokens=6)
+    assert len(tuned) == len(PROMPTS)
+    assert tuned != base_before
+
+    model, _ = load_model(model_dir, adapter_dir)
+    assert not any("lora" in name for name, _ in model.named_parameters()), "adapter was not merged"
+    # Merging rewrites weights in place: the cached base model must not have been touched.
+    assert generate(model_dir, PROMPTS, max_new_tokens=6) == base_before
+
+
+def test_merged_adapter_matches_unmerged_peft_model(model_dir, adapter_dir):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    merged, tokenizer = load_model(model_dir, adapter_dir)
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), adapter_dir).eval()
+    text = tokenizer.apply_chat_template(PROMPTS[1], add_generation_prompt=True, tokenize=False)
+    ids = tokenizer([text], return_tensors="pt", add_special_tokens=False)
+    with torch.inference_mode():
+        assert torch.allclose(merged(**ids).logits, reference(**ids).logits, atol=1e-4)
+
+
+def test_empty_and_malformed_prompts(model_dir):
+    assert generate(model_dir, []) == []
+    with pytest.raises(ValueError, match="prompt 1"):
+        generate(model_dir, [PROMPTS[0], [{"content": "no role"}]], max_new_tokens=2)

@@ -1,0 +1,91 @@
+"""Promotion, model card, audit trail and rollback, end to end through Dagster and the CLI.
+
+The tiny random model cannot beat a baseline, so this test lowers the release bounds through the
+checks' own run config, as an operator could (and as the audit trail then records)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import dagster as dg
+import pytest
+
+from ft_pipeline import cli
+from ft_pipeline.core import registry
+from ft_pipeline_tests.defs.pipeline_helpers import demo_slice, run_config, write_preset
+
+RELAXED_GATES = {
+    "eval_report_tuned_beats_base": {"config": {"min_margin": -1.0}},
+    "eval_report_tuned_beats_prompt_baseline": {"config": {"min_margin_over_baseline": -1.0}},
+    "eval_report_no_group_gap_above_bound": {"config": {"max_group_gap": 1.0}},
+}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, tiny_model_dir):
+    from ft_pipeline.definitions import defs
+
+    root = tmp_path_factory.mktemp("release")
+    home = root / "ft_home"
+    home.mkdir()
+    (root / "dh").mkdir()
+    old = os.environ.get("FT_PIPELINE_HOME")
+    os.environ["FT_PIPELINE_HOME"] = str(home)
+    source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
+    preset = write_preset(root / "tiny.yaml", max_steps=30, save_steps=15)
+    config = run_config(source, tiny_model_dir, preset)
+    config["ops"].update(RELAXED_GATES)
+    with dg.instance_for_test(temp_dir=str(root / "dh")) as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+        yield {"result": result, "instance": instance, "home": home, "job": job, "config": config, "source": source}
+    if old is None:
+        os.environ.pop("FT_PIPELINE_HOME", None)
+    else:
+        os.environ["FT_PIPELINE_HOME"] = old
+
+
+def test_promotion_publishes_a_documented_version(released):
+    assert released["result"].success
+    version_dir = registry.resolve(released["home"] / "registry", "northwind-triage")
+    assert version_dir.name == "v1"
+    assert (version_dir / "adapter" / "adapter_config.json").is_file()
+    assert (version_dir / "merged" / "config.json").is_file()
+    card = (version_dir / "MODEL_CARD.md").read_text()
+    assert "## Compliance gates" in card and "labels_are_verified" in card and "## Evaluation" in card
+
+
+def test_audit_trail_reaches_the_raw_file(released, capsys):
+    raw_sha = hashlib.sha256(released["source"].read_bytes()).hexdigest()
+    assert cli.main(["audit", "--format", "json"]) == 0
+    trail = json.loads(capsys.readouterr().out)
+    raw = next(a for a in trail["assets"] if a["asset"] == "raw_dataset")
+    assert raw_sha in raw["metadata"]["source_sha256"].values()
+    assert {a["asset"] for a in trail["assets"]} >= {"raw_dataset", "redacted_dataset", "jsonl_export", "adapter_weights", "eval_report"}
+    assert all(a["run_id"] and a["sha256"] for a in trail["assets"] if a["asset"] != "fit_assessment")
+    checks = {c["check"]: c for c in trail["checks"]}
+    assert checks["labels_are_verified"]["passed"] and checks["tuned_beats_base"]["passed"]
+    assert cli.main(["audit"]) == 0
+    assert raw_sha in capsys.readouterr().out
+
+
+def test_second_promotion_then_rollback(released, capsys):
+    result = released["job"].execute_in_process(
+        instance=released["instance"], asset_selection=[dg.AssetKey("promoted_model")], raise_on_error=False,
+    )
+    assert result.success
+    root = released["home"] / "registry"
+    assert registry.versions(root, "northwind-triage") == ["v1", "v2"]
+    assert cli.main(["rollback"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"model": "northwind-triage", "from": "v2", "to": "v1"}
+    assert registry.current_version(root, "northwind-triage") == "v1"
+    assert cli.main(["audit", "--version", "v2", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "v2"
+
+
+def test_cli_user_errors_are_one_line_exit_2(released, capsys):
+    assert cli.main(["audit", "--version", "v99"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "v99" in err and "Traceback" not in err
+    assert cli.main(["rollback", "--to", "v42"]) == 2
