@@ -1,7 +1,11 @@
-"""Resources, chosen per environment by environment variables (EnvVar), never by code edits.
+"""Resources, chosen per environment by environment variables, never by code edits.
 
 FT_PIPELINE_TRAINER_MODE: in_process (default) | subprocess (Dagster Pipes) | accelerate
 (several processes, DDP) | ecs (remote GPU through dagster-aws's Pipes ECS client).
+FT_PIPELINE_S3_BUCKET: when set, values passed between assets are stored in that bucket
+(dagster-aws's S3PickleIOManager, under FT_PIPELINE_S3_PREFIX) instead of the local instance
+directory, so runs on different machines share them. AWS_ENDPOINT_URL points at S3-compatible
+storage (MinIO, or moto in the tests).
 """
 import os
 
@@ -10,14 +14,27 @@ import dagster as dg
 from ft_pipeline.defs.training.resources import TrainerResource
 
 
+def io_manager() -> dg.ConfigurableIOManager:
+    bucket = os.environ.get("FT_PIPELINE_S3_BUCKET")
+    if not bucket:
+        # Values passed between assets are small dicts (paths, hashes, metrics), pickled into the
+        # instance's storage directory, so an asset materialized alone — from the UI, a sensor or
+        # `execute_in_process` — reads its inputs from the run that produced them.
+        return dg.FilesystemIOManager()
+    from dagster_aws.s3 import S3PickleIOManager, S3Resource
+
+    return S3PickleIOManager(
+        s3_resource=S3Resource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
+        s3_bucket=bucket,
+        s3_prefix=os.environ.get("FT_PIPELINE_S3_PREFIX", "ft-pipeline"),
+    )
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            # Values passed between assets are small dicts (paths, hashes, metrics), pickled into the
-            # instance's storage directory, so an asset materialized alone — from the UI, a sensor
-            # or `execute_in_process` — reads its inputs from the run that produced them.
-            "io_manager": dg.FilesystemIOManager(),
+            "io_manager": io_manager(),
             "trainer": TrainerResource(
                 mode=os.environ.get("FT_PIPELINE_TRAINER_MODE", "in_process"),
                 num_processes=int(os.environ.get("FT_PIPELINE_TRAINER_PROCESSES", "1")),
