@@ -14,6 +14,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+ERASURE_TAG = "ft_pipeline/erasure"
+
+
 class UserError(Exception):
     """A problem with what the user asked for; printed as one line."""
 
@@ -71,7 +74,12 @@ def cmd_audit(args) -> int:
         version_dir = registry.resolve(_registry(), args.name, args.version)
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
-    print(audit.render(registry.read_manifest(version_dir), args.format), end="")
+    from ft_pipeline.core.erasure import erasure_log
+
+    lineage = registry.read_manifest(version_dir)
+    # Erasures after this release: the model was trained on data that has since been erased.
+    lineage["erasures"] = [e for e in erasure_log() if e["at"] >= lineage["promoted_at"]]
+    print(audit.render(lineage, args.format), end="")
     return 0
 
 
@@ -83,6 +91,30 @@ def cmd_rollback(args) -> int:
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
     print(json.dumps({"model": args.name, "from": previous, "to": now}))
+    return 0
+
+
+def cmd_forget(args) -> int:
+    """Erases records from the raw zone, keeps them out of future ingests, and marks everything
+    downstream of raw_dataset stale so the erasure sensor requests a retrain."""
+    import dagster as dg
+
+    from ft_pipeline.core.erasure import forget
+
+    if not args.id and not args.value:
+        raise UserError("give at least one --id or --value")
+    entry = forget(ids=args.id, values=args.value)
+    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
+    with dg.DagsterInstance.get() as instance:
+        # A new raw_dataset event (same file, now without the erased records) is what makes every
+        # downstream asset stale through lineage; its tag is what the erasure sensor waits for.
+        instance.report_runless_asset_event(dg.AssetMaterialization(
+            asset_key="raw_dataset",
+            description=f"erasure request {entry['request_id']}: {entry['records_removed']} records removed",
+            metadata={"erasure_request": entry["request_id"], "records_removed": entry["records_removed"]},
+            tags={ERASURE_TAG: entry["request_id"]},
+        ))
+    print(json.dumps({k: v for k, v in entry.items() if k != "removed_id_digests"}, sort_keys=True))
     return 0
 
 
@@ -139,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="northwind-triage")
     p.add_argument("--to", default=None, help="default: the version before the current one")
     p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("forget", help="right to erasure: remove records by id or identifying value, then retrain")
+    p.add_argument("--id", action="append", default=[], help="record id (repeatable)")
+    p.add_argument("--value", action="append", default=[], help="identifying value, e.g. an email (repeatable)")
+    p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("demo", help="materialize every asset on the bundled demo")
     p.set_defaults(func=cmd_demo)

@@ -30,7 +30,9 @@ def render(lineage: dict, fmt: str = "md") -> str:
         lines.append(f"| {c['check']} | {c['asset']} | {'yes' if c['blocking'] else 'no'} | {'passed' if c['passed'] else c['status']} | `{c.get('run_id')}` |")
     erasures = lineage.get("erasures") or []
     if erasures:
-        lines += ["", "## Erasures (right to be forgotten)", "| when | records removed | request id |", "|---|---:|---|"]
+        lines += ["", "## Erasures after this release (right to be forgotten)",
+                  "The model was trained before these; the erasure sensor requests a retrain.",
+                  "| when | records removed | request id |", "|---|---:|---|"]
         for e in erasures:
             lines.append(f"| {e['at']} | {e['records_removed']} | `{e['request_id']}` |")
     return "\n".join(lines) + "\n"

@@ -269,7 +269,11 @@ def ingest(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> dict:
     """Normalizes every record of `source` into `out_path`; bad ones go to `quarantine_path`."""
+    from ft_pipeline.core.erasure import Suppression
+
     files = resolve_source(str(source))
+    suppression = Suppression.load()  # erased people stay erased, whatever the source still holds
+    erased = 0
     tally = _Tally()
     seen: set[bytes] = set()
     hashes: dict[str, str] = {}
@@ -283,6 +287,9 @@ def ingest(
             for row in READERS[_format_of(name)](local, max_record_bytes):
                 file_lines += 1
                 tally.lines += 1
+                if suppression and suppression.matches(row.obj if row.obj is not None else row.raw):
+                    erased += 1
+                    continue
                 reason, field_name, record = _classify(row, seen)
                 if record is not None:
                     out.write(record)
@@ -296,10 +303,12 @@ def ingest(
                     progress(tally.lines, None)
             if file_lines == 0:
                 raise InputError(f"{name}: the file is empty (no records)")
-        assert tally.lines == tally.records + tally.quarantined == out.count + quarantine.count, "ingest accounting"
+        assert tally.lines == tally.records + tally.quarantined + erased, "ingest accounting"
+        assert tally.records == out.count and tally.quarantined == quarantine.count, "ingest accounting"
     if progress:
         progress(tally.lines, tally.lines)
     return {"files": files, "lines": tally.lines, "records": tally.records, "quarantined": tally.quarantined,
+            "erased": erased,
             "quarantine_reasons": dict(sorted(tally.reasons.items())), "sha256": hashes}
 
 

@@ -69,3 +69,14 @@ def new_s3_objects_sensor(context: dg.SensorEvaluationContext):
         return dg.SkipReason("no new or changed objects")
     context.update_cursor(json.dumps(current, sort_keys=True))
     return _request(uri if uri.endswith("/") else uri + "/", [f"{k}@{current[k]}" for k in new])
+
+
+@dg.asset_sensor(asset_key=dg.AssetKey("raw_dataset"), job=retrain_job, minimum_interval_seconds=30,
+                 default_status=dg.DefaultSensorStatus.RUNNING,
+                 description="Retrains after `ft-pipeline forget` erased records from the raw zone.")
+def erasure_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    tags = asset_event.asset_materialization.tags or {}
+    request = tags.get("ft_pipeline/erasure")
+    if not request:
+        return dg.SkipReason("raw_dataset changed by a run, not by an erasure")
+    return dg.RunRequest(run_key=f"erasure-{request}", tags={"ft_pipeline/trigger": "erasure", "ft_pipeline/erasure": request})

@@ -39,6 +39,7 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> 
         "lines": summary["lines"],
         "records": summary["records"],
         "quarantined": summary["quarantined"],
+        "erased": summary.get("erased", 0),
         "quarantine_reasons": dg.MetadataValue.json(summary["quarantine_reasons"]),
     })
     return {"path": str(out / "records.jsonl"), "quarantine": str(out / "quarantine.jsonl"), "summary": summary}
