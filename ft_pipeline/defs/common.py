@@ -42,7 +42,7 @@ def log_progress(context, what: str):
         if done >= state["next"] or (total and done == total):
             rate = done / max(time.monotonic() - start, 1e-6)
             of = f"/{total}" if total else ""
-            context.log.info(f"{what}: {done}{of} records, {rate:.0f} records/s")
+            context.log.info(f"{what}: {done}{of} records, {rate:.3g} records/s")
             state["next"] = done + min(step, 2_000)
 
     return report
