@@ -20,7 +20,7 @@ def generate(
     *,
     adapter_dir: str | os.PathLike | None = None,
     max_new_tokens: int = 48,
-    batch_size: int = 16,
+    batch_size: int = 32,
     progress: Progress | None = None,
     stop_after_json: bool = False,
 ) -> list[str]:

@@ -116,7 +116,7 @@ def adapter_weights(
     base_model: dict,
     jsonl_export: dict,
     fit_assessment: dict,
-) -> dict:
+) -> dg.Output:
     """The LoRA adapter, trained by the standalone trainer. Refuses to start unless every
     blocking gate upstream passed on the exact materializations it reads."""
     from ft_pipeline.core import plots
@@ -147,4 +147,6 @@ def adapter_weights(
         "gates_verified": len(gates),
         **({"loss_curve": dg.MetadataValue.md(plots.png_to_markdown(curve, "loss curve"))} if curve else {}),
     })
-    return {"path": str(output_dir), "metrics": metrics, "config": training.to_dict()}
+    # An explicit Output: with Dagster Pipes in play (subprocess / accelerate / ecs), a bare
+    # return value is refused.
+    return dg.Output({"path": str(output_dir), "metrics": metrics, "config": training.to_dict()})

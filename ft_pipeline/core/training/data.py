@@ -1,0 +1,141 @@
+"""Reads the export directory (train/eval/test chat JSONL, preference JSONL) into trl datasets.
+
+Every line is validated as it streams past; a bad line stops training with file, line and
+field named — a model trained on silently dropped rows would not be the model the audit describes.
+The rows go through `datasets.Dataset.from_generator`, which writes Arrow to disk in batches,
+so memory does not grow with the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+ROLES = {"system", "user", "assistant"}
+CHAT_FILES = {"train": "train.jsonl", "eval": "eval.jsonl", "test": "test.jsonl"}
+PREFERENCE_FILES = {"train": "preference_train.jsonl", "eval": "preference_eval.jsonl"}
+
+
+class DataError(ValueError):
+    """A bad export file: the message names file, line and field (never the text itself)."""
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: a line must be a JSON object")
+            yield lineno, row
+
+
+def _check_messages(msgs, where: str, field: str, last_role: str | None = None) -> list[dict]:
+    if not isinstance(msgs, list) or not msgs:
+        raise DataError(f"{where}: field {field!r} must be a non-empty list of messages")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+            raise DataError(f"{where}: field {field}[{i}] must be {{role: system|user|assistant, content: str}}")
+    if last_role and msgs[-1]["role"] != last_role:
+        raise DataError(f"{where}: field {field!r} must end with an {last_role} turn")
+    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+
+
+def iter_chat(path: Path) -> Iterator[dict]:
+    """{"messages": [...]} rows whose last turn is the assistant's answer."""
+    for lineno, row in iter_jsonl(path):
+        yield {"messages": _check_messages(row.get("messages"), f"{path}:{lineno}", "messages", "assistant")}
+
+
+def iter_grpo(path: Path) -> Iterator[dict]:
+    """GRPO rows from the chat export: the prompt turns, and the answer as the reward's reference."""
+    for chat in iter_chat(path):
+        msgs = chat["messages"]
+        if len(msgs) < 2:
+            raise DataError(f"{path}: a GRPO row needs at least one prompt turn before the answer")
+        yield {"prompt": msgs[:-1], "reference": msgs[-1]["content"]}
+
+
+def iter_preference(path: Path) -> Iterator[dict]:
+    for lineno, row in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        yield {
+            "prompt": _check_messages(row.get("prompt"), where, "prompt"),
+            "chosen": _check_messages(row.get("chosen"), where, "chosen", "assistant"),
+            "rejected": _check_messages(row.get("rejected"), where, "rejected", "assistant"),
+        }
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _rows(kind: str, path: str, sha256: str):  # sha256 is only there to key the datasets cache
+    yield from {"chat": iter_chat, "grpo": iter_grpo, "preference": iter_preference}[kind](Path(path))
+
+
+def _dataset(kind: str, path: Path):
+    from datasets import Dataset
+
+    # The cache key must change when the file does: the path alone would serve stale rows.
+    try:
+        return Dataset.from_generator(
+            _rows, gen_kwargs={"kind": kind, "path": str(path), "sha256": _file_sha256(path)}
+        )
+    except Exception as exc:
+        # datasets wraps generator errors in DatasetGenerationError; surface our own message.
+        cause = exc
+        while cause is not None and not isinstance(cause, DataError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise DataError(str(cause)) from None
+        raise
+
+
+def _nonempty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0 and any(True for _ in iter_jsonl(path))
+
+
+def load_datasets(method: str, data_dir: Path) -> tuple:
+    """(train, eval or None) datasets in the format trl expects for `method`."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory not found: {data_dir}")
+    files, kind = {
+        "sft": (CHAT_FILES, "chat"),
+        "grpo": (CHAT_FILES, "grpo"),
+        "dpo": (PREFERENCE_FILES, "preference"),
+    }[method]
+    train_path, eval_path = data_dir / files["train"], data_dir / files["eval"]
+    if not _nonempty(train_path):
+        raise FileNotFoundError(f"{method}: training file missing or empty: {train_path}")
+    train = _dataset(kind, train_path)
+    evaluation = _dataset(kind, eval_path) if _nonempty(eval_path) else None
+    return train, evaluation
+
+
+def count_tokens(method: str, dataset, tokenizer, max_completion_length: int = 0) -> int:
+    """Tokens one epoch feeds the model, through the same chat template the trainer uses."""
+
+    def n(messages, **kw) -> int:
+        out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kw)
+        return len(out["input_ids"])
+
+    total = 0
+    for row in dataset:
+        if method == "sft":
+            total += n(row["messages"])
+        elif method == "dpo":
+            total += n(row["prompt"] + row["chosen"]) + n(row["prompt"] + row["rejected"])
+        else:  # grpo: the prompt plus at most max_completion_length sampled tokens
+            total += n(row["prompt"], add_generation_prompt=True) + max_completion_length
+    return total

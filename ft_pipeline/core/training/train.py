@@ -1,0 +1,347 @@
+"""The standalone trainer: TrainingConfig + export dir in, LoRA adapter + metrics out.
+
+    ft-pipeline train --config configs/demo-sft.yaml --data var/export --output var/adapters/demo-sft
+
+Layout of the output directory when it finishes:
+    adapter_config.json, adapter_model.safetensors   the LoRA adapter (peft)
+    tokenizer files + chat_template.jinja            so the adapter dir is self-contained
+    training_config.yaml                             the exact config, round-trippable
+    metrics.json                                     written last: its presence means "complete"
+While it runs, checkpoints live in <output>/checkpoints/; a rerun with the same config resumes
+from the newest one. Final files are assembled in <output>/.partial/ and moved in with
+os.replace, so a crash never leaves a half-written adapter beside a stale metrics.json.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ft_pipeline.core.training.config import TrainingConfig, _atomic_write
+
+Event = dict
+METHOD_MODULES = {"sft": "sft", "dpo": "dpo", "grpo": "grpo"}
+RUN_FILE = "run.json"  # in checkpoints/: which config the checkpoints belong to
+
+
+def train(
+    config: TrainingConfig,
+    data_dir: Path | str,
+    output_dir: Path | str,
+    *,
+    max_steps: int | None = None,
+    callback: Callable[[Event], None] | None = None,
+    progress: bool = False,
+) -> dict:
+    """Trains a LoRA adapter with trl; returns the metrics also written to output_dir/metrics.json."""
+    import importlib
+
+    import torch
+    from transformers import set_seed
+
+    from ft_pipeline.core.base_model import ensure_base_model
+    from ft_pipeline.core.training.cost import estimate_cost
+    from ft_pipeline.core.training.data import count_tokens, load_datasets
+
+    started = time.time()
+    if max_steps is not None:
+        config = dataclasses.replace(config, max_steps=max_steps)
+    output_dir, ckpt_dir = Path(output_dir), Path(output_dir) / "checkpoints"
+    cuda = torch.cuda.is_available()
+    precision = _resolve_precision(config, cuda)
+
+    train_ds, eval_ds = load_datasets(config.method, Path(data_dir))
+    model, tokenizer, model_path = _load(config, ensure_base_model(config.base_model), precision, cuda)
+    n_params = sum(p.numel() for p in model.parameters())
+    n_tokens = count_tokens(config.method, train_ds, tokenizer, config.max_completion_length)
+
+    common = _trainer_args(config, ckpt_dir, precision, cuda, progress)
+    set_seed(config.seed)  # before the trainer wraps the model: fixes the LoRA init
+    recorder = _make_recorder(callback)
+    module = importlib.import_module(f"ft_pipeline.core.training.{METHOD_MODULES[config.method]}")
+    trainer = module.build_trainer(
+        config, model, tokenizer, train_ds, eval_ds, common, _lora_config(config), [recorder]
+    )
+    args = trainer.args
+    if not progress:  # without a progress bar, transformers prints every log dict to stdout instead
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    estimate = estimate_cost(
+        config, _planned_tokens(config, n_tokens, len(train_ds), args.world_size), n_params, n_trainable, epochs=1
+    )
+    if estimate["within_budget"] is False:
+        raise ValueError(
+            f"TrainingConfig.budget_usd={config.budget_usd}: estimated cost ${estimate['usd']:.2f} "
+            f"({estimate['device_hours']:.2f} {config.gpu_type}-hours) exceeds the budget"
+        )
+
+    with args.main_process_first(desc="checkpoint check"):
+        resume = _prepare_checkpoints(ckpt_dir, config, args.process_index == 0)
+    resumed_from = int(Path(resume).name.rsplit("-", 1)[1]) if resume else None
+    recorder.start_info = {"resumed_from": resumed_from, "world_size": args.world_size,
+                           "trainable_params": n_trainable, "total_params": n_params}
+
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.time()
+    result = trainer.train(resume_from_checkpoint=resume)
+    train_seconds = time.time() - t0
+    eval_metrics = trainer.evaluate() if eval_ds is not None and config.method != "grpo" else {}
+
+    state = trainer.state
+    history = [
+        {k: v for k, v in entry.items() if isinstance(v, (int, float))}
+        for entry in state.log_history
+        if "train_runtime" not in entry and not any(k.startswith("eval_") for k in entry)
+    ]
+    tokens = getattr(trainer, "_total_train_tokens", None) or state.num_input_tokens_seen or 0
+    losses = [h["loss"] for h in history if "loss" in h]
+    metrics = {
+        "method": config.method,
+        "base_model": config.base_model,
+        "base_model_path": str(model_path),
+        "steps": state.global_step,
+        "max_steps": state.max_steps,
+        "epochs": state.epoch,
+        "resumed_from": resumed_from,
+        "world_size": args.world_size,
+        "device": "cuda" if cuda else "cpu",
+        "precision": precision,
+        "packing": config.packing,
+        "total_params": n_params,
+        "trainable_params": n_trainable,
+        "train_examples": len(train_ds),
+        "eval_examples": len(eval_ds) if eval_ds is not None else 0,
+        # Tokens this process group pushed through the model since (re)start, all ranks summed.
+        "train_tokens": int(tokens),
+        "tokens_per_s": tokens / train_seconds if train_seconds > 0 else None,
+        "train_seconds": train_seconds,
+        "wall_seconds": time.time() - started,
+        "final_loss": losses[-1] if losses else None,
+        "first_loss": losses[0] if losses else None,
+        "train_loss_avg": result.training_loss,
+        "eval": {k: v for k, v in eval_metrics.items() if isinstance(v, (int, float))},
+        "peak_memory_bytes": _peak_memory(cuda),
+        "peak_memory_kind": "cuda_max_memory_allocated" if cuda else "process_max_rss",
+        "cost_estimate": estimate,
+        "history": history,
+    }
+    if trainer.is_world_process_zero():
+        _write_outputs(trainer, tokenizer, config, metrics, output_dir)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # complete: the adapter supersedes them
+        recorder.emit({"event": "end", **{k: v for k, v in metrics.items() if k != "history"}})
+    args.distributed_state.wait_for_everyone()
+    return metrics
+
+
+# --- pieces ------------------------------------------------------------------------------
+
+def _resolve_precision(config: TrainingConfig, cuda: bool) -> str:
+    if config.qlora and not cuda:
+        raise ValueError("TrainingConfig.qlora=True: 4-bit QLoRA (bitsandbytes) needs a CUDA GPU; "
+                         "this machine has none. Set qlora: false to train plain LoRA on CPU.")
+    if config.precision == "fp16" and not cuda:
+        raise ValueError("TrainingConfig.precision='fp16': fp16 mixed precision needs a CUDA GPU; use fp32 or bf16")
+    if config.precision != "auto":
+        return config.precision
+    if not cuda:
+        return "fp32"  # CPU bf16 autocast is slower than fp32 on most x86 without AMX
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _load(config: TrainingConfig, model_path, precision: str, cuda: bool):
+    from ft_pipeline.core.base_model import load_model_and_tokenizer
+
+    dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
+    quant, device_map = None, None
+    if config.qlora:
+        import torch
+        from transformers import BitsAndBytesConfig
+
+        quant = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=getattr(torch, dtype),
+        )
+        device_map = {"": int(os.environ.get("LOCAL_RANK", 0))}  # one full copy per DDP rank
+    model, tokenizer = load_model_and_tokenizer(model_path, dtype=dtype, quantization_config=quant,
+                                                device_map=device_map)
+    model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
+    return model, tokenizer, model_path
+
+
+def _lora_config(config: TrainingConfig):
+    from peft import LoraConfig
+
+    targets = "all-linear" if config.target_modules == ["all-linear"] else list(config.target_modules)
+    return LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+def _trainer_args(config: TrainingConfig, ckpt_dir: Path, precision: str, cuda: bool, progress: bool) -> dict:
+    return dict(
+        output_dir=str(ckpt_dir),
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_batch_size,
+        per_device_eval_batch_size=config.per_device_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        lr_scheduler_type=config.lr_scheduler,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of total steps
+        weight_decay=config.weight_decay,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        eval_strategy="no",  # one evaluation at the end; eval_report does the real measuring
+        seed=config.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        activation_checkpointing=config.gradient_checkpointing,
+        use_cpu=not cuda,
+        # LoRA leaves most parameters frozen; DDP's unused-parameter scan would only cost time.
+        ddp_find_unused_parameters=False,
+        report_to="none",
+        disable_tqdm=not progress,
+    )
+
+
+def _planned_tokens(config: TrainingConfig, tokens_per_epoch: int, n_examples: int, world_size: int) -> int:
+    """Tokens the run will see: epochs over the data, or max_steps * effective batch * mean length."""
+    if config.max_steps > 0:
+        per_step = config.per_device_batch_size * config.gradient_accumulation * world_size
+        return int(config.max_steps * per_step * tokens_per_epoch / max(n_examples, 1))
+    return int(tokens_per_epoch * config.epochs)
+
+
+def _prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool) -> str | None:
+    """The checkpoint to resume from, if the checkpoints on disk belong to this same config."""
+    run_file = ckpt_dir / RUN_FILE
+    fingerprint = config.fingerprint()
+    if ckpt_dir.is_dir():
+        same = run_file.is_file() and json.loads(run_file.read_text()).get("fingerprint") == fingerprint
+        if same:
+            return _last_complete_checkpoint(ckpt_dir)
+        if is_main:  # checkpoints of another config cannot be resumed: start over
+            shutil.rmtree(ckpt_dir)
+    if is_main:
+        _atomic_write(run_file, json.dumps({"fingerprint": fingerprint, "config": config.to_dict()}))
+    return None
+
+
+def _last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """Newest checkpoint-N whose trainer_state.json (saved last) is readable: a run killed while
+    saving leaves a folder without it, and resuming from that would crash."""
+    steps = []
+    for path in ckpt_dir.glob("checkpoint-*"):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            steps.append((int(path.name.rsplit("-", 1)[1]), path))
+        except (OSError, ValueError):
+            continue
+    return str(max(steps)[1]) if steps else None
+
+
+def _write_outputs(trainer, tokenizer, config: TrainingConfig, metrics: dict, output_dir: Path) -> None:
+    partial = output_dir / ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    trainer.model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    config.to_yaml(partial / "training_config.yaml")
+    (partial / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    # metrics.json last: a reader that sees it can trust every other file is the new one.
+    for item in sorted(partial.iterdir(), key=lambda p: p.name == "metrics.json"):
+        target = output_dir / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    partial.rmdir()
+
+
+def _peak_memory(cuda: bool) -> int:
+    if cuda:
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _make_recorder(callback: Callable[[Event], None] | None):
+    """A TrainerCallback forwarding start / every log / end to `callback` (rank 0 only)."""
+    from transformers import TrainerCallback
+
+    class Recorder(TrainerCallback):
+        def __init__(self):
+            self.start_info: dict = {}  # filled in by train() once the resume point is known
+
+        def emit(self, event: Event) -> None:
+            if callback is not None:
+                callback(event)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                self.emit({"event": "start", "max_steps": state.max_steps, **self.start_info})
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                numeric = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
+                self.emit({"event": "log", "step": state.global_step, "max_steps": state.max_steps, **numeric})
+
+    return Recorder()
+
+
+# --- command line ------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ft-pipeline train", description="Train a LoRA adapter.")
+    parser.add_argument("--config", required=True, help="YAML training preset (see configs/)")
+    parser.add_argument("--data", default=None, help="export dir with train.jsonl etc. "
+                        "(default: $FT_PIPELINE_HOME/export)")
+    parser.add_argument("--output", default=None, help="adapter output dir "
+                        "(default: $FT_PIPELINE_HOME/adapters/<config name>)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ft_pipeline.core.paths import pipeline_home
+
+    opts = build_parser().parse_args(argv)
+    try:
+        config = TrainingConfig.from_yaml(Path(opts.config))
+        if opts.max_steps is not None and opts.max_steps < 1:
+            raise ValueError(f"--max-steps={opts.max_steps}: must be >= 1")
+        data = Path(opts.data) if opts.data else pipeline_home() / "export"
+        output = Path(opts.output) if opts.output else pipeline_home() / "adapters" / Path(opts.config).stem
+        metrics = train(config, data, output, max_steps=opts.max_steps, progress=True)
+    except (FileNotFoundError, ValueError) as exc:  # user errors: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = {k: v for k, v in metrics.items() if k not in ("history", "cost_estimate")}
+    summary["output"] = str(output)
+    if int(os.environ.get("RANK", 0)) == 0:
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

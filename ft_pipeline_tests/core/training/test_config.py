@@ -1,0 +1,102 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ft_pipeline.core.training.config import TrainingConfig
+
+REPO = Path(__file__).resolve().parents[3]
+PRESETS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("method", "ppo"),
+        ("lora_rank", 0),
+        ("lora_alpha", -1),
+        ("lora_dropout", 1.0),
+        ("learning_rate", 0.0),
+        ("learning_rate", 3.0),
+        ("epochs", 0),
+        ("max_steps", 0),
+        ("per_device_batch_size", 0),
+        ("gradient_accumulation", 1.5),
+        ("max_length", 0),
+        ("precision", "fp8"),
+        ("num_generations", 1),
+        ("dpo_beta", 0),
+        ("gpu_type", "TPUv9"),
+        ("price_per_hour", -1.0),
+        ("budget_usd", -5.0),
+        ("target_modules", []),
+        ("base_model", ""),
+    ],
+)
+def test_invalid_field_is_rejected_by_name(field, value):
+    with pytest.raises(ValueError, match=rf"TrainingConfig\.{field}="):
+        TrainingConfig(**{field: value})
+
+
+def test_packing_is_sft_only():
+    with pytest.raises(ValueError, match="packing"):
+        TrainingConfig(method="dpo", packing=True)
+
+
+def test_qlora_needs_reduced_precision():
+    with pytest.raises(ValueError, match="qlora"):
+        TrainingConfig(qlora=True, precision="fp32")
+
+
+def test_yaml_round_trip(tmp_path):
+    config = TrainingConfig(method="grpo", lora_rank=4, target_modules=["q_proj", "v_proj"], budget_usd=12.5,
+                            num_generations=3, learning_rate=1e-5)
+    path = tmp_path / "training_config.yaml"
+    config.to_yaml(path)
+    assert TrainingConfig.from_yaml(path) == config
+    assert TrainingConfig.from_dict(config.to_dict()) == config
+    assert TrainingConfig.from_yaml(config.to_yaml()) == config  # YAML text, not a path
+
+
+def test_every_field_documents_itself():
+    undocumented = [f.name for f in dataclasses.fields(TrainingConfig) if not f.metadata.get("help")]
+    assert undocumented == []
+
+
+def test_unknown_field_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("method: sft\nlora_rnak: 8\n")
+    with pytest.raises(ValueError, match="lora_rnak"):
+        TrainingConfig.from_yaml(path)
+
+
+def test_bad_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("method: sft\nlora_rank: [8\n")
+    with pytest.raises(ValueError, match=r"c\.yaml line \d+: invalid YAML"):
+        TrainingConfig.from_yaml(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not found"):
+        TrainingConfig.from_yaml(tmp_path / "nope.yaml")
+
+
+def test_fingerprint_ignores_bookkeeping_but_not_math():
+    base = TrainingConfig()
+    assert dataclasses.replace(base, logging_steps=1, save_steps=7).fingerprint() == base.fingerprint()
+    assert dataclasses.replace(base, learning_rate=1e-3).fingerprint() != base.fingerprint()
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_presets_load_and_say_how_to_run(preset):
+    config = TrainingConfig.from_yaml(preset)
+    header = preset.read_text().split("\n\n")[0]
+    assert "ft-pipeline train --config" in header and "cost" in header.lower()
+    assert config.method in ("sft", "dpo", "grpo")
+
+
+def test_all_presets_exist():
+    names = {p.name for p in PRESETS}
+    assert {"demo-sft.yaml", "demo-dpo.yaml", "demo-grpo.yaml", "qwen7b-qlora-1gpu.yaml",
+            "llama13b-lora-multigpu.yaml"} <= names

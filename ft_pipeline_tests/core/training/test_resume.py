@@ -1,0 +1,58 @@
+"""Kill a training run after its first checkpoint; the rerun resumes there and stops at max_steps."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from ft_pipeline_tests.core.training.helpers import child_env, tiny_config
+
+MAX_STEPS = 150
+
+
+def _command(cfg, data, out):
+    return [sys.executable, "-m", "ft_pipeline.core.training.train", "--config", str(cfg), "--data", str(data),
+            "--output", str(out)]
+
+
+def test_resume_after_sigkill(tmp_path, tiny_model_dir, tiny_export):
+    cfg, out = tmp_path / "c.yaml", tmp_path / "out"
+    tiny_config(tiny_model_dir, max_steps=MAX_STEPS, save_steps=5, per_device_batch_size=2,
+                max_length=48).to_yaml(cfg)
+    proc = subprocess.Popen(_command(cfg, tiny_export, out), env=child_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if any((c / "trainer_state.json").is_file() for c in (out / "checkpoints").glob("checkpoint-*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the first run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (out / "metrics.json").exists() and not (out / "adapter_model.safetensors").exists()
+
+    rerun = subprocess.run(_command(cfg, tiny_export, out), env=child_env(), capture_output=True, text=True,
+                           timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from"] is not None and metrics["resumed_from"] % 5 == 0
+    assert 5 <= metrics["resumed_from"] < MAX_STEPS
+    assert metrics["steps"] == MAX_STEPS
+    # Log history survives the kill: it starts at the first logging step, not at the resume point.
+    logged = [h["step"] for h in metrics["history"] if "loss" in h]
+    assert logged[0] == 5 and logged[-1] == MAX_STEPS
+
+
+def test_changed_config_does_not_resume(tmp_path, tiny_model_dir, tiny_export):
+    """Checkpoints of another config are discarded, not resumed into the wrong run."""
+    from ft_pipeline.core.training.train import train
+
+    out = tmp_path / "out"
+    (out / "checkpoints" / "checkpoint-5").mkdir(parents=True)
+    (out / "checkpoints" / "run.json").write_text(json.dumps({"fingerprint": "someone-else"}))
+    metrics = train(tiny_config(tiny_model_dir, max_steps=2), tiny_export, out)
+    assert metrics["resumed_from"] is None and metrics["steps"] == 2
