@@ -32,6 +32,26 @@ CASES = [
     ("DATE_OF_BIRTH", "DOB 1975-10-28, patient since 2019.", ["1975-10-28"]),
     ("HEALTH_PLAN_ID", "My member id is XQH482913776 on the card.", ["XQH482913776"]),
     ("CLAIM_NUMBER", "What's the status of claim CLM-26-058186?", ["058186"]),
+    # Phone numbers in national groupings, found by digit count + a phone word nearby.
+    ("PHONE_NUMBER", "I got no message on my registered 87 47 98. Could you check?", ["87 47 98"]),
+    ("PHONE_NUMBER", "Fax: (07700)553419 after six.", ["07700", "553419"]),
+    ("PHONE_NUMBER", "Stockholm desk +46 (0)8 515 691 54-Office", ["515", "691 54"]),
+    ("PHONE_NUMBER", "My registered number is 05.53.18.69.64.", ["05.53", "69.64"]),
+    # Names NER misses or cuts short: gazetteer names, initials, particles, hyphens, credentials.
+    ("PERSON", "Helena C. Carlsen\n\nMental health assistant", ["Helena", "Carlsen", "C."]),
+    ("PERSON", "My name is Christiane S de Vaan but everyone calls me Chris.", ["Christiane", "Vaan"]),
+    ("PERSON", "My grandmother was called Amy-leigh Paterson.", ["Amy", "leigh", "Paterson"]),
+    ("PERSON", "Tennis player Ms. Aimee McGregor DVM was detained.", ["Aimee", "McGregor", "DVM"]),
+    # Street formats beyond "number + name + suffix".
+    ("STREET_ADDRESS", "Change my address to the corner of 262 Thisseos Avenue and Semmens Greens for post mail.",
+     ["262", "Thisseos", "Semmens", "Greens"]),
+    ("STREET_ADDRESS", "I once lived in 4733 40 avenue Ferdinand de Lesseps Suite 842 GRASSE France.",
+     ["4733", "Ferdinand", "Lesseps", "842", "GRASSE"]),
+    ("STREET_ADDRESS", "Please send it to 2774 Koepenicker Str. 38 Apt. 487\nOuter Kaiti, nan 82650",
+     ["Koepenicker", "38", "487", "Kaiti", "82650"]),
+    ("STREET_ADDRESS", "Our offices are located at Monika and Turjaška 48", ["Monika", "Turjaška", "48"]),
+    ("STREET_ADDRESS", "}} 90878 Martin Linges veg 149 \n}} Suite 12\n}} HEIMDAL \n}} Norway 13372",
+     ["90878", "Linges", "149", "12", "HEIMDAL", "13372"]),
 ]
 
 
@@ -95,6 +115,57 @@ def test_find_pii_ignores_placeholders_and_json_answers(redactor):
     assert found[0] == [] and found[1] == []
     assert {e for e, *_ in found[2]} == {"PERSON", "EMAIL_ADDRESS"}
     assert all(isinstance(s, int) and isinstance(e, int) and 0 < score <= 1 for _, s, e, score in found[2])
+
+
+def test_gazetteer_catches_names_the_ner_model_misses(redactor):
+    # The small spaCy model tags these as ORG or nothing; without the gazetteer they leak, with it they go.
+    texts = ["They detained top-flight tennis player Rebecca Salsbury over visa disputes.",
+             "Sue, can I please speak to your boss?",
+             "They had 6: Platt, David, Rosa and Tom."]
+    secrets = [["Rebecca", "Salsbury"], ["Sue"], ["David", "Rosa"]]
+    plain = Redactor(RedactionConfig(name_gazetteer=False, screening=redactor.config.screening))
+    outs = {}
+    for name, r in (("with", redactor), ("without", plain)):
+        records = [chat(t, rid=f"g{i}") for i, t in enumerate(texts)]
+        outs[name] = [o["messages"][0]["content"] for o, _ in r.redact_records(records)]
+    leaks = lambda out: [any(x in text for x in s) for text, s in zip(out, secrets)]  # noqa: E731
+    assert leaks(outs["with"]) == [False, False, False], "a gazetteer name survived"
+    assert any(leaks(outs["without"])), "the NER model alone caught all: this test no longer shows the gazetteer"
+
+
+def test_gazetteer_skips_common_words_and_labels():
+    from ft_pipeline.core.redaction import name_gazetteer
+
+    names = name_gazetteer()
+    assert {"David", "Rebecca", "Rosa"} <= names
+    assert not {"Will", "May", "Summer", "Page", "Desk", "Fax"} & names
+
+
+def test_known_names_do_not_redact_capitalized_common_words(redactor):
+    found = redactor.find_pii(["Will the new Summer plan cover Page two of my claim form?",
+                               "Desk: please note the Fax cover page."])
+    assert found == [[], []]
+
+
+def test_context_ignores_placeholders_and_amounts_dates_are_not_phones(redactor):
+    found = redactor.find_pii(["The bill on <POLICY_NUMBER_1> says $1994.23 but my quote was lower.",
+                               "Please call me about the 2018-05-03 visit, it cost 1994.23 in total.",
+                               "Call <PERSON_1> about 1994.23 on the phone number list."])
+    assert not [e for spans in found for e, *_ in spans if e == "PHONE_NUMBER"]
+
+
+def test_engines_import_without_transformers_and_torch():
+    # Presidio's package imports transformers + torch for an engine we do not use: ~10 s per
+    # worker. They must stay unimported, and importable afterwards.
+    import subprocess
+    import sys
+
+    code = ("import sys; from ft_pipeline.core.redaction import RedactionConfig, analyze_texts; "
+            "analyze_texts(['Call John Smith on 312-555-0100'], RedactionConfig()); "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'; "
+            "import torch, transformers; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
 
 
 def test_allow_and_deny_lists():

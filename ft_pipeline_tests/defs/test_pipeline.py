@@ -106,6 +106,26 @@ def test_adapter_and_metadata(pipeline):
     assert "data:image/png;base64" in m["loss_curve"].value
 
 
+@pytest.mark.parametrize("method, extra", [
+    ("dpo", "dpo_beta: 0.1\n"),
+    ("grpo", "num_generations: 2\nmax_completion_length: 8\n"),
+])
+def test_dpo_and_grpo_presets_train_through_the_asset(pipeline, tmp_path, method, extra):
+    """The same asset trains every method: DPO on the demo's preference pairs, GRPO with the
+    dataset's JSON answers as reward."""
+    preset = tmp_path / f"{method}.yaml"
+    text = pipeline["preset"].read_text().replace("method: sft", f"method: {method}").replace("assistant_only_loss: true\n", "")
+    preset.write_text(text.replace("max_steps: 6", "max_steps: 2").replace("per_device_batch_size: 8", "per_device_batch_size: 2") + extra)
+    job = pipeline["defs"].resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(
+        instance=pipeline["instance"], asset_selection=[dg.AssetKey("adapter_weights")], raise_on_error=False,
+        run_config={"ops": {"adapter_weights": {"config": {"preset": str(preset)}}}},
+    )
+    assert result.success
+    m = materialization(pipeline["instance"], "adapter_weights").metadata
+    assert m["method"].value == method and m["steps"].value == 2
+
+
 def test_release_gates_block_promotion_of_an_untrained_tiny_model(pipeline):
     """The tiny random model cannot beat anything: the release gates fail and nothing is promoted."""
     result, instance = pipeline["result"], pipeline["instance"]
