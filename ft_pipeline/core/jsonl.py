@@ -6,12 +6,13 @@ target's own directory (same filesystem, so os.replace is atomic) and is renamed
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, TextIO
+
+from ft_pipeline.core.digest import sha256_file  # noqa: F401  (re-exported: the hash of a written file)
 
 
 def dumps(obj: Any) -> str:
@@ -77,11 +78,3 @@ def count_lines(path: str | os.PathLike) -> int:
             if line.strip():
                 n += 1
     return n
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()

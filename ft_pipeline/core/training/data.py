@@ -7,10 +7,11 @@ so memory does not grow with the file.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+
+from ft_pipeline.core.digest import sha256_file
 
 ROLES = {"system", "user", "assistant"}
 CHAT_FILES = {"train": "train.jsonl", "eval": "eval.jsonl", "test": "test.jsonl"}
@@ -71,14 +72,6 @@ def iter_preference(path: Path) -> Iterator[dict]:
         }
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _rows(kind: str, path: str, sha256: str):  # sha256 is only there to key the datasets cache
     yield from {"chat": iter_chat, "grpo": iter_grpo, "preference": iter_preference}[kind](Path(path))
 
@@ -89,7 +82,7 @@ def _dataset(kind: str, path: Path):
     # The cache key must change when the file does: the path alone would serve stale rows.
     try:
         return Dataset.from_generator(
-            _rows, gen_kwargs={"kind": kind, "path": str(path), "sha256": _file_sha256(path)}
+            _rows, gen_kwargs={"kind": kind, "path": str(path), "sha256": sha256_file(path)}
         )
     except Exception as exc:
         # datasets wraps generator errors in DatasetGenerationError; surface our own message.
