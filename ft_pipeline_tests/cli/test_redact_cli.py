@@ -1,0 +1,44 @@
+"""`ft-pipeline redact` as a user runs it: a real process, the JSON summary last, one-line errors."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ft_pipeline_tests.conftest import DEMO_RECORDS
+
+BIN = Path(sys.executable).parent / "ft-pipeline"
+
+
+def run(*args, home):
+    env = {**os.environ, "FT_PIPELINE_HOME": str(home)}
+    return subprocess.run([str(BIN), "redact", *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_redact_prints_summary_last_and_preserves_ids(tmp_path):
+    lines = DEMO_RECORDS.read_text().splitlines()[:25] + ["{broken json"]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    quarantine = tmp_path / "raw" / "q.jsonl"
+    out = run(source, tmp_path / "out.jsonl", "--quarantine", quarantine, home=tmp_path)
+    assert out.returncode == 0, out.stderr[-500:]
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["in"] == 26 and summary["in"] == summary["out"] + summary["quarantined"]
+    assert summary["quarantine_reasons"].get("broken_json") == 1
+    written = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
+    quarantined_lines = {json.loads(l)["line"] for l in quarantine.read_text().splitlines()}
+    expected = [json.loads(l)["id"] for i, l in enumerate(lines[:25], 1) if i not in quarantined_lines]
+    assert written == expected
+    assert summary["entities"].get("PERSON", 0) > 0
+
+
+def test_missing_input_is_one_line_and_exit_2(tmp_path):
+    out = run(tmp_path / "nope.jsonl", tmp_path / "out.jsonl", home=tmp_path)
+    assert out.returncode == 2
+    assert "nope.jsonl" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_directory_input_is_one_line_and_exit_2(tmp_path):
+    out = run(tmp_path, tmp_path / "out.jsonl", home=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
