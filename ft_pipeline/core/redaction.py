@@ -6,9 +6,12 @@ Why not the stock AnalyzerEngine + AnonymizerEngine per text:
 - a partly redacted identifier is a leak ("<PERSON_1> Smith", "42 <LOCATION_1>"), so spans are
   widened to whole names and whole addresses and every detected value is searched for again in
   the rest of the record;
-- throughput: texts go through spaCy's nlp.pipe in batches with the dependency parser disabled
-  (Presidio only needs entities, tokens and lemmas), and record chunks are spread over worker
-  processes.
+- names the small NER model misses (single first names, foreign names, names it calls ORG) are
+  taken from a gazetteer: Faker's first/last-name lists for all its locales, minus common words;
+- throughput: texts go through spaCy's nlp.pipe in batches with only the tokenizer and NER
+  running (Presidio needs entities, tokens and lemmas; the lower-cased word stands in for the
+  lemma), presidio is imported without transformers/torch, and record chunks are spread over
+  worker processes.
 """
 from __future__ import annotations
 
@@ -55,30 +58,47 @@ STREET_SUFFIXES = (
 )
 # These patterns run inside Presidio, which uses the `regex` module: \p{Lu} covers "Ágnes" and "Κυλλήνη".
 _CAP = r"\p{Lu}[\p{L}'’.-]*"
-_WORDS = r"(?:" + _CAP + r"[ \t]+){0,4}?"
+# Lowercase particles inside street names: "Rua Cidade de Maracajá", "Rue du Niger", "Treinta y Tres".
+_PARTICLE = r"(?:de|del|della|di|da|do|dos|das|du|des|la|le|les|van|von|der|den|y|e|et|am|an|im|zu)"
+_WORDS = r"(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]+){0,4}?"
 _NUM = r"\d{1,6}[A-Za-z]?(?:-\d{1,4})?"
 _HOUSE = r"\b(?:" + _NUM + r"[ \t]+){1,2}(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?"
 _POST_DIRECTION = r"(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
 _UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Box|PSC|#)\.?[ \t]*#?\d+[A-Za-z]?\b"
 _MILITARY = r"(?:(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5}|(?:USNS|USNV|USS|USCGC)[ \t]+" + _CAP + r")"
-_STREET_WORDS = (r"[\p{L}-]*(?:strasse|straße|str\.|gasse|weg|vei|veien|vägen|gatan|gata|gade|vej|tie|tee|platz|"
-                 r"allee|laan|straat|plein|braut|stígur|utca|ulica|chaussee)")
-_STREET_PREFIX = r"(?:Rua|R\.|Via|Viale|Vicolo|Calle|C/|Carrer|Rue|Avenida|Av\.|Avda\.|Piazza|Praça|Largo|Plaza|Paseo|ul\.)"
-# A US street (number first, suffix last), a continental one (name first, number last), a unit
-# or a military address. Each is a "core"; what follows on the same line or the next ones
-# (unit, city, state, ZIP, country) is swallowed into the same span.
-_US_STREET = _HOUSE + r"(?:" + _CAP + r"[ \t]+){0,3}?(?:" + STREET_SUFFIXES + r")\b\.?" + _POST_DIRECTION
+_STREET_WORDS = (r"[\p{L}-]*(?:strasse|straße|str\.|gasse|weg|vei|veien|vegen|vägen|gatan|gata|gade|vej|tie|tee|"
+                 r"platz|allee|laan|straat|plein|braut|stígur|utca|ulica|chaussee|katu|kuja|stredet|steenweg|"
+                 r"polku|väg|gränd|ringen|plassen|bakken)")
+# Street types written as a separate word after the name: "Koepenicker Str. 38", "Dózsa György út 78.".
+_STREET_TYPE_WORD = r"(?:(?i:str\.|straße|strasse|gate|veg|vei|vej|gade|gatan|utca|út|útja|körút|tér|ulica|weg|laan)(?=[ \t]))"
+_STREET_PREFIX = (r"(?:Rua|R\.|Via|Viale|Vicolo|Calle|C/|Carrer|Rue|Avenida|Av\.|Avda\.|Piazza|Praça|Largo|Plaza|"
+                  r"Paseo|ul\.|Republica|Travessa|Estrada|Camino|Carrera|Strada|Chemin|Quai|Impasse|Allée)")
+# A US street (number first, suffix last), a continental one (name first, number last), a French
+# one (number, "rue"/"avenue", then a name with lowercase words in it), a unit or a military
+# address. Each is a "core"; what follows on the same line or the next ones (unit, city, state,
+# ZIP, country) is swallowed into the same span.
+_US_STREET = _HOUSE + r"(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]+){0,3}?(?:" + STREET_SUFFIXES + r")s?\b\.?" + _POST_DIRECTION
 _ORDINAL_STREET = _HOUSE + r"\d{1,3}(?:st|nd|rd|th)[ \t]+(?:" + STREET_SUFFIXES + r")\b\.?"
 _INTL_STREET = (r"(?:\b(?:" + _NUM + r"[ \t]+){0,2})(?:" + _STREET_PREFIX + r"[ \t]+" + _WORDS + r"[\p{L}'’.-]+|"
-                + _WORDS + _STREET_WORDS + r")[ \t]+\d{1,5}[A-Za-z]?\b")
-_STRONG = r"(?:" + "|".join([_INTL_STREET, _US_STREET, _ORDINAL_STREET, r"\b" + _UNIT, r"\b" + _MILITARY,
-                               r"\b(?i:P\.?[ \t]?O\.?[ \t]+Box)[ \t]+\d{1,6}\b"]) + r")"
+                + _WORDS + _STREET_WORDS + r"|" + _WORDS + _CAP + r"[ \t]+" + _STREET_TYPE_WORD + r")[ \t]+\d{1,5}[A-Za-z]?\b\.?")
+_FR_STREET = (r"\b(?:" + _NUM + r"[ \t]+){1,2}(?i:rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|place|quai|"
+              r"route|cours)[ \t]+(?:(?:" + _CAP + r"|[\p{Ll}'’-]{1,8})[ \t]+){0,4}" + _CAP)
+_STRONG = r"(?:" + "|".join([_INTL_STREET, _US_STREET, _ORDINAL_STREET, _FR_STREET, r"\b" + _UNIT, r"\b" + _MILITARY,
+                               r"\b(?i:P\.?[ \t]?O\.?[ \t]+Box|Postbox)[ \t]+\d{1,6}\b"]) + r")"
 # House number + capitalized words, or capitalized words + number: an address only in context.
 _WEAK = r"(?:" + _HOUSE + _CAP + r"(?:[ \t]+" + _CAP + r"){0,3}|\b(?:" + _NUM + r"[ \t]+){0,2}(?:" + _CAP + r"[ \t]+){1,3}\d{1,5}\b)"
-_SEP = r"(?:[ \t]*(?:,|\n|\\n)[ \t]*(?:\\n|\n)*[ \t]*|[ \t]+)"
-_PART = (r"(?:" + _UNIT + r"|" + _MILITARY + r"|\d{4,6}(?:-\d{4})?\b|[A-Z]{2}\b(?:[ \t]+\d{4,6}\b)?|"
-         r"\p{Lu}[\p{L}'’.-]+(?:[ \t]+(?:\p{Lu}[\p{L}'’.-]+|de|del|da|do|du|la|le|u|nad|pod|am|im|an)){0,3}(?:[ \t]+\d{4,6}\b)?)")
-_ADDRESS_TAIL = r"(?:" + _SEP + _PART + r"){0,5}"
+# A named street without a number ("Mstislav Radial", "Sille Ranch Street"): an address only in context.
+_NAMED = r"\b(?:" + _CAP + r"[ \t]+){1,3}(?:" + STREET_SUFFIXES + r")s?\b\.?(?:[ \t]+(?:St\.|Street)\b)?"
+# Lines of an address block can start with quoting or bullets ("> ", "}} ", "??? ", "* ").
+_SEP = r"(?:[ \t]*(?:,|\n|\\n)(?:[ \t,\n]|\\n|[?}>*•](?=[?}>*•]*[ \t]))*|[ \t]+)"
+# "nan": exported spreadsheets write a missing state as nan, and the ZIP after it is still PII.
+_PART = (r"(?:" + _UNIT + r"|" + _MILITARY + r"|\d{4,6}(?:-\d{3,4})?\b|[A-Z]{2}\b(?:[ \t]+\d{4,6}\b)?|nan\b(?:[ \t]+\d{4,6}\b)?|"
+         r"\p{Lu}[\p{L}'’.-]+(?:[ \t]+(?:\p{Lu}[\p{L}'’.-]+|\(\p{Lu}\p{Ll}+\)|de|del|da|do|du|la|le|u|nad|pod|am|im|an)){0,3}(?:[ \t]+\d{4,6}\b)?)")
+_ADDRESS_TAIL = r"(?:" + _SEP + _PART + r"){0,6}"
+# "the corner of X and Y", "Monika and Turjaška 48": the whole phrase is the location.
+_STREETISH = r"(?:" + _STRONG + r"|" + _NAMED + r"|(?:" + _NUM + r"[ \t]+){0,2}(?:" + _CAP + r"[ \t]+){1,3}\d{1,5}\b\.?)"
+_CORNER = r"\b(?i:the[ \t]+)?(?i:corner)[ \t]+of[ \t]+" + _STREETISH + r"[ \t]+and[ \t]+" + _STREETISH
+_AND_STREET = r"\b\p{Lu}[\p{L}'’-]+[ \t]+and[ \t]+(?=\d|(?:" + _CAP + r"[ \t]+){1,3}\d)" + _STRONG
 _DATE = (
     r"(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{1,2}-\d{1,2}"
     r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}"
@@ -93,8 +113,17 @@ NOT_NAME_WORDS = frozenset(
     "That What When Where Why How Can Could Would Should Will Is Are Was Were Do Does Did Has Have Had "
     "Not Also Just Regards Best Sincerely Cheers From To For With At On In By Of About Name Good Morning "
     "Afternoon Evening Today Yesterday Tomorrow Bonjour Hola Bonsoir Buenos Kind Many Warm Here Re Fwd "
-    "Northwind Mutual Insurance Bank Hospital Clinic Street Avenue Road".split()
+    "Northwind Mutual Insurance Bank Hospital Clinic Street Avenue Road English French Spanish German Address "
+    "Personal Info Users User".split()
 )
+
+# Field labels ("Desk:", "Fax:") and chat roles: surnames in some locale, never names here.
+LABEL_WORDS = frozenset(
+    "Name Date Time Phone Fax Desk Mobile Cell Website Email E-mail Address Office Subject Note Notes Agent "
+    "Customer User Assistant System Answer Question Title Company Tel Telephone Home Work Re Cc Bcc Summary "
+    "Status Priority Intent Reason Account Card Policy Claim Member Patient Reference Order Ticket Case".split()
+)
+_INITIAL = re.compile(r"[A-Z]\.?")
 
 SURROGATE_NAMES = [
     "Alex Morgan", "Jordan Reyes", "Taylor Quinn", "Casey Brooks", "Riley Hart", "Morgan Ellis",
@@ -128,6 +157,9 @@ class RedactionConfig:
     chunk_records: int = field(default=128, metadata={
         "help": "Records per worker task; bounds memory to about n_process*2 chunks in flight."})
     spacy_model: str = field(default=SPACY_MODEL, metadata={"help": "spaCy model for Presidio's NER."})
+    name_gazetteer: bool = field(default=True, metadata={
+        "help": "Also take capitalized words found in Faker's first/last name lists (all locales) for "
+                "names: catches the single first names and foreign names the small NER model misses."})
     screening: ScreeningConfig = field(default_factory=ScreeningConfig, metadata={
         "help": "Confidential-content screening applied by redact_file before redaction."})
 
@@ -149,6 +181,7 @@ class RedactionConfig:
 
 
 def _recognizers(config: RedactionConfig) -> list:
+    _import_presidio()
     from presidio_analyzer import Pattern, PatternRecognizer
 
     _recognizer_classes()
@@ -169,9 +202,15 @@ def _recognizers(config: RedactionConfig) -> list:
             # "637 Strojírenská 1006": numbers on both sides of a name is a street in most of Europe.
             ("numbered", r"\b(?:" + _NUM + r"[ \t]+){1,2}(?:" + _CAP + r"[ \t]+){1,3}\d{1,5}[A-Za-z]?\b" + _ADDRESS_TAIL, 0.5),
             ("zip_line", r"\b" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2},[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?\b", 0.7),
+            ("corner", _CORNER + _ADDRESS_TAIL, 0.75),
+            ("name_and_street", _AND_STREET + _ADDRESS_TAIL, 0.6),
+            ("named", _NAMED, 0.3),
+            # A postcode alone at the end of an address block ("Czech Republic 82704").
+            ("country_zip", r"(?<=^[ \t]*(?:[?}>*•]+[ \t]*)?" + _CAP + r"(?:[ \t]+" + _CAP + r")?[ \t]+)\d{4,6}(?=[ \t]*$)", 0.35),
         ], ["address", "live", "lives", "living", "street", "ship", "shipping", "mail", "mailing", "reside",
             "located", "move", "moved", "deliver", "delivery", "home", "at", "residence", "billing", "sent", "send",
-            "corner", "office", "offices", "visit", "drop", "drops", "enter", "taxi"], flags=cs),
+            "corner", "office", "offices", "visit", "drop", "drops", "enter", "taxi", "stop", "lived",
+            "letter", "arrived", "validate", "update", "addresses", "station"], flags=cs),
         rec("PERSON", [
             ("titled", r"(?<=\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir)\.?[ \t]+)\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+)?", 0.6),
             ("introduced", r"(?<=\b(?i:my name is|my name's|name is|name:|this is|i am|i'm|call me|speaking with|"
@@ -214,17 +253,23 @@ def _recognizers(config: RedactionConfig) -> list:
             ("uk", r"(?<![\w+])(?:\+44\s?\(?0?\)?\s?|\b0)(?:\d[\s-]?){9,10}\b", 0.55),
         ], ["phone", "call", "mobile", "cell", "tel", "telephone", "number", "reach", "text", "fax"]),
         DigitsRecognizer("PHONE_NUMBER", [
-            Pattern("grouped", r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(0?\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{1,5}){1,5}"
-                               r"(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?(?![\w-])", 0.4),
+            # Any national grouping: "(07700)553419", "+46 (0)8 515 691 54", "05.53.18.69.64",
+            # "87 47 98". Kept only with 6-15 digits, and below the threshold unless a phone word
+            # is near (score 0.4 + context); "-Office" after the number is a label, not a digit group.
+            Pattern("grouped", r"(?<![\w.+$€£-])(?:\+\d{1,3}[ .-]?)?(?:\(\+?\d{1,5}\)[ .-]?)?\d{1,6}"
+                               r"(?:[ .-]?\(\d{1,5}\)[ .-]?\d{1,6}|[ .-]\d{1,6}){0,6}"
+                               r"(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,5})?(?!\w|[.-]\d)", 0.4),
             Pattern("international", r"(?<![\w+])\+\d{8,15}\b", 0.6),
             Pattern("plain", r"(?<![\w.-])\d{10,11}(?![\w-])", 0.3),
         ], context=["phone", "call", "mobile", "cell", "tel", "telephone", "fax", "desk", "office", "reach",
-                    "text", "number", "contact", "whatsapp"], min_digits=7, max_digits=15),
+                    "text", "number", "contact", "whatsapp", "dial", "ring", "messages", "message", "sms",
+                    "answering", "registered", "landline", "extension", "line"], min_digits=6, max_digits=15),
         LuhnRecognizer("CREDIT_CARD", [Pattern("digits", r"(?<![\w.-])(?:\d[ -]?){11,18}\d(?![\w-])", 0.3)],
                        context=["card", "credit", "debit", "visa", "mastercard", "amex", "cc"]),
         rec("US_SSN", [("dashed", r"\b\d{3}[- .]\d{2}[- .]\d{4}\b", 0.5)], ["ssn", "social", "security"]),
     ]
-    out.append(ProperNounRecognizer())
+    if config.name_gazetteer:
+        out.append(KnownNameRecognizer(name_gazetteer()))
     for entity, regex in config.patterns.items():
         out.append(rec(entity, [("custom", regex, 0.85)]))
     if config.deny_list:
@@ -235,7 +280,8 @@ def _recognizers(config: RedactionConfig) -> list:
 
 def _recognizer_classes():
     """Recognizer subclasses, defined on first use so that importing this module stays light."""
-    global ContextPatternRecognizer, DigitsRecognizer, LuhnRecognizer, ProperNounRecognizer
+    global ContextPatternRecognizer, DigitsRecognizer, LuhnRecognizer, KnownNameRecognizer
+    _import_presidio()
     from presidio_analyzer import AnalysisExplanation, LocalRecognizer, PatternRecognizer, RecognizerResult
 
     class ContextPatternRecognizer(PatternRecognizer):
@@ -252,11 +298,15 @@ def _recognizer_classes():
         def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
             results = super().analyze(text, entities, nlp_artifacts, regex_flags)
             for r in results:
-                if self._near and r.score < 1.0 and (self._near.search(text[max(0, r.start - self.BEFORE):r.start])
-                                                     or self._near.search(text[r.end:r.end + self.AFTER])):
+                if self._near and r.score < 1.0 and (self._near_in(text[max(0, r.start - self.BEFORE):r.start])
+                                                     or self._near_in(text[r.end:r.end + self.AFTER])):
                     r.score = min(1.0, max(r.score + 0.35, 0.4))
                 r.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
             return results
+
+        def _near_in(self, window: str) -> bool:
+            # "<POLICY_NUMBER_1>" is not the context word "number".
+            return bool(self._near.search(PLACEHOLDER.sub(" ", window) if "<" in window else window))
 
     class DigitsRecognizer(ContextPatternRecognizer):
         """Phone numbers in any national format: a loose pattern, kept only with 7-15 digits."""
@@ -269,6 +319,10 @@ def _recognizer_classes():
         def invalidate_result(self, pattern_text):
             if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", pattern_text):
                 return True  # an IPv4 address, left to the IP recognizer
+            if re.fullmatch(r"\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}-\d{1,2}-\d{1,2}", pattern_text):
+                return True  # a date
+            if re.fullmatch(r"\d{1,7}[.,]\d{1,2}", pattern_text):
+                return True  # an amount ("1994.23")
             digits = sum(c.isdigit() for c in pattern_text.split("x")[0].split("ext")[0])
             return not self.min_digits <= digits <= self.max_digits
 
@@ -284,16 +338,15 @@ def _recognizer_classes():
             total = sum(d if i % 2 == 0 else (d * 2 - 9 if d > 4 else d * 2) for i, d in enumerate(digits))
             return total % 10 == 0
 
-    class ProperNounRecognizer(LocalRecognizer):
-        """Names the small NER model misses: runs of capitalized proper nouns (spaCy's tagger)
-        that no other entity claims. Two or more tokens are a name; a single token needs context
-        ("said", "name") or not to start a sentence."""
+    class KnownNameRecognizer(LocalRecognizer):
+        """Names the small NER model misses (single first names, foreign names, names it calls
+        ORG): runs of capitalized words with at least one in the name gazetteer. Works on
+        spaCy's tokens only, so no tagger is needed; _widen_person then takes in the rest of the
+        name ("Rebecca" -> "Rebecca Salsbury")."""
 
-        CONTEXT = ["name", "said", "say", "ask", "told", "call", "meet", "mr", "mrs", "ms", "dr", "dear", "hi",
-                   "hello", "thanks", "by", "with", "from", "contact", "follow"]
-
-        def __init__(self):
-            super().__init__(supported_entities=["PERSON"], name="ft_proper_nouns", context=self.CONTEXT)
+        def __init__(self, gazetteer: frozenset[str]):
+            super().__init__(supported_entities=["PERSON"], name="ft_known_names")
+            self.gazetteer = gazetteer
 
         def load(self):
             pass
@@ -301,36 +354,75 @@ def _recognizer_classes():
         def analyze(self, text, entities, nlp_artifacts=None):
             if nlp_artifacts is None or nlp_artifacts.tokens is None:
                 return []
-            doc = nlp_artifacts.tokens
-            claimed = {i for ent in doc.ents if ent.label_ not in ("PERSON",) for i in range(ent.start, ent.end)}
             results, run = [], []
-            for token in list(doc) + [None]:
-                if token is not None and self._is_name_token(token) and token.i not in claimed:
+            for token in list(nlp_artifacts.tokens) + [None]:
+                if token is not None and (self._capitalized(token.text) or (run and _INITIAL.fullmatch(token.text))):
                     run.append(token)
                     continue
-                if run:
-                    results += self._result(doc, run)
-                    run = []
+                while run and _INITIAL.fullmatch(run[-1].text):
+                    run.pop()
+                if any(t.text in self.gazetteer for t in run):
+                    results.append(self._result(run))
+                run = []
             return results
 
         @staticmethod
-        def _is_name_token(token):
-            text = token.text
-            return (token.pos_ == "PROPN" and text[:1].isupper() and not text.isupper()
-                    and text.replace("-", "").replace("'", "").replace("’", "").isalpha()
-                    and text not in NOT_NAME_WORDS)
+        def _capitalized(text):
+            return (text[:1].isupper() and not text.isupper() and text not in NOT_NAME_WORDS
+                    and text.replace("-", "").replace("'", "").replace("’", "").isalpha())
 
-        def _result(self, doc, run):
-            first = run[0]
-            prev = doc[first.i - 1] if first.i > 0 else None
-            starts_sentence = prev is None or prev.text in (".", "!", "?", ":", ";", "\n", '"') or "\n" in prev.text_with_ws
-            score = 0.5 if len(run) > 1 else (0.3 if starts_sentence else 0.46)
-            start, end = first.idx, run[-1].idx + len(run[-1].text)
-            explanation = AnalysisExplanation(recognizer=self.name, original_score=score,
-                                              textual_explanation="run of capitalized proper nouns")
-            return [RecognizerResult("PERSON", start, end, score, analysis_explanation=explanation,
-                                     recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                                                           RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})]
+        def _result(self, run):
+            start, end = run[0].idx, run[-1].idx + len(run[-1].text)
+            explanation = AnalysisExplanation(recognizer=self.name, original_score=0.6,
+                                              textual_explanation="capitalized words with a known name")
+            return RecognizerResult("PERSON", start, end, 0.6, analysis_explanation=explanation,
+                                    recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                                                          RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id})
+
+
+@functools.lru_cache(maxsize=1)
+def name_gazetteer() -> frozenset[str]:
+    """First and last names of every Faker locale (~50k, offline data shipped with Faker),
+    minus common English words ("Will", "May", "Summer", "Page") so that a capitalized word at
+    the start of a sentence is not taken for a name."""
+    import importlib
+    import pkgutil
+
+    import faker.providers.person as person
+    from faker.providers.lorem.en_US import Provider as Lorem
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    common = {w.casefold() for w in [*Lorem.word_list, *STOP_WORDS, *NOT_NAME_WORDS, *LABEL_WORDS]}
+    names: set[str] = set()
+    for module in pkgutil.iter_modules(person.__path__):
+        provider = getattr(importlib.import_module(f"{person.__name__}.{module.name}"), "Provider", None)
+        for attr in ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary", "last_names"):
+            value = vars(provider).get(attr) if provider is not None else None
+            if isinstance(value, (list, tuple, set, frozenset, dict)):  # weighted lists are dicts
+                names.update(v for v in value if isinstance(v, str))
+    return frozenset(n for n in names if len(n) >= 3 and n[:1].isupper() and n.casefold() not in common
+                     and n.replace("-", "").replace("'", "").isalpha())
+
+
+def _import_presidio() -> None:
+    """Import presidio_analyzer without transformers and torch. Its nlp_engine package imports
+    transformers (and torch with it) for the optional Hugging Face engine: 8-10 s per process on
+    this box, paid again by every worker, for a spaCy engine that needs neither. They are hidden
+    only while presidio is first imported, and only when not imported already, so later imports
+    of transformers or torch (training in the same process) work as usual."""
+    import sys
+
+    if "presidio_analyzer" in sys.modules:
+        return
+    hidden = [name for name in ("transformers", "torch") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # makes `import name` raise ImportError, which presidio tolerates
+    try:
+        import presidio_analyzer  # noqa: F401
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
 
 
 def _offline_tldextract() -> None:
@@ -343,8 +435,11 @@ def _offline_tldextract() -> None:
 
 @functools.lru_cache(maxsize=4)
 def nlp_engine(model_name: str = SPACY_MODEL, fast: bool = True):
-    """The spaCy NLP engine. `fast` drops the dependency parser: Presidio reads entities, tokens
-    and lemmas (tagger + attribute_ruler + lemmatizer), never the parse."""
+    """The spaCy NLP engine. `fast` keeps only the tokenizer and NER (which has its own tok2vec):
+    the parser, tagger, attribute ruler and lemmatizer were half of spaCy's time, and nothing
+    reads the parse or the POS tags. Presidio's context words match lemmas by substring, so the
+    lower-cased word serves as the lemma ("card" is in "cards", "call" in "called")."""
+    _import_presidio()
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     _offline_tldextract()
@@ -355,25 +450,41 @@ def nlp_engine(model_name: str = SPACY_MODEL, fast: bool = True):
                                  "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART", "DATE", "TIME"],
         }
     engine = NlpEngineProvider(nlp_configuration=conf).create_engine()
-    if fast and "parser" in engine.nlp[LANGUAGE].pipe_names:
-        engine.nlp[LANGUAGE].disable_pipe("parser")
+    nlp = engine.nlp[LANGUAGE]
+    if fast:
+        for name in ("parser", "tok2vec", "tagger", "attribute_ruler", "lemmatizer"):
+            if name in nlp.pipe_names:
+                nlp.disable_pipe(name)
+        _register_lower_lemma()
+        nlp.add_pipe("ft_lower_lemma", last=True)
     return engine
+
+
+def _register_lower_lemma() -> None:
+    from spacy.language import Language
+
+    if "ft_lower_lemma" not in Language.factories:
+        def lower_lemma(doc):
+            for token in doc:
+                token.lemma = token.lower  # hash ids: no string round trip
+            return doc
+
+        Language.component("ft_lower_lemma", func=lower_lemma)
 
 
 @functools.lru_cache(maxsize=4)
 def _analyzer(key: str):
+    _import_presidio()
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
     config = RedactionConfig(**{k: v for k, v in json.loads(key).items()})
     engine = nlp_engine(config.spacy_model)
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     registry.load_predefined_recognizers(nlp_engine=engine, languages=[LANGUAGE])
-    # phonenumbers runs one matcher per region and was a sixth of the analysis time with eight
-    # regions; our data is US/UK (the regex recognizer below adds formats it is lenient about).
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
-
+    # Presidio's phonenumbers-based recognizer found nothing that the digit-group recognizers
+    # below miss (bench: 124/124 phones either way, with it restricted to US+GB) and cost a tenth
+    # of the analysis time; with eight regions it was a sixth. It is left out.
     registry.remove_recognizer("PhoneRecognizer")
-    registry.add_recognizer(PhoneRecognizer(supported_regions=("US", "GB")))
     for recognizer in _recognizers(config):
         registry.add_recognizer(recognizer)
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=[LANGUAGE])
@@ -381,12 +492,14 @@ def _analyzer(key: str):
 
 def analyzer_for(config: RedactionConfig):
     """The cached AnalyzerEngine for the parts of `config` that shape recognizers."""
-    key = {k: getattr(config, k) for k in ("deny_list", "patterns", "policy_patterns", "context_words", "spacy_model")}
+    key = {k: getattr(config, k) for k in ("deny_list", "patterns", "policy_patterns", "context_words", "spacy_model",
+                                          "name_gazetteer")}
     return _analyzer(json.dumps(key, sort_keys=True))
 
 
 def vanilla_analyzer(model_name: str = SPACY_MODEL):
     """Presidio as it comes (default recognizers, full spaCy pipeline): the benchmark baseline."""
+    _import_presidio()
     from presidio_analyzer import AnalyzerEngine
 
     return AnalyzerEngine(nlp_engine=nlp_engine(model_name, fast=False), supported_languages=[LANGUAGE])
@@ -415,20 +528,40 @@ def _is_name_word(word: str) -> bool:
     return word[:1].isupper() and not (word.isupper() and len(word) > 1) and word not in NOT_NAME_WORDS
 
 
+_NAME_PARTICLE = r"(?:de|da|di|du|dos|das|del|della|van|von|der|den|le|la|bin|ibn|al|el|ter|ten)"
+_TITLE = r"(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir|Dame)\.?"
+_NAME_SUFFIX = r"(?:MD|DVM|DDS|PhD|Jr\.?|Sr\.?|II|III|IV|Esq\.?|RN)"
+# An initial or particle only counts when a capitalized word follows it.
+_NEXT_NAME = re.compile(r"[ \t]+(?:(?:[A-Z]\.?|" + _NAME_PARTICLE + r")(?=[ \t]+[^\W\d_a-z])|(" + _NAME_WORD + r"))")
+_PREV_NAME = re.compile(r"(?<![\w'’.-])(?:(" + _NAME_WORD + r")|[A-Z]\.|" + _NAME_PARTICLE + r")[ \t]+$")
+
+
 def _widen_person(text: str, span: Span) -> Span:
     """NER often catches only part of a name; a first name or surname left behind is a leak.
-    Extend over adjacent capitalized words on the same line (and drop a trailing possessive)."""
+    Extend over adjacent capitalized words, initials ("Helena C. Carlsen") and particles
+    ("Christiane S de Vaan") on the same line, over a hyphenated first part ("Amy-leigh"), a
+    title and a credential ("Ms. Aimee McGregor DVM"); drop a trailing possessive."""
     start, end = span.start, span.end
+    while start > 0 and (text[start - 1].isalnum() or (text[start - 1] in "-'’" and start > 1 and text[start - 2].isalnum())):
+        start -= 1
+    while end < len(text) and (text[end].isalnum() or (text[end] == "-" and end + 1 < len(text) and text[end + 1].isalnum())):
+        end += 1
     while True:
-        m = re.match(r"[ \t]+(" + _NAME_WORD + r")", text[end:])
-        if not m or not _is_name_word(m.group(1).rstrip("'’")):
+        m = _NEXT_NAME.match(text, end)
+        if not m or (m.group(1) is not None and not _is_name_word(m.group(1).rstrip("'’"))):
             break
-        end += m.end()
+        end = m.end()
     while True:
-        m = re.search(r"(?<![\w'’.-])(" + _NAME_WORD + r")[ \t]+$", text[max(0, start - 40):start])
-        if not m or not _is_name_word(m.group(1)):
+        m = _PREV_NAME.search(text[max(0, start - 40):start])
+        if not m or (m.group(1) is not None and not _is_name_word(m.group(1))):
             break
         start -= len(m.group(0))
+    m = re.search(r"(?<![\w.])" + _TITLE + r"[ \t]+$", text[max(0, start - 8):start])
+    if m:
+        start -= len(m.group(0))
+    m = re.match(r"[ \t]*,?[ \t]+" + _NAME_SUFFIX + r"\b\.?", text[end:])
+    if m:
+        end += m.end()
     value = text[start:end]
     for suffix in ("'s", "’s"):
         if value.endswith(suffix):
@@ -437,7 +570,7 @@ def _widen_person(text: str, span: Span) -> Span:
         start += 1
     while end > start and not (text[end - 1].isalnum() or text[end - 1] in ".'’"):
         end -= 1
-    if text[start:end].endswith(".") and not re.search(r"\b[A-Z]\.$", text[start:end]):
+    if text[start:end].endswith(".") and not re.search(r"\b(?:[A-Z]|Jr|Sr|Esq)\.$", text[start:end]):
         end -= 1
     return Span(span.entity, start, end, span.score)
 
