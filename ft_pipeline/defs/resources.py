@@ -10,8 +10,25 @@ storage (MinIO, or moto in the tests).
 import os
 
 import dagster as dg
+from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
 from ft_pipeline.defs.training.resources import TrainerResource
+
+
+class _ArtifactPathPickles(PickledObjectFilesystemIOManager):
+    def get_metadata(self, context, obj) -> dict:
+        # The base class records where it pickled the value as `path`, overwriting the asset's own
+        # `path` (the artifact an auditor matches by sha256). Put the artifact's back.
+        if isinstance(obj, dict) and isinstance(obj.get("path"), str):
+            return {"path": dg.MetadataValue.path(obj["path"])}
+        return {}
+
+
+class ValueIOManager(dg.FilesystemIOManager):
+    """Pickles the small dicts assets pass each other into the instance's storage directory."""
+
+    def create_io_manager(self, context) -> PickledObjectFilesystemIOManager:
+        return _ArtifactPathPickles(base_dir=self.base_dir or context.instance.storage_directory())
 
 
 def io_manager() -> dg.ConfigurableIOManager:
@@ -20,7 +37,7 @@ def io_manager() -> dg.ConfigurableIOManager:
         # Values passed between assets are small dicts (paths, hashes, metrics), pickled into the
         # instance's storage directory, so an asset materialized alone — from the UI, a sensor or
         # `execute_in_process` — reads its inputs from the run that produced them.
-        return dg.FilesystemIOManager()
+        return ValueIOManager()
     from dagster_aws.s3 import S3PickleIOManager, S3Resource
 
     return S3PickleIOManager(

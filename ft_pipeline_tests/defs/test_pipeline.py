@@ -52,7 +52,8 @@ def pipeline(tmp_path_factory, tiny_model_dir):
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
         yield {"result": result, "instance": instance, "home": home, "dagster_home": dagster_home,
-               "defs": defs, "config": config, "source": source, "preset": preset}
+               "defs": defs, "config": config, "source": source, "preset": preset,
+               "model_dir": tiny_model_dir}
     if old is None:
         os.environ.pop("FT_PIPELINE_HOME", None)
     else:
@@ -70,8 +71,10 @@ def test_every_asset_up_to_eval_is_materialized_with_path_and_sha(pipeline):
                  "base_model", "fit_assessment", "adapter_weights", "eval_report"]:
         m = materialization(instance, name)
         assert m is not None, f"{name} was not materialized"
-        if name != "fit_assessment":
-            assert "path" in m.metadata and len(m.metadata["sha256"].value) == 64, name
+        assert len(m.metadata["sha256"].value) == 64, name
+        # the artifact's own path, not where the IO manager pickled the value passed downstream
+        expected_root = pipeline["model_dir"] if name == "base_model" else pipeline["home"]
+        assert m.metadata["path"].value.startswith(str(expected_root)), name
 
 
 def test_every_record_is_accounted_for(pipeline):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -161,31 +162,44 @@ def test_asset_pages_show_every_check(dagster_ui, page):
             page.screenshot(path=ARTIFACTS / "redacted_dataset-checks.png", full_page=True)
 
 
+def _launch_from_asset_page(page, url: str) -> str:
+    """Clicks the asset page's Materialize button and returns the 8-character run id prefix that
+    the "Launched run" toast shows."""
+    page.goto(url)
+    page.get_by_text("Code location").wait_for()  # the definition has loaded
+    button = page.get_by_role("button").filter(has_text=re.compile(r"^Materialize$"))
+    toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
+    for attempt in range(2):
+        # Playwright waits until the button is enabled (it is disabled while the asset loads).
+        button.click()
+        try:
+            toast.first.wait_for(timeout=20_000)
+            return re.search(r"Launched run ([0-9a-f]{8})", toast.first.inner_text()).group(1)
+        except Exception:
+            # A click can land while the page is still re-rendering and be lost; one more try.
+            page.screenshot(path=ARTIFACTS / f"materialize-no-launch-{attempt}.png", full_page=True)
+    pytest.fail("the Materialize button launched no run (did a launchpad open, asking for config?); "
+                f"see {ARTIFACTS}/materialize-no-launch-*.png")
+
+
 def test_materialize_raw_dataset_from_the_ui(dagster_ui, page):
-    page.goto(f"{dagster_ui['url']}/assets/raw_dataset")
-    page.get_by_role("button", name="Materialize", exact=True).click()
-    # Every field of raw_dataset's config has a default (the bundled demo), so the run launches
-    # without the launchpad; if a launchpad opens anyway, its defaults are the demo too.
-    launchpad = page.get_by_role("button", name="Materialize", exact=True).last
-    run_id = None
-    deadline = time.monotonic() + RUN_S
+    # raw_dataset's config has a default for every field (the bundled demo), so the button
+    # launches at once, with no launchpad to fill: a required field added later fails here.
+    prefix = _launch_from_asset_page(page, f"{dagster_ui['url']}/assets/raw_dataset")
+    query = "{ runsOrError { ... on Runs { results { runId status assetSelection { path } } } } }"
+    run, deadline = None, time.monotonic() + RUN_S
     while time.monotonic() < deadline:
-        runs = _graphql(dagster_ui["url"], "{ runsOrError { ... on Runs { results { runId status assetSelection { path } } } } }")
-        results = runs["runsOrError"]["results"]
-        if results:
-            run = results[0]
-            assert run["assetSelection"] == [{"path": ["raw_dataset"]}]
-            run_id = run["runId"]
-            if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
-                break
-        elif page.get_by_text("Launchpad").count() and launchpad.is_visible():
-            launchpad.click()
+        runs = _graphql(dagster_ui["url"], query)["runsOrError"]["results"]
+        run = next(r for r in runs if r["runId"].startswith(prefix))
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
         time.sleep(2)
-    assert run_id, "no run was launched from the Materialize button"
-    page.goto(f"{dagster_ui['url']}/runs/{run_id}")
-    page.get_by_text("Success", exact=True).first.wait_for(timeout=RUN_S * 1000)
+    assert run["assetSelection"] == [{"path": ["raw_dataset"]}]
+    page.goto(f"{dagster_ui['url']}/runs/{run['runId']}")
+    if run["status"] == "SUCCESS":
+        page.get_by_text("Success", exact=True).first.wait_for()  # the run page's status tag
     page.screenshot(path=ARTIFACTS / "raw_dataset-run.png", full_page=True)
-    assert run["status"] == "SUCCESS", f"run {run_id} ended {run['status']}; log: {dagster_ui['log']}"
+    assert run["status"] == "SUCCESS", f"run {run['runId']} ended {run['status']} (or timed out); server log: {dagster_ui['log']}"
     # The run wrote into the server's FT_PIPELINE_HOME, in the raw zone, from the bundled demo.
-    records = dagster_ui["ft_home"] / "raw" / "raw_dataset" / run_id / "records.jsonl"
+    records = dagster_ui["ft_home"] / "raw" / "raw_dataset" / run["runId"] / "records.jsonl"
     assert records.exists() and sum(1 for _ in records.open()) > 500

@@ -78,6 +78,7 @@ def fit_assessment(
     chart = plots.bar_chart({"baseline exact match": baseline["exact_match"], "target": config.target_exact_match},
                             "Prompt-only baseline vs target")
     context.add_output_metadata({
+        **file_metadata(out / "baseline_predictions.jsonl"),
         "recommendation": assessment["recommendation"],
         "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in assessment["reasons"])),
         "baseline_exact_match": baseline["exact_match"],
@@ -95,6 +96,7 @@ def fit_assessment(
     })
     return {
         **assessment,
+        "path": str(out / "baseline_predictions.jsonl"),
         "baseline": baseline,
         "predictions_path": str(out / "baseline_predictions.jsonl"),
         "system_prompt": system_prompt,
