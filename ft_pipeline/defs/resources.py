@@ -1,7 +1,8 @@
 """Resources, chosen per environment by environment variables, never by code edits.
 
 FT_PIPELINE_TRAINER_MODE: in_process (default) | subprocess (Dagster Pipes) | accelerate
-(several processes, DDP) | ecs (remote GPU through dagster-aws's Pipes ECS client).
+(several processes, DDP; FT_PIPELINE_ACCELERATE_CONFIG for FSDP/DeepSpeed) | ecs (remote GPU
+through dagster-aws's Pipes ECS client, configured by the FT_ECS_* variables in ECS_ENV).
 FT_PIPELINE_S3_BUCKET: when set, values passed between assets are stored in that bucket
 (dagster-aws's S3PickleIOManager, under FT_PIPELINE_S3_PREFIX) instead of the local instance
 directory, so runs on different machines share them. AWS_ENDPOINT_URL points at S3-compatible
@@ -47,6 +48,23 @@ def io_manager() -> dg.ConfigurableIOManager:
     )
 
 
+ECS_ENV = {
+    "ecs_cluster": "FT_ECS_CLUSTER",
+    "ecs_task_definition": "FT_ECS_TASK_DEFINITION",
+    "ecs_container": "FT_ECS_CONTAINER",
+    "ecs_subnets": "FT_ECS_SUBNETS",
+    "ecs_security_groups": "FT_ECS_SECURITY_GROUPS",
+    "ecs_launch_type": "FT_ECS_LAUNCH_TYPE",
+    "ecs_region": "FT_ECS_REGION",
+}
+
+
+def _ecs_settings() -> dict:
+    """The remote-GPU settings from the environment (only those set), so a deployment configures
+    ECS without editing code."""
+    return {field: os.environ[var] for field, var in ECS_ENV.items() if os.environ.get(var)}
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
@@ -55,6 +73,8 @@ def resources() -> dg.Definitions:
             "trainer": TrainerResource(
                 mode=os.environ.get("FT_PIPELINE_TRAINER_MODE", "in_process"),
                 num_processes=int(os.environ.get("FT_PIPELINE_TRAINER_PROCESSES", "1")),
+                accelerate_config=os.environ.get("FT_PIPELINE_ACCELERATE_CONFIG", ""),
+                **_ecs_settings(),
             ),
         }
     )

@@ -70,3 +70,14 @@ def test_dagster_definitions_validate_passes(tmp_path):
         cwd=repo, capture_output=True, text=True, env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
     )
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_remote_training_is_configured_from_the_environment(monkeypatch):
+    from ft_pipeline.defs import resources
+
+    monkeypatch.setenv("FT_ECS_CLUSTER", "gpu-cluster")
+    monkeypatch.setenv("FT_ECS_SUBNETS", "subnet-1,subnet-2")
+    assert resources._ecs_settings() == {"ecs_cluster": "gpu-cluster", "ecs_subnets": "subnet-1,subnet-2"}
+    monkeypatch.setenv("FT_PIPELINE_TRAINER_MODE", "ecs")
+    trainer = resources.resources().resources["trainer"]
+    assert trainer.mode == "ecs" and trainer.ecs_cluster == "gpu-cluster"
