@@ -290,7 +290,7 @@ def ingest(
                 if suppression and suppression.matches(row.obj if row.obj is not None else row.raw):
                     erased += 1
                     continue
-                reason, field_name, record = _classify(row, seen)
+                reason, field_name, record = classify_row(row, seen)
                 if record is not None:
                     out.write(record)
                     tally.records += 1
@@ -312,7 +312,9 @@ def ingest(
             "quarantine_reasons": dict(sorted(tally.reasons.items())), "sha256": hashes}
 
 
-def _classify(row: Row, seen: set[bytes]) -> tuple[str | None, str | None, dict | None]:
+def classify_row(row: Row, seen: set[bytes]) -> tuple[str | None, str | None, dict | None]:
+    """(reason, field, None) for a row to quarantine, (None, None, record) for one to keep;
+    `seen` remembers ids across calls so a repeated id is quarantined."""
     if row.error:
         return row.error[0], row.error[1], None
     try:

@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ft_pipeline.core.ingest import DUPLICATE_ID, read_jsonl_rows
+from ft_pipeline.core.ingest import classify_row, read_jsonl_rows
 from ft_pipeline.core.jsonl import atomic_jsonl, count_lines, sha256_file
 from ft_pipeline.core.paths import raw_zone
-from ft_pipeline.core.records import RecordError, parse_record, text_fields, with_texts
+from ft_pipeline.core.records import text_fields, with_texts
 from ft_pipeline.core.screening import ScreeningConfig, screen_record
 
 LANGUAGE = "en"
@@ -840,7 +840,7 @@ def redact_file(
     quarantine_path = Path(quarantine_path) if quarantine_path else default_quarantine_path(output_path)
     reasons: Counter = Counter()
     entities: Counter = Counter()
-    seen: set[str] = set()
+    seen: set[bytes] = set()
     state = {"in": 0, "done": 0}
 
     def admitted(quarantine) -> Iterator[dict]:
@@ -871,16 +871,11 @@ def redact_file(
             "output": str(output_path), "quarantine": str(quarantine_path), "sha256": sha256_file(output_path)}
 
 
-def _admit(row, seen: set[str], screening: ScreeningConfig) -> tuple[str | None, str | None, dict | None]:
-    if row.error:
-        return row.error[0], row.error[1], None
-    try:
-        record = parse_record(row.obj)
-    except RecordError as exc:
-        return exc.reason, exc.field, None
-    if record["id"] in seen:
-        return DUPLICATE_ID, "id", None
-    seen.add(record["id"])
+def _admit(row, seen: set[bytes], screening: ScreeningConfig) -> tuple[str | None, str | None, dict | None]:
+    """Ingestion's parse-and-deduplicate, then confidential-content screening."""
+    reason, field_name, record = classify_row(row, seen)
+    if record is None:
+        return reason, field_name, None
     reason = screen_record(record, screening)
     if reason:
         return reason, None, None
