@@ -51,6 +51,10 @@ class TrainingConfig:
         default=False,
         metadata={"help": "SFT only: pack several short examples into one max_length row (BFD, padding-free)."},
     )
+    group_by_length: bool = field(
+        default=True,
+        metadata={"help": "SFT without packing: batch sequences of similar length, so little of each batch is padding."},
+    )
     assistant_only_loss: bool = field(
         default=True,
         metadata={"help": "SFT only: loss on assistant tokens only (the chat template needs {% generation %})."},

@@ -13,6 +13,9 @@ def build_trainer(config, model, tokenizer, train_ds, eval_ds, common: dict, pef
         # do not attend to each other (on sdpa/eager as on flash attention).
         packing=config.packing,
         packing_strategy="bfd",
+        # Unpacked rows are padded to the longest in their batch; batching rows of similar length
+        # (transformers' LengthGroupedSampler, still shuffled across groups) keeps that padding small.
+        train_sampling_strategy="group_by_length" if config.group_by_length and not config.packing else "random",
         # Needs {% generation %} markers in the chat template (base_model.py installs them).
         assistant_only_loss=config.assistant_only_loss,
     )

@@ -70,6 +70,12 @@ def train(
         config, model, tokenizer, train_ds, eval_ds, common, _lora_config(config), [recorder]
     )
     args = trainer.args
+    # trl drops rows whose answer max_length truncated away entirely: count them, and refuse to
+    # train on nothing rather than fail deep inside the data loader.
+    kept = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else len(train_ds)
+    if kept == 0:
+        raise ValueError(f"TrainingConfig.max_length={config.max_length}: truncation leaves no answer token in any "
+                         f"of the {len(train_ds)} training examples; raise max_length")
     if not progress:  # without a progress bar, transformers prints every log dict to stdout instead
         from transformers import PrinterCallback
 
@@ -120,6 +126,7 @@ def train(
         "total_params": n_params,
         "trainable_params": n_trainable,
         "train_examples": len(train_ds),
+        "train_examples_dropped_by_truncation": len(train_ds) - kept,
         "eval_examples": len(eval_ds) if eval_ds is not None else 0,
         # Tokens this process group pushed through the model since (re)start, all ranks summed.
         "train_tokens": int(tokens),

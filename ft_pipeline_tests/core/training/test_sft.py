@@ -115,3 +115,35 @@ def test_budget_refuses_to_start(tiny_model_dir, tiny_export, tmp_path):
     with pytest.raises(ValueError, match="budget_usd"):
         train(config, tiny_export, tmp_path)
     assert not (tmp_path / "adapter_model.safetensors").exists()
+
+
+def test_truncating_every_answer_away_is_a_clear_error(tiny_model_dir, tmp_path):
+    """trl drops examples whose answer max_length cut off; with none left, say so (and why)."""
+    from ft_pipeline.core.training.train import train
+    from ft_pipeline_tests.core.training.helpers import write_export
+
+    export = write_export(tmp_path / "export")
+    with pytest.raises(ValueError, match=r"max_length=4: truncation leaves no answer token"):
+        train(tiny_config(tiny_model_dir, max_length=4, max_steps=2), export, tmp_path / "out")
+    assert not (tmp_path / "out" / "adapter_model.safetensors").exists()
+
+
+def test_group_by_length_batches_similar_lengths(tiny_model_dir, tiny_export, tmp_path, monkeypatch):
+    """Unpacked rows are batched by length (the demo preset's speed-up on CPU)."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from ft_pipeline.core.training import sft
+    from ft_pipeline.core.training.train import train
+
+    seen = []
+    original = sft.build_trainer
+
+    def spy(*args, **kwargs):
+        trainer = original(*args, **kwargs)
+        seen.append(trainer._get_train_sampler())
+        return trainer
+
+    monkeypatch.setattr(sft, "build_trainer", spy)
+    metrics = train(tiny_config(tiny_model_dir, max_steps=2, group_by_length=True), tiny_export, tmp_path)
+    assert isinstance(seen[0], LengthGroupedSampler) and metrics["steps"] == 2
+    assert metrics["train_examples_dropped_by_truncation"] == 0
