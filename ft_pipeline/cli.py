@@ -95,26 +95,59 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_forget(args) -> int:
-    """Erases records from the raw zone, keeps them out of future ingests, and marks everything
-    downstream of raw_dataset stale so the erasure sensor requests a retrain."""
+    """Erases records from the raw zone, keeps them out of future ingests, and marks every source
+    partition it rewrote (and so everything downstream) stale; the erasure sensor re-redacts those
+    sources and sources_ready_sensor retrains."""
     import dagster as dg
 
     from ft_pipeline.core.erasure import forget
+    from ft_pipeline.defs.data.partitions import RAW_FILES
 
     if not args.id and not args.value:
         raise UserError("give at least one --id or --value")
     entry = forget(ids=args.id, values=args.value)
+    rewritten = set(entry.pop("rewritten_paths"))
+    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
+    touched = []
+    with dg.DagsterInstance.get() as instance:
+        for partition in instance.get_dynamic_partitions(RAW_FILES.name):
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_dataset"), asset_partitions=[partition]), limit=1).records
+            # raw_dataset keeps each run's raw copy in raw/raw_dataset/<run id>/
+            copy_dir = paths.raw_zone() / "raw_dataset" / records[0].run_id if records else None
+            if copy_dir is None or not any(Path(p).parent == copy_dir for p in rewritten):
+                continue
+            touched.append(partition)
+            # A new raw_dataset event for the source (its raw copy now without the erased records)
+            # is what makes everything downstream stale; its tag is what the erasure sensor waits for.
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                asset_key="raw_dataset",
+                partition=partition,
+                description=f"erasure request {entry['request_id']}: records removed from this source",
+                metadata={"erasure_request": entry["request_id"], "records_removed": entry["records_removed"]},
+                tags={ERASURE_TAG: entry["request_id"]},
+            ))
+    entry["sources_marked_stale"] = len(touched)
+    print(json.dumps({k: v for k, v in entry.items() if k != "removed_id_digests"}, sort_keys=True))
+    return 0
+
+
+def cmd_sources(args) -> int:
+    """Registers source files as raw_files partitions (what the inbox and S3 sensors do), or lists them."""
+    import glob
+
+    import dagster as dg
+
+    from ft_pipeline.defs.data.partitions import RAW_FILES, register_sources, source_location
+
+    for location in args.locations:
+        if not location.startswith("s3://") and not glob.glob(source_location(location)):
+            raise UserError(f"{location}: no such file (relative paths are read from {paths.REPO_ROOT})")
     os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
     with dg.DagsterInstance.get() as instance:
-        # A new raw_dataset event (same file, now without the erased records) is what makes every
-        # downstream asset stale through lineage; its tag is what the erasure sensor waits for.
-        instance.report_runless_asset_event(dg.AssetMaterialization(
-            asset_key="raw_dataset",
-            description=f"erasure request {entry['request_id']}: {entry['records_removed']} records removed",
-            metadata={"erasure_request": entry["request_id"], "records_removed": entry["records_removed"]},
-            tags={ERASURE_TAG: entry["request_id"]},
-        ))
-    print(json.dumps({k: v for k, v in entry.items() if k != "removed_id_digests"}, sort_keys=True))
+        added = register_sources(instance, args.locations) if args.action == "add" else []
+        known = instance.get_dynamic_partitions(RAW_FILES.name)
+    print(json.dumps({"added": added, "sources": list(known)}))
     return 0
 
 
@@ -124,12 +157,16 @@ def cmd_demo(args) -> int:
 
     from ft_pipeline.definitions import defs
 
+    from ft_pipeline.defs.data.partitions import DEMO_SOURCE, register_sources
+
     os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
     instance = dg.DagsterInstance.get()
+    register_sources(instance, [DEMO_SOURCE])  # the bundled demo file is one raw_files partition
     job = defs.resolve_implicit_global_asset_job_def()
     # INFO, not DEBUG: progress lines (counts, rates, losses) without Dagster's step bookkeeping.
     quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    result = job.execute_in_process(instance=instance, run_config=quiet, raise_on_error=False)
+    # One run: the demo partition's ingest and redaction, then everything downstream of all partitions.
+    result = job.execute_in_process(instance=instance, run_config=quiet, partition_key=DEMO_SOURCE, raise_on_error=False)
     home = paths.pipeline_home()
     reports = sorted((home / "reports" / "eval_report").glob("*/eval_report.md"), key=lambda p: p.stat().st_mtime)
     print()
@@ -176,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id", action="append", default=[], help="record id (repeatable)")
     p.add_argument("--value", action="append", default=[], help="identifying value, e.g. an email (repeatable)")
     p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser("sources", help="register source files (raw_files partitions) or list them")
+    p.add_argument("action", choices=["add", "list"])
+    p.add_argument("locations", nargs="*", help="paths (relative to the repo root) or s3:// URIs")
+    p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("demo", help="materialize every asset on the bundled demo")
     p.set_defaults(func=cmd_demo)

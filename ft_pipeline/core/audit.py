@@ -17,17 +17,19 @@ def render(lineage: dict, fmt: str = "md") -> str:
         "|---|---|---|---|---|---|",
     ]
     for a in lineage.get("assets", []):
+        asset = f"{a['asset']} [{a['partition']}]" if a.get("partition") else a["asset"]
         if not a.get("materialized"):
-            lines.append(f"| {a['asset']} | — | never | | | |")
+            lines.append(f"| {asset} | — | never | | | |")
             continue
         config = json.dumps(a.get("config") or {}, sort_keys=True)
-        lines.append(f"| {a['asset']} | `{a['run_id']}` | {a['timestamp']} | {a.get('code_version')} | `{a.get('sha256')}` | `{config}` |")
+        lines.append(f"| {asset} | `{a['run_id']}` | {a['timestamp']} | {a.get('code_version')} | `{a.get('sha256')}` | `{config}` |")
         if a.get("metadata", {}).get("source_sha256"):
             for file, digest in a["metadata"]["source_sha256"].items():
                 lines.append(f"| ↳ source file `{file}` | | | | `{digest}` | |")
     lines += ["", "## Checks", "| check | asset | blocking | result | run |", "|---|---|---|---|---|"]
     for c in lineage.get("checks", []):
-        lines.append(f"| {c['check']} | {c['asset']} | {'yes' if c['blocking'] else 'no'} | {'passed' if c['passed'] else c['status']} | `{c.get('run_id')}` |")
+        asset = f"{c['asset']} [{c['partition']}]" if c.get("partition") else c["asset"]
+        lines.append(f"| {c['check']} | {asset} | {'yes' if c['blocking'] else 'no'} | {'passed' if c['passed'] else c['status']} | `{c.get('run_id')}` |")
     erasures = lineage.get("erasures") or []
     if erasures:
         lines += ["", "## Erasures after this release (right to be forgotten)",

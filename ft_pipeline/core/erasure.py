@@ -93,7 +93,7 @@ def forget(ids: Iterable[str] = (), values: Iterable[str] = ()) -> dict:
                 fh.write(json.dumps({"request_id": request_id, "kind": kind, "value": item}) + "\n")
     suppression = Suppression(set(ids), [v.casefold() for v in values])
     removed_ids: list[str] = []
-    files = 0
+    rewritten: list[str] = []
     for path in sorted(paths.raw_zone().rglob("*.jsonl")):
         if path.parent == suppression_path().parent:
             continue
@@ -101,20 +101,20 @@ def forget(ids: Iterable[str] = (), values: Iterable[str] = ()) -> dict:
         if dropped:
             with atomic_text(path) as fh:
                 fh.writelines(kept)
-            files += 1
+            rewritten.append(str(path))
             removed_ids.extend(dropped)
     entry = {
         "request_id": request_id,
         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "records_removed": len(removed_ids),
-        "files_rewritten": files,
+        "files_rewritten": len(rewritten),
         "criteria": {"ids": len(ids), "values": len(values)},
         "removed_id_digests": sorted({digest(i) for i in removed_ids}),
     }
     log_path().parent.mkdir(parents=True, exist_ok=True)
     with open(log_path(), "a", encoding="utf-8") as fh:
         fh.write(json.dumps(entry) + "\n")
-    return entry
+    return {**entry, "rewritten_paths": rewritten}  # raw-zone paths (no record content): not logged
 
 
 def _filter(path: Path, suppression: Suppression) -> tuple[list[str], list[str]]:

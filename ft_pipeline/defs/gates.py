@@ -40,14 +40,20 @@ def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey):
     return records[0] if records else None
 
 
-def gate_status(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]) -> list[dict]:
-    """For each gate: passed (bool) and why, judged on the latest check evaluation."""
+def gate_status(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], graph=None) -> list[dict]:
+    """For each gate: passed (bool) and why, judged on the latest check evaluation. A gate on a
+    partitioned asset passes only when it passed on the latest materialization of every partition."""
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+    partitioned = {key: graph.get_check_spec(key).partitions_def for key in check_keys} if graph else {}
+    plain = [key for key in check_keys if partitioned.get(key) is None]
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(plain)
     statuses = []
     for key in check_keys:
         name = f"{key.asset_key.to_user_string()}:{key.name}"
+        if partitioned.get(key) is not None:
+            statuses.append({"gate": name, **_partitioned_gate(instance, key, partitioned[key])})
+            continue
         record = latest.get(key)
         materialization = latest_materialization(instance, key.asset_key)
         if materialization is None:
@@ -59,7 +65,11 @@ def gate_status(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]
             continue
         evaluation = record.event.dagster_event.event_specific_data
         target = evaluation.target_materialization_data
-        if target is None or target.storage_id != materialization.storage_id:
+        # In a run that also materializes a source partition, Dagster leaves the target of an
+        # unpartitioned asset's check empty; the check then evaluated the materialization its own
+        # run had just made, which is the latest one only if the runs match.
+        same_run = target is None and record.run_id == materialization.run_id
+        if not same_run and (target is None or target.storage_id != materialization.storage_id):
             statuses.append({"gate": name, "passed": False,
                              "why": "evaluated an older materialization; re-run the check on the latest one"})
             continue
@@ -68,9 +78,38 @@ def gate_status(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]
     return statuses
 
 
+def _partitioned_gate(instance: dg.DagsterInstance, key: dg.AssetCheckKey, partitions_def) -> dict:
+    """Every registered partition must be materialized, and the check's latest evaluation of that
+    partition must have passed on exactly that partition's latest materialization."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+    expected = list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
+    if not expected:
+        return {"passed": False, "why": "no partitions registered (no source added)"}
+    infos = {info.partition_key: info for info in instance.event_log_storage.get_asset_check_partition_info([key])}
+    problems: dict[str, list[str]] = {}
+    for partition in expected:
+        info = infos.get(partition)
+        if info is None:  # no evaluation at all: was the partition at least materialized?
+            materialized = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key.asset_key, asset_partitions=[partition]), limit=1).records
+            problems.setdefault("never evaluated" if materialized else "never materialized", []).append(partition)
+        elif info.latest_materialization_storage_id is None:
+            problems.setdefault("never materialized", []).append(partition)
+        elif info.latest_execution_status != AssetCheckExecutionRecordStatus.SUCCEEDED:
+            problems.setdefault(f"latest evaluation {info.latest_execution_status.value.lower()}", []).append(partition)
+        elif not info.is_current:
+            problems.setdefault("evaluated an older materialization", []).append(partition)
+    if problems:
+        why = "; ".join(f"{why} on {len(parts)} of {len(expected)} partitions (e.g. {parts[0]})"
+                        for why, parts in sorted(problems.items()))
+        return {"passed": False, "why": why, "partitions": len(expected)}
+    return {"passed": True, "why": f"passed on all {len(expected)} partitions", "partitions": len(expected)}
+
+
 def require_gates(context: dg.AssetExecutionContext) -> list[dict]:
     """Raises dg.Failure naming every gate that has not passed; returns the statuses otherwise."""
-    statuses = gate_status(context.instance, upstream_gates(context))
+    statuses = gate_status(context.instance, upstream_gates(context), full_graph(context))
     failed = [s for s in statuses if not s["passed"]]
     if failed:
         lines = "; ".join(f"{s['gate']} ({s['why']})" for s in failed)

@@ -8,7 +8,9 @@ FT_PIPELINE_S3_BUCKET: when set, values passed between assets are stored in that
 directory, so runs on different machines share them. AWS_ENDPOINT_URL points at S3-compatible
 storage (MinIO, or moto in the tests).
 """
+import hashlib
 import os
+import re
 
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
@@ -16,7 +18,17 @@ from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 from ft_pipeline.defs.training.resources import TrainerResource
 
 
+def partition_file_name(partition: str) -> str:
+    """A partition key is a source location (a path, an s3:// URI): stored values get a flat,
+    readable, collision-free name for it instead of a path built from it."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", partition).strip("._")[-60:]
+    return f"{readable}-{hashlib.sha256(partition.encode()).hexdigest()[:12]}"
+
+
 class _ArtifactPathPickles(PickledObjectFilesystemIOManager):
+    def make_safe_partition_path(self, base_path, partition: str):
+        return base_path / partition_file_name(partition)
+
     def get_metadata(self, context, obj) -> dict:
         # The base class records where it pickled the value as `path`, overwriting the asset's own
         # `path` (the artifact an auditor matches by sha256). Put the artifact's back.
@@ -39,13 +51,31 @@ def io_manager() -> dg.ConfigurableIOManager:
         # instance's storage directory, so an asset materialized alone — from the UI, a sensor or
         # `execute_in_process` — reads its inputs from the run that produced them.
         return ValueIOManager()
-    from dagster_aws.s3 import S3PickleIOManager, S3Resource
+    from dagster_aws.s3 import S3Resource
 
-    return S3PickleIOManager(
+    return _s3_pickles_class()(
         s3_resource=S3Resource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
         s3_bucket=bucket,
         s3_prefix=os.environ.get("FT_PIPELINE_S3_PREFIX", "ft-pipeline"),
     )
+
+
+def _s3_pickles_class():
+    from dagster._utils.cached_method import cached_method
+    from dagster_aws.s3 import S3PickleIOManager
+    from dagster_aws.s3.io_manager import PickledObjectS3IOManager
+
+    class _FlatPartitions(PickledObjectS3IOManager):
+        def make_safe_partition_path(self, base_path, partition: str):
+            return base_path / partition_file_name(partition)
+
+    class S3Pickles(S3PickleIOManager):
+        @cached_method
+        def inner_io_manager(self) -> PickledObjectS3IOManager:
+            return _FlatPartitions(s3_bucket=self.s3_bucket, s3_session=self.s3_resource.get_client(),
+                                   s3_prefix=self.s3_prefix)
+
+    return S3Pickles
 
 
 ECS_ENV = {

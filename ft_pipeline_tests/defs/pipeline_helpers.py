@@ -53,9 +53,16 @@ def write_preset(path: Path, max_steps: int = 6, save_steps: int = 3, budget: fl
     return path
 
 
-def run_config(source: Path, model_dir: Path, preset: Path, **overrides) -> dict:
+def add_source(instance, source: Path | str) -> str:
+    """Registers `source` as a raw_files partition (as the sensors and the demo do); returns its key."""
+    from ft_pipeline.defs.data.partitions import register_sources
+
+    register_sources(instance, [str(source)])
+    return str(source)
+
+
+def run_config(model_dir: Path, preset: Path, **overrides) -> dict:
     ops = {
-        "raw_dataset": {"config": {"source": str(source)}},
         "base_model": {"config": {"name_or_path": str(model_dir)}},
         "fit_assessment": {"config": {"training_preset": str(preset), "target_exact_match": 0.8}},
         "adapter_weights": {"config": {"preset": str(preset)}},

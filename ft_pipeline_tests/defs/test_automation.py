@@ -19,19 +19,26 @@ def test_local_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
         assert isinstance(new_raw_files_sensor(context), dg.SkipReason)
 
         (inbox / "batch-1.jsonl").write_text('{"id": "a"}\n')
+        (inbox / "batch-2.jsonl").write_text('{"id": "b"}\n')
         (inbox / "notes.txt").write_text("ignored")
-        request = new_raw_files_sensor(context)
-        assert isinstance(request, dg.RunRequest)
-        assert request.run_config["ops"]["raw_dataset"]["config"]["source"] == str(inbox / "*.jsonl")
-        assert request.tags["ft_pipeline/new_files"] == "1"
+        result = new_raw_files_sensor(context)
+        # each new file becomes a raw_files partition with its own ingest run (parallel redaction)
+        keys = [str(inbox / "batch-1.jsonl"), str(inbox / "batch-2.jsonl")]
+        assert [r.partition_key for r in result.run_requests] == keys
+        assert result.dynamic_partitions_requests[0].partition_keys == keys
+        assert all(r.job_name in (None, "ingest_source") for r in result.run_requests)
+        instance.add_dynamic_partitions("raw_files", keys)  # what the daemon does with the request
 
         # same files, cursor advanced: nothing new
         context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
         assert isinstance(new_raw_files_sensor(context), dg.SkipReason)
 
-        (inbox / "batch-2.jsonl").write_text('{"id": "b"}\n')
+        # a changed file is ingested again (new run key), an already known partition is not re-added
+        (inbox / "batch-2.jsonl").write_text('{"id": "b"}\n{"id": "c"}\n')
         second = new_raw_files_sensor(context)
-        assert isinstance(second, dg.RunRequest) and second.run_key != request.run_key
+        assert [r.partition_key for r in second.run_requests] == [keys[1]]
+        assert second.run_requests[0].run_key not in {r.run_key for r in result.run_requests}
+        assert second.dynamic_partitions_requests == []
         assert json.loads(context.cursor).keys() == {"batch-1.jsonl", "batch-2.jsonl"}
 
 
@@ -44,14 +51,15 @@ def test_s3_sensor_against_moto_server(moto_s3, monkeypatch):
     monkeypatch.setenv("FT_PIPELINE_S3_INBOX", "s3://landing/conversations/")
     s3 = boto3.client("s3", endpoint_url=moto_s3)
     s3.create_bucket(Bucket="landing")
-    context = dg.build_sensor_context()
-    assert isinstance(new_s3_objects_sensor(context), dg.SkipReason)
-    s3.put_object(Bucket="landing", Key="conversations/day-1.jsonl", Body=b'{"id": "x"}\n')
-    request = new_s3_objects_sensor(context)
-    assert isinstance(request, dg.RunRequest)
-    assert request.run_config["ops"]["raw_dataset"]["config"]["source"] == "s3://landing/conversations/"
-    context = dg.build_sensor_context(cursor=context.cursor)
-    assert isinstance(new_s3_objects_sensor(context), dg.SkipReason)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance)
+        assert isinstance(new_s3_objects_sensor(context), dg.SkipReason)
+        s3.put_object(Bucket="landing", Key="conversations/day-1.jsonl", Body=b'{"id": "x"}\n')
+        result = new_s3_objects_sensor(context)
+        assert [r.partition_key for r in result.run_requests] == ["s3://landing/conversations/day-1.jsonl"]
+        assert result.dynamic_partitions_requests[0].partition_keys == ["s3://landing/conversations/day-1.jsonl"]
+        context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+        assert isinstance(new_s3_objects_sensor(context), dg.SkipReason)
 
 
 def test_weekly_schedule_runs_the_full_gated_job():
@@ -60,6 +68,39 @@ def test_weekly_schedule_runs_the_full_gated_job():
 
     graph = defs.resolve_asset_graph()
     assert weekly_retrain.cron_schedule == "0 3 * * 1" and weekly_retrain.job_name == "retrain"
-    assert retrain_job.selection.resolve(graph) == graph.get_all_asset_keys()
-    # every check rides along, so a scheduled retrain passes through every gate
-    assert retrain_job.selection.resolve_checks(graph) == graph.asset_check_keys
+    sources = {dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")}
+    assert retrain_job.selection.resolve(graph) == graph.get_all_asset_keys() - sources
+    # every check downstream of the sources rides along; the per-source gates ran in each source's
+    # ingest run, and adapter_weights re-verifies them on every partition before it trains
+    assert retrain_job.selection.resolve_checks(graph) == {k for k in graph.asset_check_keys if k.asset_key not in sources}
+    ingest = defs.resolve_job_def("ingest_source")
+    assert ingest.partitions_def.name == "raw_files"
+    assert {k.name for k in ingest.asset_layer.asset_graph.asset_check_keys} >= {"labels_are_verified", "annotators_agree"}
+
+
+def test_sources_ready_sensor_waits_for_every_partition(tmp_path, monkeypatch):
+    """Two files landed; the retrain is requested only once both are redacted and gated, and once."""
+    from ft_pipeline.definitions import defs
+    from ft_pipeline.defs.automation.sensors import sources_ready_sensor
+    from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice
+
+    monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path / "home"))
+    # the default slice: big enough for the label gates (coverage, kappa) to pass on each file
+    files = [demo_slice(tmp_path / "a.jsonl"), demo_slice(tmp_path / "b.jsonl")]
+    ingest = defs.resolve_job_def("ingest_source")
+    with dg.instance_for_test() as instance:
+        repo = defs.get_repository_def()
+
+        def tick(cursor=None):
+            context = dg.build_sensor_context(instance=instance, repository_def=repo, cursor=cursor)
+            return sources_ready_sensor(context), context.cursor
+
+        assert isinstance(tick()[0], dg.SkipReason)  # nothing redacted yet
+        keys = [add_source(instance, f) for f in files]
+        assert ingest.execute_in_process(instance=instance, partition_key=keys[0]).success
+        waiting, _ = tick()
+        assert isinstance(waiting, dg.SkipReason) and "never materialized on 1 of 2 partitions" in waiting.skip_message
+        assert ingest.execute_in_process(instance=instance, partition_key=keys[1]).success
+        request, cursor = tick()
+        assert isinstance(request, dg.RunRequest) and request.tags["ft_pipeline/trigger"] == "sources_ready"
+        assert isinstance(tick(cursor)[0], dg.SkipReason)  # once per change

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from ft_pipeline.core import registry
-from ft_pipeline_tests.defs.pipeline_helpers import demo_slice, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, run_config, write_preset
 
 # Raw PII seeded into the input: none of it may appear outside $FT_PIPELINE_HOME/raw/.
 CANARY_PII = {
@@ -44,13 +44,12 @@ def pipeline(tmp_path_factory, tiny_model_dir):
     os.environ["FT_PIPELINE_HOME"] = str(home)
     source = demo_slice(root / "input.jsonl", extra=[CANARY_RECORD])
     preset = write_preset(root / "tiny.yaml")
-    config = run_config(source, tiny_model_dir, preset,
-                        eval_report={"min_group_size": 3})
-    config["ops"]["eval_report_gates"] = None  # placeholder removed below; checks take their own config
-    del config["ops"]["eval_report_gates"]
+    config = run_config(tiny_model_dir, preset, eval_report={"min_group_size": 3})
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+        # One run: the source partition's ingest and redaction, then everything downstream.
+        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
+                                        partition_key=add_source(instance, source))
         yield {"result": result, "instance": instance, "home": home, "dagster_home": dagster_home,
                "defs": defs, "config": config, "source": source, "preset": preset,
                "model_dir": tiny_model_dir}
@@ -129,6 +128,59 @@ def test_dpo_and_grpo_presets_train_through_the_asset(pipeline, tmp_path, method
     assert m["method"].value == method and m["steps"].value == 2
 
 
+RESUME_CHILD = """
+import json, sys
+import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+from ft_pipeline.definitions import defs
+
+instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(sys.argv[1]))
+defs.resolve_implicit_global_asset_job_def().execute_in_process(
+    instance=instance, asset_selection=[dg.AssetKey("adapter_weights")], run_config=json.loads(sys.argv[2]))
+"""
+
+
+def test_killed_training_resumes_when_the_asset_is_materialized_again(pipeline, tmp_path):
+    """adapter_weights materialized in another process, SIGKILLed after its first checkpoint;
+    materializing the asset again resumes from that checkpoint and ends at the same step count."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from ft_pipeline_tests.core.training.helpers import child_env
+
+    preset = write_preset(tmp_path / "long.yaml", max_steps=120, save_steps=5)
+    preset.write_text(preset.read_text().replace("per_device_batch_size: 8", "per_device_batch_size: 2"))
+    config = {"ops": {"adapter_weights": {"config": {"preset": str(preset)}}}}
+    env = {**child_env(), "FT_PIPELINE_HOME": str(pipeline["home"])}
+    log = tmp_path / "child.log"
+    with open(log, "wb") as out:
+        child = subprocess.Popen([sys.executable, "-c", RESUME_CHILD, str(pipeline["dagster_home"]), json.dumps(config)],
+                                 env=env, stdout=out, stderr=subprocess.STDOUT)
+    adapters = pipeline["home"] / "models" / "adapter_weights"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and child.poll() is None:
+            if any(adapters.glob("*/checkpoints/checkpoint-*/trainer_state.json")):
+                break
+            time.sleep(0.05)
+        assert child.poll() is None, f"the first materialization ended before it could be killed; see {log}"
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    finally:
+        if child.poll() is None:
+            child.kill()
+
+    job = pipeline["defs"].resolve_implicit_global_asset_job_def()
+    result = job.execute_in_process(instance=pipeline["instance"], asset_selection=[dg.AssetKey("adapter_weights")],
+                                    run_config=config, raise_on_error=False)
+    assert result.success
+    m = materialization(pipeline["instance"], "adapter_weights").metadata
+    assert m["steps"].value == 120
+    assert 5 <= m["resumed_from_step"].value < 120 and m["resumed_from_step"].value % 5 == 0
+
+
 def test_release_gates_block_promotion_of_an_untrained_tiny_model(pipeline):
     """The tiny random model cannot beat anything: the release gates fail and nothing is promoted."""
     result, instance = pipeline["result"], pipeline["instance"]
@@ -177,13 +229,13 @@ def test_training_alone_refuses_when_a_gate_failed(pipeline):
     """No bypass (1): a gate fails on a new materialization; training picked alone, as someone
     might from the UI, is refused and the failed gate is named."""
     job = pipeline["defs"].resolve_implicit_global_asset_job_def()
-    config = {"ops": {"raw_dataset": pipeline["config"]["ops"]["raw_dataset"],
-                      "redacted_dataset_labels_are_verified": {"config": {"min_coverage": 1.01}}}}
+    config = {"ops": {"redacted_dataset_labels_are_verified": {"config": {"min_coverage": 1.01}}}}
     data = job.execute_in_process(instance=pipeline["instance"], run_config=config, raise_on_error=False,
+                                  partition_key=str(pipeline["source"]),
                                   asset_selection=[dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")])
     assert not data.success  # the blocking check failed
     message = _train_alone(pipeline)
-    assert "labels_are_verified (latest evaluation failed)" in message
+    assert "labels_are_verified (latest evaluation failed on 1 of 1 partitions" in message
 
 
 def test_training_alone_refuses_unchecked_materializations(pipeline):
@@ -192,8 +244,7 @@ def test_training_alone_refuses_unchecked_materializations(pipeline):
     from ft_pipeline.defs.data.assets import raw_dataset, redacted_dataset
 
     result = dg.materialize(
-        [raw_dataset, redacted_dataset], instance=pipeline["instance"],
-        run_config={"ops": {"raw_dataset": pipeline["config"]["ops"]["raw_dataset"]}},
+        [raw_dataset, redacted_dataset], instance=pipeline["instance"], partition_key=str(pipeline["source"]),
         resources={"io_manager": dg.FilesystemIOManager()},
     )
     assert result.success

@@ -13,7 +13,7 @@ import pytest
 
 from ft_pipeline import cli
 from ft_pipeline.core import registry
-from ft_pipeline_tests.defs.pipeline_helpers import demo_slice, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, run_config, write_preset
 
 RELAXED_GATES = {
     "eval_report_tuned_beats_base": {"config": {"min_margin": -1.0}},
@@ -34,11 +34,12 @@ def released(tmp_path_factory, tiny_model_dir):
     os.environ["FT_PIPELINE_HOME"] = str(home)
     source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
     preset = write_preset(root / "tiny.yaml", max_steps=30, save_steps=15)
-    config = run_config(source, tiny_model_dir, preset)
+    config = run_config(tiny_model_dir, preset)
     config["ops"].update(RELAXED_GATES)
     with dg.instance_for_test(temp_dir=str(root / "dh")) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
-        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+        result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
+                                        partition_key=add_source(instance, source))
         yield {"result": result, "instance": instance, "home": home, "job": job, "config": config, "source": source}
     if old is None:
         os.environ.pop("FT_PIPELINE_HOME", None)
@@ -61,11 +62,13 @@ def test_audit_trail_reaches_the_raw_file(released, capsys):
     assert cli.main(["audit", "--format", "json"]) == 0
     trail = json.loads(capsys.readouterr().out)
     raw = next(a for a in trail["assets"] if a["asset"] == "raw_dataset")
+    assert raw["partition"] == str(released["source"])  # one entry per source partition
     assert raw_sha in raw["metadata"]["source_sha256"].values()
     assert {a["asset"] for a in trail["assets"]} >= {"raw_dataset", "redacted_dataset", "jsonl_export", "adapter_weights", "eval_report"}
     assert all(a["run_id"] and a["sha256"] for a in trail["assets"] if a["asset"] != "fit_assessment")
     checks = {c["check"]: c for c in trail["checks"]}
     assert checks["labels_are_verified"]["passed"] and checks["tuned_beats_base"]["passed"]
+    assert checks["labels_are_verified"]["partition"] == str(released["source"])
     assert cli.main(["audit"]) == 0
     assert raw_sha in capsys.readouterr().out
 

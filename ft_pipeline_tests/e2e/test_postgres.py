@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from ft_pipeline_tests.conftest import REPO
-from ft_pipeline_tests.defs.pipeline_helpers import demo_slice
+from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice
 
 PG_USER, PG_DB = "ft_dagster", "ft_pipeline_runs"
 REDACTED_CHECKS = ("labels_are_verified", "annotators_agree", "redacted_dataset_has_no_confidential_content")
@@ -117,7 +117,7 @@ def test_pipeline_history_is_stored_in_postgres(postgres_server, tmp_path, monke
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance,
             asset_selection=[dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")],
-            run_config={"ops": {"raw_dataset": {"config": {"source": str(source)}}}},
+            partition_key=add_source(instance, source),
         )
         assert result.success
         evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

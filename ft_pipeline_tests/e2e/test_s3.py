@@ -3,7 +3,7 @@ through dagster-aws's S3PickleIOManager, selected by FT_PIPELINE_S3_BUCKET."""
 import boto3
 import dagster as dg
 
-from ft_pipeline_tests.defs.pipeline_helpers import demo_slice
+from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice
 
 
 def test_pipeline_reads_raw_data_from_s3_and_stores_values_in_s3(moto_s3, tmp_path, monkeypatch):
@@ -23,17 +23,18 @@ def test_pipeline_reads_raw_data_from_s3_and_stores_values_in_s3(moto_s3, tmp_pa
     manager = io_manager()
     assert isinstance(manager, S3PickleIOManager)
     with dg.instance_for_test() as instance:
+        # an S3 prefix as one source partition (the S3 sensor registers one partition per object)
         first = dg.materialize(
             [raw_dataset, redacted_dataset], instance=instance, resources={"io_manager": manager},
-            run_config={"ops": {"raw_dataset": {"config": {"source": "s3://ft-landing/conversations/"}}}},
+            partition_key=add_source(instance, "s3://ft-landing/conversations/"),
         )
         assert first.success
         meta = instance.get_latest_materialization_event(dg.AssetKey("raw_dataset")).asset_materialization.metadata
         assert list(meta["source_sha256"].value) == ["s3://ft-landing/conversations/2026-11-27.jsonl"]
         assert meta["records"].value + meta["quarantined"].value == 12 + 2  # slice + 2 confidential
 
-        stored = {o["Key"] for o in s3.list_objects_v2(Bucket="ft-assets")["Contents"]}
-        assert {"ft-pipeline/raw_dataset", "ft-pipeline/redacted_dataset"} <= stored
+        stored = {o["Key"].rsplit("/", 1)[0] for o in s3.list_objects_v2(Bucket="ft-assets")["Contents"]}
+        assert {"ft-pipeline/raw_dataset", "ft-pipeline/redacted_dataset"} <= stored  # one object per partition
 
         # A later run on another machine reads its input from S3, not from local disk.
         second = dg.materialize(

@@ -162,30 +162,54 @@ def test_asset_pages_show_every_check(dagster_ui, page):
             page.screenshot(path=ARTIFACTS / "redacted_dataset-checks.png", full_page=True)
 
 
-def _launch_from_asset_page(page, url: str) -> str:
-    """Clicks the asset page's Materialize button and returns the 8-character run id prefix that
-    the "Launched run" toast shows."""
+def _launch_from_asset_page(page, url: str, partition: str) -> str:
+    """Clicks the asset page's Materialize button, launches the partition dialog's one run, and
+    returns the 8-character run id prefix that the "Launched run" toast shows."""
     page.goto(url)
     page.get_by_text("Code location").wait_for()  # the definition has loaded
-    button = page.get_by_role("button").filter(has_text=re.compile(r"^Materialize$"))
+    button = page.get_by_role("button").filter(has_text=re.compile(r"^Materialize"))
+    launch = page.get_by_role("button").filter(has_text=re.compile(r"^Launch 1 run$"))
     toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
+    errors: list[str] = []
     for attempt in range(2):
         # Playwright waits until the button is enabled (it is disabled while the asset loads).
-        button.click()
+        button.first.click()
         try:
+            # raw_dataset is partitioned by source file: pick the demo's partition in the dialog
+            page.get_by_text("Select a partition or create one").click(timeout=20_000)
+            page.get_by_role("menuitem").filter(has_text=partition).first.click(timeout=20_000)
+            page.keyboard.press("Escape")  # close the suggestion list, keep the dialog
+            launch.first.click(timeout=20_000)
             toast.first.wait_for(timeout=20_000)
             return re.search(r"Launched run ([0-9a-f]{8})", toast.first.inner_text()).group(1)
-        except Exception:
+        except Exception as exc:
             # A click can land while the page is still re-rendering and be lost; one more try.
+            errors.append(str(exc).splitlines()[0])
             page.screenshot(path=ARTIFACTS / f"materialize-no-launch-{attempt}.png", full_page=True)
-    pytest.fail("the Materialize button launched no run (did a launchpad open, asking for config?); "
+            page.get_by_role("button", name="Cancel").click(timeout=5_000)
+    pytest.fail(f"the Materialize button launched no run ({'; '.join(errors)}); "
                 f"see {ARTIFACTS}/materialize-no-launch-*.png")
 
 
+def _add_demo_partition(base: str) -> None:
+    """Registers the bundled demo file as a raw_files partition, through the webserver's GraphQL API."""
+    from ft_pipeline.defs.data.partitions import DEMO_SOURCE
+
+    query = """mutation($repo: RepositorySelector!, $key: String!) {
+      addDynamicPartition(repositorySelector: $repo, partitionsDefName: "raw_files", partitionKey: $key) {
+        __typename ... on PythonError { message } } }"""
+    repo = {"repositoryLocationName": "ft_pipeline.definitions", "repositoryName": "__repository__"}
+    result = _graphql(base, query, {"repo": repo, "key": DEMO_SOURCE})["addDynamicPartition"]
+    assert result["__typename"] == "AddDynamicPartitionSuccess", result
+
+
 def test_materialize_raw_dataset_from_the_ui(dagster_ui, page):
-    # raw_dataset's config has a default for every field (the bundled demo), so the button
-    # launches at once, with no launchpad to fill: a required field added later fails here.
-    prefix = _launch_from_asset_page(page, f"{dagster_ui['url']}/assets/raw_dataset")
+    # raw_dataset's config has a default for every field, so the partition dialog launches at
+    # once, with no launchpad to fill: a required field added later fails here.
+    _add_demo_partition(dagster_ui["url"])
+    from ft_pipeline.defs.data.partitions import DEMO_SOURCE
+
+    prefix = _launch_from_asset_page(page, f"{dagster_ui['url']}/assets/raw_dataset", DEMO_SOURCE)
     query = "{ runsOrError { ... on Runs { results { runId status assetSelection { path } } } } }"
     run, deadline = None, time.monotonic() + RUN_S
     while time.monotonic() < deadline:

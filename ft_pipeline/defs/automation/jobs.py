@@ -1,8 +1,27 @@
-"""The retraining job: every asset and every check, so a retrain passes through every gate."""
+"""The two jobs sensors and schedules launch.
+
+ingest_source: one source partition — ingest it to the raw zone, redact it, and run its gates.
+Launched once per new file, so a large landing is redacted by parallel runs.
+retrain: everything downstream of the redacted partitions — bias audit, export, fit assessment,
+training, evaluation, promotion — with every check, so a retrain passes through every gate.
+"""
 import dagster as dg
+
+from ft_pipeline.defs.data.partitions import RAW_FILES
+
+SOURCE_ASSETS = dg.AssetSelection.assets("raw_dataset", "redacted_dataset")
+
+ingest_job = dg.define_asset_job(
+    "ingest_source",
+    selection=SOURCE_ASSETS,
+    partitions_def=RAW_FILES,
+    tags={"ft_pipeline/job": "ingest"},
+    description="Ingest, redact and gate one source file (a raw_files partition).",
+)
 
 retrain_job = dg.define_asset_job(
     "retrain",
-    selection=dg.AssetSelection.all(),
-    description="Ingest, redact, audit, export, assess, train, evaluate and promote — every gate included.",
+    selection=dg.AssetSelection.all() - SOURCE_ASSETS,
+    tags={"ft_pipeline/job": "retrain"},  # dagster.yaml runs one at a time
+    description="Audit, export, assess, train, evaluate and promote on every redacted source — every gate included.",
 )

@@ -1,5 +1,10 @@
 """Retrain when new raw data lands: a local inbox folder and an S3 prefix, each with a cursor so
-a file triggers one run, once."""
+a file triggers its runs once.
+
+A new file becomes a raw_files partition and gets its own ingest_source run (ingest, redact,
+gate); files landing together are redacted by parallel runs. sources_ready_sensor then requests
+one retrain once every partition's latest redaction has passed its gates.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +14,8 @@ import os
 import dagster as dg
 
 from ft_pipeline.core import paths
-from ft_pipeline.defs.automation.jobs import retrain_job
+from ft_pipeline.defs.automation.jobs import ingest_job, retrain_job
+from ft_pipeline.defs.data.partitions import RAW_FILES
 
 DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
@@ -18,18 +24,25 @@ def inbox_dir() -> str:
     return os.environ.get("FT_PIPELINE_INBOX") or str(paths.raw_zone() / "inbox")
 
 
-def _request(source: str, files: list[str]) -> dg.RunRequest:
-    """One run over the whole source (all data, old and new), keyed by the new files it saw."""
-    key = hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()[:16]
-    return dg.RunRequest(
-        run_key=f"new-data-{key}",
-        run_config={"ops": {"raw_dataset": {"config": {"source": source}}}},
-        tags={"ft_pipeline/trigger": "new_raw_data", "ft_pipeline/new_files": str(len(files))},
+def _ingest_new(context: dg.SensorEvaluationContext, new: dict[str, str], trigger: str) -> dg.SensorResult:
+    """Registers each new location as a partition and requests its ingest run, keyed by its version."""
+    known = set(context.instance.get_dynamic_partitions(RAW_FILES.name))
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"ingest-{hashlib.sha256(f'{key}@{stamp}'.encode()).hexdigest()[:16]}",
+                partition_key=key,
+                tags={"ft_pipeline/trigger": trigger},
+            )
+            for key, stamp in sorted(new.items())
+        ],
+        dynamic_partitions_requests=[RAW_FILES.build_add_request(sorted(set(new) - known))] if set(new) - known else [],
+        cursor=context.cursor,
     )
 
 
-@dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Retrains when new JSONL/CSV/Parquet files land in the raw-zone inbox ($FT_PIPELINE_INBOX).")
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Ingests and redacts each new JSONL/CSV/Parquet file in the raw-zone inbox ($FT_PIPELINE_INBOX), one run per file.")
 def new_raw_files_sensor(context: dg.SensorEvaluationContext):
     folder = inbox_dir()
     if not os.path.isdir(folder):
@@ -40,16 +53,15 @@ def new_raw_files_sensor(context: dg.SensorEvaluationContext):
         for entry in os.scandir(folder)
         if entry.is_file() and entry.name.endswith(DATA_SUFFIXES) and not entry.name.startswith(".")
     }
-    new = sorted(name for name, stamp in current.items() if seen.get(name) != stamp)
+    new = {os.path.join(folder, n): stamp for n, stamp in current.items() if seen.get(n) != stamp}
     if not new:
         return dg.SkipReason("no new or changed files")
     context.update_cursor(json.dumps(current, sort_keys=True))
-    source = os.path.join(folder, "*.jsonl") if all(n.endswith(".jsonl") for n in current) else folder
-    return _request(source, [f"{n}@{current[n]}" for n in new])
+    return _ingest_new(context, new, "new_raw_data")
 
 
-@dg.sensor(job=retrain_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Retrains when new objects land under $FT_PIPELINE_S3_INBOX (s3://bucket/prefix/).")
+@dg.sensor(job=ingest_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Ingests and redacts each new object under $FT_PIPELINE_S3_INBOX (s3://bucket/prefix/), one run per object.")
 def new_s3_objects_sensor(context: dg.SensorEvaluationContext):
     uri = os.environ.get("FT_PIPELINE_S3_INBOX")
     if not uri:
@@ -64,19 +76,49 @@ def new_s3_objects_sensor(context: dg.SensorEvaluationContext):
         for obj in page.get("Contents", []):
             if obj["Key"].endswith(DATA_SUFFIXES):
                 current[obj["Key"]] = obj["ETag"].strip('"')
-    new = sorted(k for k, etag in current.items() if seen.get(k) != etag)
+    new = {f"s3://{bucket}/{k}": etag for k, etag in current.items() if seen.get(k) != etag}
     if not new:
         return dg.SkipReason("no new or changed objects")
     context.update_cursor(json.dumps(current, sort_keys=True))
-    return _request(uri if uri.endswith("/") else uri + "/", [f"{k}@{current[k]}" for k in new])
+    return _ingest_new(context, new, "new_raw_data")
 
 
-@dg.asset_sensor(asset_key=dg.AssetKey("raw_dataset"), job=retrain_job, minimum_interval_seconds=30,
-                 default_status=dg.DefaultSensorStatus.RUNNING,
-                 description="Retrains after `ft-pipeline forget` erased records from the raw zone.")
-def erasure_retrain_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    tags = asset_event.asset_materialization.tags or {}
-    request = tags.get("ft_pipeline/erasure")
-    if not request:
-        return dg.SkipReason("raw_dataset changed by a run, not by an erasure")
-    return dg.RunRequest(run_key=f"erasure-{request}", tags={"ft_pipeline/trigger": "erasure", "ft_pipeline/erasure": request})
+@dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Retrains once every source partition's latest redaction has passed its gates and something changed since the last retrain.")
+def sources_ready_sensor(context: dg.SensorEvaluationContext):
+    from ft_pipeline.defs.gates import gate_status, latest_materialization
+
+    graph = context.repository_def.asset_graph
+    latest = latest_materialization(context.instance, dg.AssetKey("redacted_dataset"))
+    if latest is None:
+        return dg.SkipReason("no source redacted yet")
+    if context.cursor and int(context.cursor) >= latest.storage_id:
+        return dg.SkipReason("no source redacted since the last retrain request")
+    gates = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("redacted_dataset")]
+    failed = [s for s in gate_status(context.instance, gates, graph) if not s["passed"]]
+    if failed:  # a partition still redacting, or one that failed its gates: wait (the UI shows which)
+        return dg.SkipReason("waiting on source gates: " + "; ".join(f"{s['gate']} ({s['why']})" for s in failed))
+    context.update_cursor(str(latest.storage_id))
+    return dg.RunRequest(run_key=f"sources-{latest.storage_id}", tags={"ft_pipeline/trigger": "sources_ready"})
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Re-ingests and re-redacts each source `ft-pipeline forget` erased records from; sources_ready_sensor then retrains.")
+def erasure_retrain_sensor(context: dg.SensorEvaluationContext):
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_dataset"), after_storage_id=after), limit=1000, ascending=True,
+    ).records
+    if not records:
+        return dg.SkipReason("no new raw_dataset events")
+    requests = []
+    for record in records:
+        materialization = record.asset_materialization
+        request = (materialization.tags or {}).get("ft_pipeline/erasure")
+        if request:  # written by `ft-pipeline forget`, one per source partition it rewrote
+            requests.append(dg.RunRequest(
+                run_key=f"erasure-{request}-{materialization.partition}", partition_key=materialization.partition,
+                tags={"ft_pipeline/trigger": "erasure", "ft_pipeline/erasure": request},
+            ))
+    context.update_cursor(str(records[-1].storage_id))
+    return requests or dg.SkipReason("raw_dataset changed by runs, not by an erasure")

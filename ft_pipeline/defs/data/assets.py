@@ -8,6 +8,7 @@ import dagster as dg
 from ft_pipeline.core import bias, export, labels
 from ft_pipeline.core.jsonl import iter_jsonl as read_jsonl
 from ft_pipeline.defs.common import file_metadata, json_preview, log_progress, run_dir
+from ft_pipeline.defs.data.partitions import RAW_FILES, by_partition, source_location
 from ft_pipeline.defs.data.configs import (
     BiasAuditConfig,
     ExportRunConfig,
@@ -18,15 +19,16 @@ from ft_pipeline.defs.data.configs import (
 GROUP = "data_prep"
 
 
-@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="2", partitions_def=RAW_FILES)
 def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> dict:
-    """Raw records from `source` (JSONL, CSV or Parquet; a path, glob or s3:// URI), normalized to
-    the record schema. The copy and its quarantine live in the raw zone."""
+    """Raw records of one source file (the partition key: JSONL, CSV or Parquet; a path or s3://
+    URI), normalized to the record schema. The copy and its quarantine live in the raw zone."""
     from ft_pipeline.core.ingest import ingest
 
+    source = source_location(context.partition_key)
     out = run_dir("raw", "raw_dataset", context.run_id)
     summary = ingest(
-        config.source,
+        source,
         out / "records.jsonl",
         out / "quarantine.jsonl",
         max_record_bytes=config.max_record_bytes,
@@ -34,7 +36,7 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> 
     )
     context.add_output_metadata({
         **file_metadata(out / "records.jsonl"),
-        "source": config.source,
+        "source": context.partition_key,
         "source_sha256": dg.MetadataValue.json(summary["sha256"]),
         "lines": summary["lines"],
         "records": summary["records"],
@@ -45,10 +47,10 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> 
     return {"path": str(out / "records.jsonl"), "quarantine": str(out / "quarantine.jsonl"), "summary": summary}
 
 
-@dg.asset(group_name=GROUP, kinds={"presidio"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"presidio"}, code_version="1", partitions_def=RAW_FILES)
 def redacted_dataset(context: dg.AssetExecutionContext, config: RedactionRunConfig, raw_dataset: dict) -> dict:
-    """PII/PHI replaced by consistent per-record pseudonyms (Presidio); confidential and
-    proprietary records moved to the raw-zone quarantine with their reason."""
+    """One source file with PII/PHI replaced by consistent per-record pseudonyms (Presidio);
+    confidential and proprietary records moved to the raw-zone quarantine with their reason."""
     from ft_pipeline.core.redaction import redact_file
 
     out = run_dir("data", "redacted_dataset", context.run_id)
@@ -74,7 +76,7 @@ def label_review_sample(context: dg.AssetExecutionContext, redacted_dataset: dic
     """A stratified sample of redacted records (per label and verification status) for human
     reviewers to re-check, as CSV."""
     out = run_dir("data", "label_review_sample", context.run_id) / "review_sample.csv"
-    rows = labels.review_sample(read_jsonl(redacted_dataset["path"]))
+    rows = labels.review_sample(redacted_records(redacted_dataset))
     tmp = out.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=labels.REVIEW_COLUMNS)
@@ -92,7 +94,7 @@ def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, reda
     from ft_pipeline.core import plots
 
     core_config = config.to_core()
-    results = bias.audit(read_jsonl(redacted_dataset["path"]), core_config)
+    results = bias.audit(redacted_records(redacted_dataset), core_config)
     markdown = bias.render_markdown(results, core_config)
     chart = plots.grouped_bars(bias.selection_rates(results), "Selection rate (priority high/urgent) by group")
     out = run_dir("reports", "bias_report", context.run_id) / "bias_report.md"
@@ -113,7 +115,7 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
     """Chat JSONL train/eval/test (+ DPO preference pairs), the one format training reads.
     Depends on the bias audit so a dataset is exported only after it was audited."""
     out = run_dir("data", "jsonl_export", context.run_id)
-    counts = export.write_export(read_jsonl(redacted_dataset["path"]), out, config.to_core())
+    counts = export.write_export(redacted_records(redacted_dataset), out, config.to_core())
     files = {
         f"{stem}.jsonl": {"rows": n, **{k: v.value for k, v in file_metadata(out / f"{stem}.jsonl").items()}}
         for stem, n in counts.items()
@@ -123,8 +125,15 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         **{f"rows_{stem}": n for stem, n in counts.items()},
         "files": dg.MetadataValue.json(files),
         "preview": json_preview(list(_head(out / "train.jsonl", 2))),
+        "source_partitions": len(by_partition(redacted_dataset)),
     })
     return {"path": str(out), "counts": counts}
+
+
+def redacted_records(redacted_dataset: dict):
+    """Every redacted record of every source partition, partition by partition."""
+    for _, part in by_partition(redacted_dataset):
+        yield from read_jsonl(part["path"])
 
 
 def _head(path: Path, n: int):

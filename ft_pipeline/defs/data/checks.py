@@ -1,5 +1,6 @@
 """Blocking compliance gates on the data assets. ERROR severity and blocking: a failure stops
-everything downstream in the run, and adapter_weights re-verifies them before it trains."""
+everything downstream in the run, and adapter_weights re-verifies them before it trains.
+The gates on redacted_dataset run per source partition: every file must pass on its own."""
 
 from collections import Counter
 
@@ -9,6 +10,7 @@ from pydantic import Field
 from ft_pipeline.core import export, labels
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.data.assets import bias_report, jsonl_export, redacted_dataset
+from ft_pipeline.defs.data.partitions import RAW_FILES
 
 
 class LabelGateConfig(dg.Config):
@@ -16,7 +18,7 @@ class LabelGateConfig(dg.Config):
     min_kappa: float = Field(default=0.6, description="smallest Cohen's kappa where records carry two labels")
 
 
-@dg.asset_check(asset=redacted_dataset, blocking=True, description="Share of human-verified labels is at least min_coverage (default 95%).")
+@dg.asset_check(asset=redacted_dataset, blocking=True, partitions_def=RAW_FILES, description="Share of human-verified labels is at least min_coverage (default 95%).")
 def labels_are_verified(config: LabelGateConfig, redacted_dataset: dict) -> dg.AssetCheckResult:
     report = labels.verify_labels(iter_jsonl(redacted_dataset["path"]))
     return dg.AssetCheckResult(
@@ -28,7 +30,7 @@ def labels_are_verified(config: LabelGateConfig, redacted_dataset: dict) -> dg.A
     )
 
 
-@dg.asset_check(asset=redacted_dataset, blocking=True, description="Annotators agree (Cohen's kappa ≥ min_kappa) where records carry two labels.")
+@dg.asset_check(asset=redacted_dataset, blocking=True, partitions_def=RAW_FILES, description="Annotators agree (Cohen's kappa ≥ min_kappa) where records carry two labels.")
 def annotators_agree(config: LabelGateConfig, redacted_dataset: dict) -> dg.AssetCheckResult:
     report = labels.verify_labels(iter_jsonl(redacted_dataset["path"]))
     kappa = report.kappa
@@ -42,7 +44,7 @@ def annotators_agree(config: LabelGateConfig, redacted_dataset: dict) -> dg.Asse
     )
 
 
-@dg.asset_check(asset=redacted_dataset, blocking=True, description="No record left in the redacted data trips a confidential marker, secret detector or protected document.")
+@dg.asset_check(asset=redacted_dataset, blocking=True, partitions_def=RAW_FILES, description="No record left in the redacted data trips a confidential marker, secret detector or protected document.")
 def redacted_dataset_has_no_confidential_content(redacted_dataset: dict) -> dg.AssetCheckResult:
     from ft_pipeline.core.screening import ScreeningConfig, screen_record
 

@@ -8,10 +8,7 @@ from ft_pipeline.core import bias, export, paths
 
 
 class RawDatasetConfig(dg.Config):
-    source: str = Field(
-        default=str(paths.REPO_ROOT / "data" / "demo" / "records.jsonl"),
-        description="JSONL, CSV or Parquet: a file, a glob, or an s3:// URI or prefix",
-    )
+    # The source itself is the partition key (a raw_files partition): see defs/data/partitions.py.
     max_record_bytes: int = Field(default=1_000_000, description="larger records are quarantined")
 
 

@@ -29,10 +29,25 @@ def _metadata_value(value) -> object:
     return inner if isinstance(inner, (str, int, float, bool, type(None), dict, list)) else str(inner)
 
 
-def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> dict:
-    record = latest_materialization(instance, key)
+def asset_entries(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> list[dict]:
+    """One entry per asset; a partitioned asset (one partition per source file) gets one per partition."""
+    partitions_def = graph.get(key).partitions_def
+    if partitions_def is None:
+        return [asset_entry(instance, graph, key)]
+    partitions = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+    return [asset_entry(instance, graph, key, p) for p in partitions] or [asset_entry(instance, graph, key)]
+
+
+def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey, partition: str | None = None) -> dict:
+    if partition is None:
+        record = latest_materialization(instance, key)
+    else:
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
+        record = records[0] if records else None
+    named = {"asset": key.to_user_string(), **({"partition": partition} if partition is not None else {})}
     if record is None:
-        return {"asset": key.to_user_string(), "materialized": False}
+        return {**named, "materialized": False}
     event = record.event_log_entry
     materialization = event.asset_materialization
     metadata = {k: _metadata_value(v) for k, v in materialization.metadata.items()
@@ -40,7 +55,7 @@ def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> dict:
     run = instance.get_run_by_id(event.run_id)
     op_config = (run.run_config or {}).get("ops", {}).get(key.to_python_identifier(), {}) if run else {}
     return {
-        "asset": key.to_user_string(),
+        **named,
         "materialized": True,
         "run_id": event.run_id,
         "storage_id": record.storage_id,
@@ -54,26 +69,36 @@ def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey) -> dict:
 
 
 def check_entries(instance: dg.DagsterInstance, graph, keys: set[dg.AssetKey]) -> list[dict]:
+    """The latest evaluation of every check on `keys`; a partitioned check gets one entry per partition."""
+    from dagster._core.event_api import PartitionKeyFilter
+
     check_keys = sorted((k for k in graph.asset_check_keys if k.asset_key in keys),
                         key=lambda k: (k.asset_key.to_user_string(), k.name))
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
     entries = []
     for key in check_keys:
-        record = latest.get(key)
-        evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
-        passed = bool(getattr(evaluation, "passed", False))
-        target = getattr(evaluation, "target_materialization_data", None)
-        entries.append({
-            "check": key.name,
-            "asset": key.asset_key.to_user_string(),
-            "blocking": graph.get_check_spec(key).blocking,
-            "passed": passed,
-            "status": record.status.value if record else "NEVER_RUN",
-            "run_id": record.run_id if record else None,
-            "target_storage_id": target.storage_id if target else None,
-            "description": getattr(evaluation, "description", None),
-        })
+        partitions_def = graph.get_check_spec(key).partitions_def
+        partitions = partitions_def.get_partition_keys(dynamic_partitions_store=instance) if partitions_def else [None]
+        for partition in partitions:
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [key], partition_filter=PartitionKeyFilter(key=partition) if partition is not None else None)
+            entries.append(_check_entry(graph, key, latest.get(key), partition))
     return entries
+
+
+def _check_entry(graph, key: dg.AssetCheckKey, record, partition: str | None) -> dict:
+    evaluation = record.event.dagster_event.event_specific_data if record and record.event and record.event.dagster_event else None
+    target = getattr(evaluation, "target_materialization_data", None)
+    return {
+        "check": key.name,
+        "asset": key.asset_key.to_user_string(),
+        **({"partition": partition} if partition is not None else {}),
+        "blocking": graph.get_check_spec(key).blocking,
+        "passed": bool(getattr(evaluation, "passed", False)),
+        "status": record.status.value if record else "NEVER_RUN",
+        "run_id": record.run_id if record else None,
+        "target_storage_id": target.storage_id if target else None,
+        "description": getattr(evaluation, "description", None),
+    }
 
 
 def collect_lineage(context: dg.AssetExecutionContext, *, name: str, version: str) -> dict:
@@ -86,7 +111,7 @@ def collect_lineage(context: dg.AssetExecutionContext, *, name: str, version: st
         "promoted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run_id": context.run_id,
         "code_version": code_version(),
-        "assets": [asset_entry(context.instance, graph, k) for k in ordered],
+        "assets": [entry for k in ordered for entry in asset_entries(context.instance, graph, k)],
         "checks": check_entries(context.instance, graph, set(ordered)),
         "erasures": [],
     }
