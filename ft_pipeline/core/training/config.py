@@ -31,6 +31,12 @@ class TrainingConfig:
         default_factory=lambda: list(ALL_LINEAR),
         metadata={"help": "Module names that get LoRA adapters, or ['all-linear']."},
     )
+    init_adapter: str | None = field(
+        default=None,
+        metadata={"help": "Continue training this LoRA adapter directory (e.g. GRPO or DPO after SFT) instead "
+                          "of a fresh one; its rank, alpha and target modules then apply. Relative paths are "
+                          "read from $FT_PIPELINE_HOME."},
+    )
     qlora: bool = field(
         default=False,
         metadata={"help": "Load the base model in 4-bit NF4 (bitsandbytes). Needs a CUDA GPU."},
@@ -125,6 +131,8 @@ class TrainingConfig:
             fail("price_per_hour", "must be >= 0")
         if self.budget_usd is not None and self.budget_usd < 0:
             fail("budget_usd", "must be >= 0 or null")
+        if self.init_adapter is not None and (not isinstance(self.init_adapter, str) or not self.init_adapter.strip()):
+            fail("init_adapter", "must be a LoRA adapter directory or null")
         if self.packing and self.method != "sft":
             fail("packing", "only SFT packs sequences")
         if self.qlora and self.precision == "fp32":

@@ -66,8 +66,14 @@ def train(
     set_seed(config.seed)  # before the trainer wraps the model: fixes the LoRA init
     recorder = _make_recorder(callback)
     module = importlib.import_module(f"ft_pipeline.core.training.{METHOD_MODULES[config.method]}")
+    peft_config = _lora_config(config)
+    if config.init_adapter:  # continue an existing adapter (SFT -> GRPO/DPO): peft loads it trainable
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, _adapter_dir(config.init_adapter), is_trainable=True)
+        peft_config = None
     trainer = module.build_trainer(
-        config, model, tokenizer, train_ds, eval_ds, common, _lora_config(config), [recorder]
+        config, model, tokenizer, train_ds, eval_ds, common, peft_config, [recorder]
     )
     args = trainer.args
     # trl drops rows whose answer max_length truncated away entirely: count them, and refuse to
@@ -187,6 +193,19 @@ def _load(config: TrainingConfig, model_path, precision: str, cuda: bool):
                                                 device_map=device_map)
     model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
     return model, tokenizer, model_path
+
+
+def _adapter_dir(location: str) -> str:
+    """init_adapter: absolute, or relative to $FT_PIPELINE_HOME (where `ft-pipeline train` writes
+    adapters/<preset name> by default)."""
+    from ft_pipeline.core.paths import pipeline_home
+
+    path = Path(location).expanduser()
+    path = path if path.is_absolute() else pipeline_home() / path
+    if not (path / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"TrainingConfig.init_adapter={location!r}: no LoRA adapter there "
+                                "(adapter_config.json missing); train the SFT preset into it first")
+    return str(path)
 
 
 def _lora_config(config: TrainingConfig):

@@ -29,3 +29,28 @@ def test_grpo_scores_samples_and_writes_adapter(tiny_model_dir, tiny_export, tmp
     assert all(0.0 <= h["rewards/exact_match_reward/mean"] <= 1.0 for h in logged)
     assert logged[-1]["completions/max_length"] <= 8
     assert (tmp_path / "adapter_config.json").is_file() and metrics["steps"] == 2
+
+
+def test_grpo_continues_an_sft_adapter(tiny_model_dir, tiny_export, tmp_path):
+    """init_adapter: GRPO starts from the SFT adapter's weights, not from a fresh LoRA."""
+    import pytest
+    from safetensors.torch import load_file
+
+    from ft_pipeline.core.training.train import train
+
+    sft_dir, grpo_dir = tmp_path / "sft", tmp_path / "grpo"
+    train(tiny_config(tiny_model_dir, max_steps=3), tiny_export, sft_dir)
+    sft = load_file(sft_dir / "adapter_model.safetensors")
+    assert any(t.abs().sum() > 0 for k, t in sft.items() if "lora_B" in k)  # SFT moved lora_B off zero
+
+    config = tiny_config(tiny_model_dir, method="grpo", max_steps=1, per_device_batch_size=2, num_generations=2,
+                         max_completion_length=8, learning_rate=1e-12, init_adapter=str(sft_dir))
+    metrics = train(config, tiny_export, grpo_dir)
+    grpo = load_file(grpo_dir / "adapter_model.safetensors")
+    assert metrics["steps"] == 1 and sft.keys() == grpo.keys()
+    # a step at lr 1e-12 leaves the weights where they started: at the SFT adapter's
+    assert all(grpo[k].allclose(sft[k], atol=1e-6) for k in sft)
+
+    with pytest.raises(FileNotFoundError, match="init_adapter=.*adapter_config.json missing"):
+        train(tiny_config(tiny_model_dir, max_steps=1, init_adapter=str(tmp_path / "nowhere")), tiny_export,
+              tmp_path / "x")
