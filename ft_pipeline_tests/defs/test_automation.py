@@ -14,8 +14,11 @@ def test_local_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
     inbox = tmp_path / "raw" / "inbox"
     inbox.mkdir(parents=True)
     monkeypatch.setenv("FT_PIPELINE_INBOX", str(inbox))
+    from ft_pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance)
+        context = dg.build_sensor_context(instance=instance, repository_def=repo)
         assert isinstance(new_raw_files_sensor(context), dg.SkipReason)
 
         (inbox / "batch-1.jsonl").write_text('{"id": "a"}\n')
@@ -30,12 +33,16 @@ def test_local_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
         instance.add_dynamic_partitions("raw_files", keys)  # what the daemon does with the request
 
         # same files, cursor advanced: nothing new
-        context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+        context = dg.build_sensor_context(instance=instance, repository_def=repo, cursor=context.cursor)
         assert isinstance(new_raw_files_sensor(context), dg.SkipReason)
 
         # a changed file is ingested again (new run key), an already known partition is not re-added
         (inbox / "batch-2.jsonl").write_text('{"id": "b"}\n{"id": "c"}\n')
-        second = new_raw_files_sensor(context)
+        # evaluate_tick, as the daemon calls it, also validates the result (cursor, partition keys)
+        from dagster._core.definitions.partitions.context import partition_loading_context
+
+        with partition_loading_context(dynamic_partitions_store=instance):
+            second = new_raw_files_sensor.evaluate_tick(context)
         assert [r.partition_key for r in second.run_requests] == [keys[1]]
         assert second.run_requests[0].run_key not in {r.run_key for r in result.run_requests}
         assert second.dynamic_partitions_requests == []
@@ -51,14 +58,17 @@ def test_s3_sensor_against_moto_server(moto_s3, monkeypatch):
     monkeypatch.setenv("FT_PIPELINE_S3_INBOX", "s3://landing/conversations/")
     s3 = boto3.client("s3", endpoint_url=moto_s3)
     s3.create_bucket(Bucket="landing")
+    from ft_pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance)
+        context = dg.build_sensor_context(instance=instance, repository_def=repo)
         assert isinstance(new_s3_objects_sensor(context), dg.SkipReason)
         s3.put_object(Bucket="landing", Key="conversations/day-1.jsonl", Body=b'{"id": "x"}\n')
         result = new_s3_objects_sensor(context)
         assert [r.partition_key for r in result.run_requests] == ["s3://landing/conversations/day-1.jsonl"]
         assert result.dynamic_partitions_requests[0].partition_keys == ["s3://landing/conversations/day-1.jsonl"]
-        context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
+        context = dg.build_sensor_context(instance=instance, repository_def=repo, cursor=context.cursor)
         assert isinstance(new_s3_objects_sensor(context), dg.SkipReason)
 
 

@@ -37,7 +37,6 @@ def _ingest_new(context: dg.SensorEvaluationContext, new: dict[str, str], trigge
             for key, stamp in sorted(new.items())
         ],
         dynamic_partitions_requests=[RAW_FILES.build_add_request(sorted(set(new) - known))] if set(new) - known else [],
-        cursor=context.cursor,
     )
 
 
