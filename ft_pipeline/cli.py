@@ -101,6 +101,7 @@ def cmd_forget(args) -> int:
     import dagster as dg
 
     from ft_pipeline.core.erasure import forget
+    from ft_pipeline.defs.common import run_dir_path
     from ft_pipeline.defs.data.partitions import RAW_FILES
 
     if not args.id and not args.value:
@@ -113,8 +114,7 @@ def cmd_forget(args) -> int:
         for partition in instance.get_dynamic_partitions(RAW_FILES.name):
             records = instance.fetch_materializations(
                 dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_dataset"), asset_partitions=[partition]), limit=1).records
-            # raw_dataset keeps each run's raw copy in raw/raw_dataset/<run id>/
-            copy_dir = paths.raw_zone() / "raw_dataset" / records[0].run_id if records else None
+            copy_dir = run_dir_path("raw", "raw_dataset", records[0].run_id) if records else None
             if copy_dir is None or not any(Path(p).parent == copy_dir for p in rewritten):
                 continue
             touched.append(partition)

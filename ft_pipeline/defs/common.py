@@ -13,10 +13,15 @@ from ft_pipeline.core.digest import sha256_dir, sha256_file
 def run_dir(zone: str, asset: str, run_id: str) -> Path:
     """A fresh directory per run: `zone` is "raw" (unredacted text lives only there) or a
     working area such as "data", "models" or "reports" under $FT_PIPELINE_HOME."""
-    base = paths.raw_zone() if zone == "raw" else paths.pipeline_home() / zone
-    path = base / asset / run_id
+    path = run_dir_path(zone, asset, run_id)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def run_dir_path(zone: str, asset: str, run_id: str) -> Path:
+    """Where run_dir puts a run's files, without creating anything."""
+    base = paths.raw_zone() if zone == "raw" else paths.pipeline_home() / zone
+    return base / asset / run_id
 
 
 def file_metadata(path: Path) -> dict:
