@@ -31,8 +31,8 @@ from pathlib import Path
 os.environ.setdefault("TQDM_DISABLE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ft_pipeline.core import redaction as R  # noqa: E402
-from ft_pipeline.core.screening import ScreeningConfig  # noqa: E402
+from ft_pipeline.core.data import redaction as R  # noqa: E402
+from ft_pipeline.core.data.screening import ScreeningConfig  # noqa: E402
 
 DIRECT = ["EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IBAN_CODE", "IP_ADDRESS"]
 TARGETS = {**{e: 0.99 for e in DIRECT}, "PERSON": 0.90, "STREET_ADDRESS": 0.90}

@@ -78,7 +78,7 @@ def project(model_path: str, data: Path, out: Path, steps: int, s: dict, packing
 def main() -> int:
     import torch
 
-    from ft_pipeline.core.base_model import ensure_base_model
+    from ft_pipeline.core.training.base_model import ensure_base_model
     from ft_pipeline.core.paths import pipeline_home
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -36,8 +36,8 @@ def _progress_bar(desc: str):
 
 
 def cmd_redact(args) -> int:
-    from ft_pipeline.core.ingest import InputError
-    from ft_pipeline.core.redaction import RedactionConfig, redact_file
+    from ft_pipeline.core.data.ingest import InputError
+    from ft_pipeline.core.data.redaction import RedactionConfig, redact_file
 
     bar, update = _progress_bar("redact")
     try:
@@ -68,13 +68,13 @@ def _registry() -> Path:
 
 
 def cmd_audit(args) -> int:
-    from ft_pipeline.core import audit, registry
+    from ft_pipeline.core.release import audit, registry
 
     try:
         version_dir = registry.resolve(_registry(), args.name, args.version)
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
-    from ft_pipeline.core.erasure import erasure_log
+    from ft_pipeline.core.data.erasure import erasure_log
 
     lineage = registry.read_manifest(version_dir)
     # Erasures after this release: the model was trained on data that has since been erased.
@@ -84,7 +84,7 @@ def cmd_audit(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from ft_pipeline.core import registry
+    from ft_pipeline.core.release import registry
 
     try:
         previous, now = registry.rollback(_registry(), args.name, args.to)
@@ -100,7 +100,7 @@ def cmd_forget(args) -> int:
     sources and sources_ready_sensor retrains."""
     import dagster as dg
 
-    from ft_pipeline.core.erasure import forget
+    from ft_pipeline.core.data.erasure import forget
     from ft_pipeline.defs.common import run_dir_path
     from ft_pipeline.defs.data.partitions import RAW_FILES
 

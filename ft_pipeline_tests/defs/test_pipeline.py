@@ -9,7 +9,7 @@ import os
 import dagster as dg
 import pytest
 
-from ft_pipeline.core import registry
+from ft_pipeline.core.release import registry
 from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, run_config, write_preset
 
 # Raw PII seeded into the input: none of it may appear outside $FT_PIPELINE_HOME/raw/.

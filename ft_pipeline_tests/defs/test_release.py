@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from ft_pipeline import cli
-from ft_pipeline.core import registry
+from ft_pipeline.core.release import registry
 from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, run_config, write_preset
 
 RELAXED_GATES = {

@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 
 from ft_pipeline import cli
-from ft_pipeline.core import erasure
-from ft_pipeline.core.ingest import ingest
+from ft_pipeline.core.data import erasure
+from ft_pipeline.core.data.ingest import ingest
 from ft_pipeline_tests.conftest import DEMO_RECORDS
 from ft_pipeline_tests.defs.pipeline_helpers import add_source
 

@@ -46,7 +46,7 @@ def train(
     import torch
     from transformers import set_seed
 
-    from ft_pipeline.core.base_model import ensure_base_model
+    from ft_pipeline.core.training.base_model import ensure_base_model
     from ft_pipeline.core.training.cost import estimate_cost
     from ft_pipeline.core.training.data import count_tokens, load_datasets
 
@@ -174,7 +174,7 @@ def _resolve_precision(config: TrainingConfig, cuda: bool) -> str:
 
 
 def _load(config: TrainingConfig, model_path, precision: str, cuda: bool):
-    from ft_pipeline.core.base_model import load_model_and_tokenizer
+    from ft_pipeline.core.training.base_model import load_model_and_tokenizer
 
     dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
     quant, device_map = None, None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ft_pipeline.core import bias, export, labels
+from ft_pipeline.core.data import bias, export, labels
 from ft_pipeline.core.jsonl import iter_jsonl as read_jsonl
 from ft_pipeline.defs.common import file_metadata, json_preview, log_progress, run_dir
 from ft_pipeline.defs.data.partitions import RAW_FILES, by_partition, source_location
@@ -23,7 +23,7 @@ GROUP = "data_prep"
 def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> dict:
     """Raw records of one source file (the partition key: JSONL, CSV or Parquet; a path or s3://
     URI), normalized to the record schema. The copy and its quarantine live in the raw zone."""
-    from ft_pipeline.core.ingest import ingest
+    from ft_pipeline.core.data.ingest import ingest
 
     source = source_location(context.partition_key)
     out = run_dir("raw", "raw_dataset", context.run_id)
@@ -51,7 +51,7 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> 
 def redacted_dataset(context: dg.AssetExecutionContext, config: RedactionRunConfig, raw_dataset: dict) -> dict:
     """One source file with PII/PHI replaced by consistent per-record pseudonyms (Presidio);
     confidential and proprietary records moved to the raw-zone quarantine with their reason."""
-    from ft_pipeline.core.redaction import redact_file
+    from ft_pipeline.core.data.redaction import redact_file
 
     out = run_dir("data", "redacted_dataset", context.run_id)
     quarantine = run_dir("raw", "redacted_dataset", context.run_id) / "quarantine.jsonl"

@@ -7,7 +7,7 @@ from collections import Counter
 import dagster as dg
 from pydantic import Field
 
-from ft_pipeline.core import export, labels
+from ft_pipeline.core.data import export, labels
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.data.assets import bias_report, jsonl_export, redacted_dataset
 from ft_pipeline.defs.data.partitions import RAW_FILES
@@ -46,7 +46,7 @@ def annotators_agree(config: LabelGateConfig, redacted_dataset: dict) -> dg.Asse
 
 @dg.asset_check(asset=redacted_dataset, blocking=True, partitions_def=RAW_FILES, description="No record left in the redacted data trips a confidential marker, secret detector or protected document.")
 def redacted_dataset_has_no_confidential_content(redacted_dataset: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.screening import ScreeningConfig, screen_record
+    from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
 
     screening = ScreeningConfig()
     reasons: Counter = Counter()
@@ -89,7 +89,7 @@ def export_schema_is_valid(jsonl_export: dict) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=jsonl_export, blocking=True, description="A second Presidio pass over every exported text finds no PII the redaction missed.")
 def export_has_no_residual_pii(jsonl_export: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.redaction import Redactor, RedactionConfig
+    from ft_pipeline.core.data.redaction import Redactor, RedactionConfig
 
     redactor = Redactor(RedactionConfig())
     by_type: Counter = Counter()
@@ -116,7 +116,7 @@ def export_has_no_residual_pii(jsonl_export: dict) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=jsonl_export, blocking=True, description="No exported record trips a confidential marker, secret detector or protected document.")
 def export_has_no_confidential_content(jsonl_export: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.screening import ScreeningConfig, screen_record
+    from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
 
     screening = ScreeningConfig()
     flagged = []

@@ -4,7 +4,8 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from ft_pipeline.core import bias, export, paths
+from ft_pipeline.core import paths
+from ft_pipeline.core.data import bias, export
 
 
 class RawDatasetConfig(dg.Config):
@@ -27,8 +28,8 @@ class RedactionRunConfig(dg.Config):
     def to_core(self):
         import glob
 
-        from ft_pipeline.core.redaction import RedactionConfig
-        from ft_pipeline.core.screening import ScreeningConfig
+        from ft_pipeline.core.data.redaction import RedactionConfig
+        from ft_pipeline.core.data.screening import ScreeningConfig
 
         return RedactionConfig(
             score_threshold=self.score_threshold,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ft_pipeline.core import answers, model_card, paths, registry
+from ft_pipeline.core import answers, paths
+from ft_pipeline.core.release import model_card, registry
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir
 from ft_pipeline.defs.gates import require_gates
@@ -29,9 +30,10 @@ def eval_report(
 ) -> dict:
     """Base vs prompt-only baseline vs tuned on the held-out test split: exact match, JSON and
     schema validity, ROUGE-L, per-group metrics (fairlearn) and a PII leakage probe."""
-    from ft_pipeline.core import evaluation, plots
-    from ft_pipeline.core.generation import generate
-    from ft_pipeline.core.redaction import RedactionConfig, Redactor
+    from ft_pipeline.core import plots
+    from ft_pipeline.core.release import evaluation
+    from ft_pipeline.core.release.generation import generate
+    from ft_pipeline.core.data.redaction import RedactionConfig, Redactor
 
     export_dir = Path(jsonl_export["path"])
     by_id = {r["id"]: r for r in iter_jsonl(export_dir / "test.jsonl")}
@@ -91,7 +93,7 @@ def promoted_model(
 ) -> dict:
     """The versioned release under $FT_PIPELINE_HOME/registry/<name>/<version>/: adapter, merged
     weights, model card and lineage; `current` moves only after the smoke test passed."""
-    from ft_pipeline.core.generation import generate
+    from ft_pipeline.core.release.generation import generate
 
     gates = require_gates(context)
     root = paths.pipeline_home() / "registry"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ft_pipeline.core import answers, model_stats, paths
+from ft_pipeline.core import answers, paths
+from ft_pipeline.core.training import model_stats
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir
 from ft_pipeline.defs.data.assets import jsonl_export
@@ -21,7 +22,7 @@ GROUP = "training"
 def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig) -> dict:
     """The base model as a local Hugging Face directory (the bundled SmolLM2 is converted from
     GGUF once and cached under $FT_PIPELINE_HOME/models/)."""
-    from ft_pipeline.core.base_model import ensure_base_model
+    from ft_pipeline.core.training.base_model import ensure_base_model
 
     path = ensure_base_model(config.name_or_path)
     if not Path(path).is_dir():  # a hub id: resolved by from_pretrained at load time
@@ -39,8 +40,9 @@ def fit_assessment(
     """Should this task be fine-tuned at all? The base model with a task system prompt (and
     few-shot examples if configured) on the held-out split, against the target; plus the cost of
     the configured training run and model-size guidance."""
-    from ft_pipeline.core import evaluation, fit, plots
-    from ft_pipeline.core.generation import generate
+    from ft_pipeline.core import plots
+    from ft_pipeline.core.release import evaluation, fit
+    from ft_pipeline.core.release.generation import generate
     from ft_pipeline.core.training.config import TrainingConfig
     from ft_pipeline.core.training.cost import estimate_cost, model_size_guidance
 

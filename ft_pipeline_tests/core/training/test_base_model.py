@@ -1,7 +1,7 @@
 import pytest
 
-from ft_pipeline.core import base_model
-from ft_pipeline.core.base_model import DEFAULT_BASE_MODEL, bundled_gguf, ensure_base_model
+from ft_pipeline.core.training import base_model
+from ft_pipeline.core.training.base_model import DEFAULT_BASE_MODEL, bundled_gguf, ensure_base_model
 
 
 def test_local_directory_is_used_as_is(tiny_model_dir):

@@ -73,7 +73,7 @@ def test_callback_sees_every_log(sft_run):
 
 def test_assistant_only_mask(tiny_model_dir, tiny_export, tmp_path):
     """Labels are -100 on system and user tokens; the answer and its <|im_end|> are trained."""
-    from ft_pipeline.core.base_model import load_model_and_tokenizer
+    from ft_pipeline.core.training.base_model import load_model_and_tokenizer
     from ft_pipeline.core.training import sft
     from ft_pipeline.core.training.data import load_datasets
     from ft_pipeline.core.training.train import _lora_config, _trainer_args

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from ft_pipeline.core.redaction import RedactionConfig, Redactor, redact_file
-from ft_pipeline.core.screening import ScreeningConfig
+from ft_pipeline.core.data.redaction import RedactionConfig, Redactor, redact_file
+from ft_pipeline.core.data.screening import ScreeningConfig
 from ft_pipeline_tests.conftest import DEMO_RECORDS, read_jsonl
 
 # (entity, sentence, the PII substrings that must all disappear)
@@ -134,7 +134,7 @@ def test_gazetteer_catches_names_the_ner_model_misses(redactor):
 
 
 def test_gazetteer_skips_common_words_and_labels():
-    from ft_pipeline.core.redaction import name_gazetteer
+    from ft_pipeline.core.data.redaction import name_gazetteer
 
     names = name_gazetteer()
     assert {"David", "Rebecca", "Rosa"} <= names
@@ -160,7 +160,7 @@ def test_engines_import_without_transformers_and_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from ft_pipeline.core.redaction import RedactionConfig, analyze_texts; "
+    code = ("import sys; from ft_pipeline.core.data.redaction import RedactionConfig, analyze_texts; "
             "analyze_texts(['Call John Smith on 312-555-0100'], RedactionConfig()); "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'; "
             "import torch, transformers; print('ok')")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ft_pipeline.core import export
+from ft_pipeline.core.data import export
 
 ANSWER = '{"intent": "card_lost", "priority": "urgent"}'
 

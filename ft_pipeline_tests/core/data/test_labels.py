@@ -1,6 +1,6 @@
 import pytest
 
-from ft_pipeline.core import labels
+from ft_pipeline.core.data import labels
 
 
 def rec(i, verified=True, pair=None, intent="billing_dispute"):

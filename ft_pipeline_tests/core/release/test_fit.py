@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ft_pipeline.core.fit import assess_fit, build_prompt, render_markdown
+from ft_pipeline.core.release.fit import assess_fit, build_prompt, render_markdown
 
 CLASSIFICATION = {"task": "classification", "needs_fresh_facts": False}
 

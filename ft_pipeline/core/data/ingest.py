@@ -269,7 +269,7 @@ def ingest(
     progress: Callable[[int, int | None], None] | None = None,
 ) -> dict:
     """Normalizes every record of `source` into `out_path`; bad ones go to `quarantine_path`."""
-    from ft_pipeline.core.erasure import Suppression
+    from ft_pipeline.core.data.erasure import Suppression
 
     files = resolve_source(str(source))
     suppression = Suppression.load()  # erased people stay erased, whatever the source still holds

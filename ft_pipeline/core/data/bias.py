@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .answers import record_label
+from ft_pipeline.core.answers import record_label
 
 
 @dataclass

@@ -1,6 +1,6 @@
 import pytest
 
-from ft_pipeline.core import bias
+from ft_pipeline.core.data import bias
 
 
 def rec(i, region, priority):

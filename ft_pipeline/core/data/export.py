@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .answers import parse_json_answer
+from ft_pipeline.core.answers import parse_json_answer
 
 CHAT_SPLITS = ("train", "eval", "test")
 PREFERENCE_SPLITS = ("train", "eval")

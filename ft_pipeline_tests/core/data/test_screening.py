@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ft_pipeline.core.screening import ScreeningConfig, minhash, screen_record
+from ft_pipeline.core.data.screening import ScreeningConfig, minhash, screen_record
 
 
 def rec(*user_texts: str, **extra) -> dict:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from . import paths
-from .jsonl import atomic_text
+from ft_pipeline.core import paths
+from ft_pipeline.core.jsonl import atomic_text
 
 
 def suppression_path() -> Path:

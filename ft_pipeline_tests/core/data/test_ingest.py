@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ft_pipeline.core.ingest import InputError, ingest
+from ft_pipeline.core.data.ingest import InputError, ingest
 from ft_pipeline_tests.conftest import read_jsonl
 
 GOOD = {"id": "ok-1", "messages": [{"role": "user", "content": "is my claim approved?"},

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from ft_pipeline.core import evaluation, plots
-from ft_pipeline.core.evaluation import evaluate_variants, gates, leakage_probe, parse_answer, rouge_l, score_example
+from ft_pipeline.core import plots
+from ft_pipeline.core.release import evaluation
+from ft_pipeline.core.release.evaluation import evaluate_variants, gates, leakage_probe, parse_answer, rouge_l, score_example
 
 REF = '{"intent": "billing_dispute", "priority": "high"}'
 ALLOWED = {"intent": ["billing_dispute", "address_change"], "priority": ["low", "normal", "high", "urgent"]}
@@ -152,9 +153,9 @@ def test_leakage_probe_counts_canary_and_pii_without_raw_text():
     assert clean["canary_leaks"] == 0 and clean["pii_checked"] is False
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ft_pipeline.core.redaction") is None, reason="redaction not built yet")
+@pytest.mark.skipif(importlib.util.find_spec("ft_pipeline.core.data.redaction") is None, reason="redaction not built yet")
 def test_leakage_probe_with_real_redactor():
-    from ft_pipeline.core.redaction import RedactionConfig, Redactor
+    from ft_pipeline.core.data.redaction import RedactionConfig, Redactor
 
     generations = ['{"intent": "billing_dispute", "priority": "high"}', "Write to jane.doe@example.com today"]
     report = leakage_probe(generations, [], pii_finder=Redactor(RedactionConfig()).find_pii)

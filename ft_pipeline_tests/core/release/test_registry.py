@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ft_pipeline.core import audit, model_card, registry
+from ft_pipeline.core.release import audit, model_card, registry
 
 
 def stage(root, name, marker):

@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from ft_pipeline.core import generation
-from ft_pipeline.core.generation import generate, load_model
+from ft_pipeline.core.release import generation
+from ft_pipeline.core.release.generation import generate, load_model
 
 PROMPTS = [
     [{"role": "user", "content": "hello"}],

@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .answers import last_assistant, record_label
+from ft_pipeline.core.answers import last_assistant, record_label
 
 
 @dataclass
