@@ -15,6 +15,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 ERASURE_TAG = "ft_pipeline/erasure"
+DEMO_SOURCE = "data/demo/records.jsonl"
+DEMO_TASK = "configs/tasks/demo-triage.yaml"
 
 
 class UserError(Exception):
@@ -67,11 +69,31 @@ def _registry() -> Path:
     return paths.pipeline_home() / "registry"
 
 
+def _model_name(args) -> str:
+    """--name, else the task's name (--task or $FT_PIPELINE_TASK), else the registry's only model."""
+    if args.name:
+        return args.name
+    task = args.task or os.environ.get("FT_PIPELINE_TASK")
+    if task:
+        from ft_pipeline.core.task import TaskConfig, TaskError
+        from ft_pipeline.defs.task import task_file
+
+        try:
+            return TaskConfig.from_yaml(task_file(task)).name
+        except TaskError as exc:
+            raise UserError(str(exc)) from None
+    models = sorted(p.name for p in _registry().iterdir() if p.is_dir()) if _registry().is_dir() else []
+    if len(models) == 1:
+        return models[0]
+    raise UserError("no promoted model yet" if not models else
+                    f"the registry holds several models ({', '.join(models)}): name one with --name or --task")
+
+
 def cmd_audit(args) -> int:
     from ft_pipeline.core.release import audit, registry
 
     try:
-        version_dir = registry.resolve(_registry(), args.name, args.version)
+        version_dir = registry.resolve(_registry(), _model_name(args), args.version)
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
     from ft_pipeline.core.data.erasure import erasure_log
@@ -87,10 +109,11 @@ def cmd_rollback(args) -> int:
     from ft_pipeline.core.release import registry
 
     try:
-        previous, now = registry.rollback(_registry(), args.name, args.to)
+        name = _model_name(args)
+        previous, now = registry.rollback(_registry(), name, args.to)
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
-    print(json.dumps({"model": args.name, "from": previous, "to": now}))
+    print(json.dumps({"model": name, "from": previous, "to": now}))
     return 0
 
 
@@ -151,34 +174,37 @@ def cmd_sources(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    """Registers the sources and materializes the whole graph for the task; the summary is the
+    last line on stdout, one JSON object."""
+    from ft_pipeline import runner
+
+    request = runner.RunRequest(sources=list(args.sources), task=args.task, method=args.method or "",
+                                preset=args.preset or "", max_steps=args.max_steps or 0,
+                                max_examples=args.max_examples or 0)
+    try:
+        summary = runner.run(request)
+    except runner.UserError as exc:
+        raise UserError(str(exc)) from None
+    out = summary.as_dict()
+    if summary.deactivated_sources:
+        print(f"note: {len(summary.deactivated_sources)} other registered source(s) left the active set "
+              "(their history stays in the instance)", file=sys.stderr)
+    if not summary.success:
+        why = f"gates failed: {', '.join(summary.failed_gates)}" if summary.failed_gates else f"step {summary.failed_step} failed"
+        print(f"run {summary.run_id} stopped: {why}; open the UI for details: make ui", file=sys.stderr)
+    elif summary.eval_report:
+        print(f"eval report: {summary.eval_report}", file=sys.stderr)
+    print(json.dumps(out, sort_keys=True))
+    return 0 if summary.success else 1
+
+
 def cmd_demo(args) -> int:
-    """Materializes every asset on the bundled demo into the instance at DAGSTER_HOME."""
-    import dagster as dg
-
-    from ft_pipeline.definitions import defs
-
-    from ft_pipeline.defs.data.partitions import DEMO_SOURCE, register_sources
-
-    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
-    instance = dg.DagsterInstance.get()
-    register_sources(instance, [DEMO_SOURCE])  # the bundled demo file is one raw_files partition
-    job = defs.resolve_implicit_global_asset_job_def()
-    # INFO, not DEBUG: progress lines (counts, rates, losses) without Dagster's step bookkeeping.
-    quiet = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    # One run: the demo partition's ingest and redaction, then everything downstream of all partitions.
-    result = job.execute_in_process(instance=instance, run_config=quiet, partition_key=DEMO_SOURCE, raise_on_error=False)
-    home = paths.pipeline_home()
-    reports = sorted((home / "reports" / "eval_report").glob("*/eval_report.md"), key=lambda p: p.stat().st_mtime)
-    print()
-    if not result.success:
-        failed = [e.step_key for e in result.all_events if e.is_step_failure]
-        print(f"demo run {result.run_id} FAILED at: {', '.join(failed) or 'a check'}; open the UI for details: make ui")
-        return 1
-    if reports:
-        print(f"eval report: {reports[-1]}")
-    print(f"registry:    {home / 'registry'}")
-    print("open the UI: make ui   (then http://127.0.0.1:3000)")
-    return 0
+    """`run` on the bundled demo: its records and its task file."""
+    args.sources, args.task = [DEMO_SOURCE], DEMO_TASK
+    for name in ("method", "preset", "max_steps", "max_examples"):
+        setattr(args, name, getattr(args, name, None))
+    return cmd_run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,13 +225,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("audit", help="the lineage trail of a promoted model")
-    p.add_argument("--name", default="northwind-triage")
+    p.add_argument("--name", help="registry name (default: the task's name, or the only model)")
+    p.add_argument("--task", help="task file whose model to audit")
     p.add_argument("--version", default=None, help="default: the current version")
     p.add_argument("--format", choices=["json", "md"], default="md")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("rollback", help="point the model's `current` at an earlier version")
-    p.add_argument("--name", default="northwind-triage")
+    p.add_argument("--name", help="registry name (default: the task's name, or the only model)")
+    p.add_argument("--task", help="task file whose model to roll back")
     p.add_argument("--to", default=None, help="default: the version before the current one")
     p.set_defaults(func=cmd_rollback)
 
@@ -219,7 +247,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("locations", nargs="*", help="paths (relative to the repo root) or s3:// URIs")
     p.set_defaults(func=cmd_sources)
 
-    p = sub.add_parser("demo", help="materialize every asset on the bundled demo")
+    p = sub.add_parser("run", help="register your sources and run the whole pipeline for your task")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="JSONL / CSV / Parquet: a path, a glob or an s3:// URI")
+    p.add_argument("--task", required=True, help="the task file (configs/tasks/<name>.yaml)")
+    p.add_argument("--method", choices=["sft", "dpo", "grpo"], help="training method (default: the task's)")
+    p.add_argument("--preset", help="training preset YAML (default: configs/presets/smollm2-cpu-<method>.yaml)")
+    p.add_argument("--max-steps", type=int, help="cap the training steps")
+    p.add_argument("--max-examples", type=int, help="cap the held-out examples evaluated")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="`run` on the bundled demo (data/demo/records.jsonl, configs/tasks/demo-triage.yaml)")
     p.set_defaults(func=cmd_demo)
     return parser
 

@@ -68,3 +68,40 @@ def prompt_turns(record: dict) -> list[dict]:
     """The turns a model sees: everything before the final assistant answer."""
     messages = record["messages"]
     return messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
+
+
+# --- reading answers the way the task declares them -------------------------------------------
+
+def answer_label(task, text: str | None) -> str | None:
+    """A record's label as its task defines it: a classification answer as a whole, a structured
+    answer's label field; other task types have none."""
+    if text is None:
+        return None
+    if task.type == "classification":
+        return text.strip() or None
+    field = task.record_label_field
+    if task.type == "structured" and field:
+        answer = parse_json_answer(text)
+        value = answer.get(field) if answer else None
+        return value if isinstance(value, str) else None
+    return None
+
+
+def answer_field(task, text: str | None, field: str) -> str | None:
+    """The value of an answer field (the bias audit's outcome); `label` means the record's label."""
+    if field == "label":
+        return answer_label(task, text)
+    answer = parse_json_answer(text)
+    value = answer.get(field) if answer else None
+    return str(value) if isinstance(value, (str, int, float, bool)) else None
+
+
+def check_answer(task, text: str | None, labels: list[str] | None = None) -> str | None:
+    """Why a reference answer does not fit the task's type (None when it fits); never the answer."""
+    if not text or not text.strip():
+        return "empty_answer"
+    if task.type == "classification" and labels and text.strip() not in labels:
+        return "unknown_label"
+    if task.type == "structured" and parse_json_answer(text) is None:
+        return "not_json"
+    return None

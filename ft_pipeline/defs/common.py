@@ -51,3 +51,15 @@ def log_progress(context, what: str):
             state["next"] = done + min(step, 2_000)
 
     return report
+
+
+def task_config(task: dict):
+    """The TaskConfig an asset received from the `task` asset."""
+    from ft_pipeline.core.task import TaskConfig
+
+    return TaskConfig.from_dict(task["config"], task.get("path") or "task")
+
+
+def task_metadata(task: dict) -> dict:
+    """What every asset that read the task records: which task definition, by digest."""
+    return {"task": task["config"]["name"], "task_sha256": dg.MetadataValue.text(task["sha256"])}

@@ -15,7 +15,7 @@ import re
 import dagster as dg
 from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
-from ft_pipeline.defs.training.resources import TrainerResource
+from ft_pipeline.defs.training.resources import TrainerResource, TrainingPlanResource
 
 
 def partition_file_name(partition: str) -> str:
@@ -106,5 +106,7 @@ def resources() -> dg.Definitions:
                 accelerate_config=os.environ.get("FT_PIPELINE_ACCELERATE_CONFIG", ""),
                 **_ecs_settings(),
             ),
+            # FT_PIPELINE_PRESET: the training preset for every run (the launchpad's one knob).
+            "training_plan": TrainingPlanResource(preset=os.environ.get("FT_PIPELINE_PRESET", "")),
         }
     )

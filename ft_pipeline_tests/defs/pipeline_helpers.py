@@ -17,7 +17,7 @@ learning_rate: 5.0e-3
 max_steps: {max_steps}
 per_device_batch_size: 8
 gradient_accumulation: 1
-max_length: 128
+max_length: 256
 assistant_only_loss: true
 precision: fp32
 logging_steps: 2
@@ -64,10 +64,13 @@ def add_source(instance, source: Path | str) -> str:
 def run_config(model_dir: Path, preset: Path, **overrides) -> dict:
     ops = {
         "base_model": {"config": {"name_or_path": str(model_dir)}},
-        "fit_assessment": {"config": {"training_preset": str(preset), "target_exact_match": 0.8}},
-        "adapter_weights": {"config": {"preset": str(preset)}},
         "eval_report": {"config": {"min_group_size": 3}},
     }
     for op, config in overrides.items():
         ops.setdefault(op, {"config": {}})["config"].update(config)
-    return {"ops": ops}
+    return {"ops": ops, "resources": plan(preset)}
+
+
+def plan(preset: Path) -> dict:
+    """The training_plan resource's run config: the one knob both the cost estimate and training read."""
+    return {"training_plan": {"config": {"preset": str(preset)}}}

@@ -78,7 +78,7 @@ def test_weekly_schedule_runs_the_full_gated_job():
 
     graph = defs.resolve_asset_graph()
     assert weekly_retrain.cron_schedule == "0 3 * * 1" and weekly_retrain.job_name == "retrain"
-    sources = {dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")}
+    sources = {dg.AssetKey("task"), dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")}
     assert retrain_job.selection.resolve(graph) == graph.get_all_asset_keys() - sources
     # every check downstream of the sources rides along; the per-source gates ran in each source's
     # ingest run, and adapter_weights re-verifies them on every partition before it trains

@@ -1,5 +1,6 @@
 """Each gate, called directly on bad input, fails; on good input, passes (Dagster University style)."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +10,7 @@ from ft_pipeline.defs.release.configs import EvalGateConfig
 from ft_pipeline.defs.training import checks as training_checks
 
 ANSWER = '{"intent": "card_lost", "priority": "urgent"}'
+DEMO_TASK = Path(__file__).resolve().parents[2] / "configs" / "tasks" / "demo-triage.yaml"
 
 
 def write_jsonl(path, rows):
@@ -47,17 +49,33 @@ def test_redacted_dataset_confidential_gate(tmp_path):
     assert clean.passed and not leaked.passed
 
 
+def bias(attributes, judged=True, reason=None, require=False):
+    verdict = "FAIL" if not all(a["passed"] for a in attributes.values()) else "PASS" if judged else "NOT JUDGED"
+    return {"summary": {"attributes": attributes, "judged": judged, "not_judged_reason": reason, "verdict": verdict},
+            "config": {}, "require_judgement": require}
+
+
 def test_bias_gate():
-    ok = {"summary": {"region": {"passed": True}}, "config": {}}
-    bad = {"summary": {"region": {"passed": True}, "segment": {"passed": False}}, "config": {}}
-    assert data_checks.bias_is_within_bounds(ok).passed
-    result = data_checks.bias_is_within_bounds(bad)
+    assert data_checks.bias_is_within_bounds(bias({"region": {"passed": True}})).passed
+    result = data_checks.bias_is_within_bounds(bias({"region": {"passed": True}, "segment": {"passed": False}}))
     assert not result.passed and "segment" in result.description
 
 
+def test_bias_gate_says_when_nothing_was_judged():
+    nothing = bias({}, judged=False, reason="the records carry no attributes to group by: nothing was audited")
+    result = data_checks.bias_is_within_bounds(nothing)
+    assert result.passed and result.description.startswith("NOT JUDGED") and "no attributes" in result.description
+    assert result.metadata["judged"].value is False
+    # A deployment that requires a judgement fails instead of passing on nothing.
+    assert not data_checks.bias_is_within_bounds({**nothing, "require_judgement": True}).passed
+
+
 def export_dir(tmp_path, user_text):
+    from ft_pipeline.core.task import TaskConfig
+
     d = tmp_path / "export"
     d.mkdir(parents=True)
+    TaskConfig.from_yaml(DEMO_TASK).to_yaml(d / "task.yaml")
     write_jsonl(d / "train.jsonl", [{"id": "a", "messages": [{"role": "user", "content": user_text},
                                                              {"role": "assistant", "content": ANSWER}]}])
     return {"path": str(d)}
@@ -68,6 +86,15 @@ def test_export_schema_gate(tmp_path):
     assert data_checks.export_schema_is_valid(good).passed
     (tmp_path / "export" / "train.jsonl").write_text('{"id": "a", "messages": [{"role": "user", "content": "hi"}]}\n')
     assert not data_checks.export_schema_is_valid(good).passed
+
+
+def test_export_schema_gate_checks_answers_against_the_task(tmp_path):
+    """The demo's task is structured JSON: a bare label is not an answer of that task."""
+    export = export_dir(tmp_path, "hello")
+    write_jsonl(tmp_path / "export" / "train.jsonl", [{"id": "a", "messages": [
+        {"role": "user", "content": "hello"}, {"role": "assistant", "content": "card_lost"}]}])
+    result = data_checks.export_schema_is_valid(export)
+    assert not result.passed and "train.jsonl" in result.description
 
 
 def test_residual_pii_gate(tmp_path):

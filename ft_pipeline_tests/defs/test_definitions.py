@@ -6,7 +6,7 @@ import sys
 import dagster as dg
 
 EXPECTED_ASSETS = {
-    "raw_dataset", "redacted_dataset", "label_review_sample", "bias_report", "jsonl_export", "base_model",
+    "task", "raw_dataset", "redacted_dataset", "label_review_sample", "bias_report", "jsonl_export", "base_model",
     "fit_assessment", "adapter_weights", "eval_report", "promoted_model",
 }
 HEAVY = ["torch", "transformers", "presidio_analyzer", "great_expectations", "trl", "peft", "spacy"]
@@ -31,8 +31,12 @@ def test_graph_has_designed_assets_edges_and_blocking_checks():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert EXPECTED_ASSETS <= keys
     parents = lambda name: {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys}
-    assert parents("redacted_dataset") == {"raw_dataset"}
-    assert parents("adapter_weights") == {"base_model", "jsonl_export", "fit_assessment"}
+    assert parents("redacted_dataset") == {"raw_dataset", "task"}
+    assert parents("adapter_weights") == {"base_model", "jsonl_export", "fit_assessment", "task"}
+    # every asset that reads the task depends on it, so a changed task makes them stale
+    assert {k.to_user_string() for k in graph.get(dg.AssetKey("task")).child_keys} == {
+        "raw_dataset", "redacted_dataset", "label_review_sample", "bias_report", "jsonl_export", "fit_assessment",
+        "adapter_weights", "eval_report", "promoted_model"}
     assert "adapter_weights" in parents("eval_report")
     assert "eval_report" in parents("promoted_model")
     blocking = {k.name for k in graph.asset_check_keys if graph.get_check_spec(k).blocking}

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from ft_pipeline.core.release import registry
-from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, plan, run_config, write_preset
 
 # Raw PII seeded into the input: none of it may appear outside $FT_PIPELINE_HOME/raw/.
 CANARY_PII = {
@@ -121,7 +121,7 @@ def test_dpo_and_grpo_presets_train_through_the_asset(pipeline, tmp_path, method
     job = pipeline["defs"].resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
         instance=pipeline["instance"], asset_selection=[dg.AssetKey("adapter_weights")], raise_on_error=False,
-        run_config={"ops": {"adapter_weights": {"config": {"preset": str(preset)}}}},
+        run_config={"resources": plan(preset)},
     )
     assert result.success
     m = materialization(pipeline["instance"], "adapter_weights").metadata
@@ -152,7 +152,7 @@ def test_killed_training_resumes_when_the_asset_is_materialized_again(pipeline, 
 
     preset = write_preset(tmp_path / "long.yaml", max_steps=120, save_steps=5)
     preset.write_text(preset.read_text().replace("per_device_batch_size: 8", "per_device_batch_size: 2"))
-    config = {"ops": {"adapter_weights": {"config": {"preset": str(preset)}}}}
+    config = {"resources": plan(preset)}
     env = {**child_env(), "FT_PIPELINE_HOME": str(pipeline["home"])}
     log = tmp_path / "child.log"
     with open(log, "wb") as out:
@@ -218,7 +218,7 @@ def _train_alone(pipeline):
     job = pipeline["defs"].resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
         instance=pipeline["instance"], raise_on_error=False, asset_selection=[dg.AssetKey("adapter_weights")],
-        run_config={"ops": {"adapter_weights": pipeline["config"]["ops"]["adapter_weights"]}},
+        run_config={"resources": pipeline["config"]["resources"]},
     )
     assert not result.success, "training ran although a gate had not passed"
     [failure] = [e for e in result.all_events if e.is_step_failure]
@@ -242,9 +242,10 @@ def test_training_alone_refuses_unchecked_materializations(pipeline):
     """No bypass (2): data re-materialized without running its checks does not inherit the old
     passes: the gate must have evaluated the exact materialization training would read."""
     from ft_pipeline.defs.data.assets import raw_dataset, redacted_dataset
+    from ft_pipeline.defs.task import task
 
     result = dg.materialize(
-        [raw_dataset, redacted_dataset], instance=pipeline["instance"], partition_key=str(pipeline["source"]),
+        [task, raw_dataset, redacted_dataset], instance=pipeline["instance"], partition_key=str(pipeline["source"]),
         resources={"io_manager": dg.FilesystemIOManager()},
     )
     assert result.success

@@ -25,10 +25,11 @@ def test_forget_by_value_and_id(tmp_path, monkeypatch, capsys):
     untouched.write_text("\n".join(lines[-5:]) + "\n")
     from ft_pipeline.defs.data.assets import raw_dataset
     from ft_pipeline.defs.resources import io_manager
+    from ft_pipeline.defs.task import task
 
     with dg.DagsterInstance.get() as instance:
         for path in (source, untouched):
-            assert dg.materialize([raw_dataset], instance=instance, partition_key=add_source(instance, path),
+            assert dg.materialize([task, raw_dataset], instance=instance, partition_key=add_source(instance, path),
                                   resources={"io_manager": io_manager()}).success
         event = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_dataset"), asset_partitions=[str(source)]), limit=1).records[0]

@@ -116,7 +116,7 @@ def test_pipeline_history_is_stored_in_postgres(postgres_server, tmp_path, monke
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance,
-            asset_selection=[dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")],
+            asset_selection=[dg.AssetKey("task"), dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")],
             partition_key=add_source(instance, source),
         )
         assert result.success
@@ -141,6 +141,6 @@ def test_pipeline_history_is_stored_in_postgres(postgres_server, tmp_path, monke
         }
 
     counts = _count_events(postgres_server, run_id)
-    assert counts.get("ASSET_MATERIALIZATION") == 2
+    assert counts.get("ASSET_MATERIALIZATION") == 3  # task, raw_dataset, redacted_dataset
     assert counts.get("ASSET_CHECK_EVALUATION") == len(REDACTED_CHECKS)
     assert counts.get("PIPELINE_SUCCESS") == 1

@@ -10,6 +10,7 @@ def test_pipeline_reads_raw_data_from_s3_and_stores_values_in_s3(moto_s3, tmp_pa
     from dagster_aws.s3 import S3PickleIOManager
 
     from ft_pipeline.defs.data.assets import label_review_sample, raw_dataset, redacted_dataset
+    from ft_pipeline.defs.task import task
     from ft_pipeline.defs.resources import io_manager
 
     monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path / "home"))
@@ -25,7 +26,7 @@ def test_pipeline_reads_raw_data_from_s3_and_stores_values_in_s3(moto_s3, tmp_pa
     with dg.instance_for_test() as instance:
         # an S3 prefix as one source partition (the S3 sensor registers one partition per object)
         first = dg.materialize(
-            [raw_dataset, redacted_dataset], instance=instance, resources={"io_manager": manager},
+            [task, raw_dataset, redacted_dataset], instance=instance, resources={"io_manager": manager},
             partition_key=add_source(instance, "s3://ft-landing/conversations/"),
         )
         assert first.success
@@ -38,7 +39,7 @@ def test_pipeline_reads_raw_data_from_s3_and_stores_values_in_s3(moto_s3, tmp_pa
 
         # A later run on another machine reads its input from S3, not from local disk.
         second = dg.materialize(
-            [label_review_sample, redacted_dataset.to_source_asset()], instance=instance,
+            [label_review_sample, redacted_dataset.to_source_asset(), task.to_source_asset()], instance=instance,
             resources={"io_manager": manager}, selection=[label_review_sample],
         )
         assert second.success

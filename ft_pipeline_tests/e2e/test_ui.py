@@ -24,7 +24,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-proxy-server"]
-ASSETS = ["raw_dataset", "redacted_dataset", "label_review_sample", "bias_report", "jsonl_export",
+ASSETS = ["task", "raw_dataset", "redacted_dataset", "label_review_sample", "bias_report", "jsonl_export",
           "base_model", "fit_assessment", "adapter_weights", "eval_report", "promoted_model"]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 # Wide enough that the graph, fitted to the window, draws full nodes (full names, check counts)
@@ -193,7 +193,7 @@ def _launch_from_asset_page(page, url: str, partition: str) -> str:
 
 def _add_demo_partition(base: str) -> None:
     """Registers the bundled demo file as a raw_files partition, through the webserver's GraphQL API."""
-    from ft_pipeline.defs.data.partitions import DEMO_SOURCE
+    from ft_pipeline.cli import DEMO_SOURCE
 
     query = """mutation($repo: RepositorySelector!, $key: String!) {
       addDynamicPartition(repositorySelector: $repo, partitionsDefName: "raw_files", partitionKey: $key) {
@@ -203,21 +203,40 @@ def _add_demo_partition(base: str) -> None:
     assert result["__typename"] == "AddDynamicPartitionSuccess", result
 
 
-def test_materialize_raw_dataset_from_the_ui(dagster_ui, page):
-    # raw_dataset's config has a default for every field, so the partition dialog launches at
-    # once, with no launchpad to fill: a required field added later fails here.
-    _add_demo_partition(dagster_ui["url"])
-    from ft_pipeline.defs.data.partitions import DEMO_SOURCE
-
-    prefix = _launch_from_asset_page(page, f"{dagster_ui['url']}/assets/raw_dataset", DEMO_SOURCE)
+def _wait_for_run(base: str, prefix: str) -> dict:
     query = "{ runsOrError { ... on Runs { results { runId status assetSelection { path } } } } }"
     run, deadline = None, time.monotonic() + RUN_S
     while time.monotonic() < deadline:
-        runs = _graphql(dagster_ui["url"], query)["runsOrError"]["results"]
+        runs = _graphql(base, query)["runsOrError"]["results"]
         run = next(r for r in runs if r["runId"].startswith(prefix))
         if run["status"] in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(2)
+    return run
+
+
+def _materialize_task(page, base: str) -> dict:
+    """The task file is the one knob: its asset has a default path (the demo's task), so its
+    Materialize button launches at once."""
+    page.goto(f"{base}/assets/task")
+    page.get_by_text("Code location").wait_for()
+    page.get_by_role("button").filter(has_text=re.compile(r"^Materialize")).first.click()
+    toast = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
+    toast.first.wait_for(timeout=20_000)
+    return _wait_for_run(base, re.search(r"Launched run ([0-9a-f]{8})", toast.first.inner_text()).group(1))
+
+
+def test_materialize_raw_dataset_from_the_ui(dagster_ui, page):
+    # The task first (everything reads it), then one source partition. Both configs have a
+    # default for every field, so each dialog launches at once, with no launchpad to fill: a
+    # required field added later fails here.
+    task_run = _materialize_task(page, dagster_ui["url"])
+    assert task_run["status"] == "SUCCESS", f"the task run ended {task_run['status']}; server log: {dagster_ui['log']}"
+    _add_demo_partition(dagster_ui["url"])
+    from ft_pipeline.cli import DEMO_SOURCE
+
+    prefix = _launch_from_asset_page(page, f"{dagster_ui['url']}/assets/raw_dataset", DEMO_SOURCE)
+    run = _wait_for_run(dagster_ui["url"], prefix)
     assert run["assetSelection"] == [{"path": ["raw_dataset"]}]
     page.goto(f"{dagster_ui['url']}/runs/{run['runId']}")
     if run["status"] == "SUCCESS":

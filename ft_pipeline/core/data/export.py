@@ -3,10 +3,15 @@ great-expectations.
 
 Layout of an export directory (what the trainer and evaluation read):
   train.jsonl, eval.jsonl, test.jsonl    {"id", "messages": [{role, content}, ...]}  (answer last)
-  preference_train.jsonl, preference_eval.jsonl
+  preference_train.jsonl, preference_eval.jsonl, preference_test.jsonl
                                          {"id", "prompt": [...], "chosen": [assistant], "rejected": [assistant]}
-  attributes.jsonl                       {"id", "attributes"}: for per-group evaluation only; the
-                                         model never sees attributes.
+  attributes.jsonl                       {"id", "attributes"} of every test row: for per-group
+                                         evaluation only; the model never sees attributes.
+  task.yaml                              the task the export was made for, so the directory is
+                                         self-contained: the standalone trainer reads it (GRPO
+                                         rewards) and so does anyone auditing the export.
+Every conversation starts with the task's system prompt unless the record brings its own system
+turn: the model is trained on, and every variant evaluated with, the same instructions.
 """
 from __future__ import annotations
 
@@ -15,12 +20,14 @@ import json
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-from ft_pipeline.core.answers import parse_json_answer
+if TYPE_CHECKING:
+    from ft_pipeline.core.task import TaskConfig
+
 
 CHAT_SPLITS = ("train", "eval", "test")
-PREFERENCE_SPLITS = ("train", "eval")
+PREFERENCE_SPLITS = ("train", "eval", "test")
 ROLES = {"system", "user", "assistant"}
 
 
@@ -35,12 +42,26 @@ class ExportConfig:
             raise ValueError("eval_fraction and test_fraction must be >= 0 and sum to less than 1")
 
 
-def assign_split(record: dict, config: ExportConfig) -> str:
-    """The record's own split if it names one, else a stable hash of its id: a record never moves
-    between train and test when the dataset grows."""
+def group_value(record: dict, group_key: str | None) -> str | None:
+    """The value of the task's group key (a record field or attributes.<name>), or None."""
+    if not group_key:
+        return None
+    if group_key.startswith("attributes."):
+        value = (record.get("attributes") or {}).get(group_key.removeprefix("attributes."))
+    else:
+        value = record.get(group_key)
+    return None if value is None else str(value)
+
+
+def assign_split(record: dict, config: ExportConfig, group_key: str | None = None) -> str:
+    """The record's own split if it names one, else a stable hash of its id — or of its group
+    (conversation, customer) when the task names a group key, so a group never straddles splits.
+    A record never moves between train and test when the dataset grows."""
     if record.get("split") in CHAT_SPLITS:
         return record["split"]
-    digest = hashlib.sha256(f"{config.seed}:{record['id']}".encode()).digest()
+    group = group_value(record, group_key)
+    key = f"group:{group}" if group is not None else record["id"]
+    digest = hashlib.sha256(f"{config.seed}:{key}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     if u < config.test_fraction:
         return "test"
@@ -49,13 +70,14 @@ def assign_split(record: dict, config: ExportConfig) -> str:
     return "train"
 
 
-def to_export_rows(record: dict, split: str) -> tuple[str, dict] | None:
+def to_export_rows(record: dict, split: str, system_prompt: str = "") -> tuple[str, dict]:
     """(file stem, row) for one redacted record."""
     messages = [{"role": m["role"], "content": m["content"]} for m in record["messages"]]
+    if system_prompt and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": system_prompt})
     task = record.get("task", "chat")
     if task == "dpo":
-        pref_split = "eval" if split != "train" else "train"
-        return f"preference_{pref_split}", {
+        return f"preference_{split}", {
             "id": record["id"],
             "prompt": messages,
             "chosen": [{"role": "assistant", "content": record["chosen"]}],
@@ -66,9 +88,12 @@ def to_export_rows(record: dict, split: str) -> tuple[str, dict] | None:
     return split, {"id": record["id"], "messages": messages}
 
 
-def write_export(records: Iterable[dict], out_dir: Path, config: ExportConfig | None = None) -> dict:
+def write_export(records: Iterable[dict], out_dir: Path, config: ExportConfig | None = None,
+                 task: "TaskConfig | None" = None) -> dict:
     """Streams redacted records into the export files under `out_dir`; returns counts per file."""
     config = config or ExportConfig()
+    system_prompt = task.system_prompt if task else ""
+    group_key = task.group_key if task else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = [*CHAT_SPLITS, *(f"preference_{s}" for s in PREFERENCE_SPLITS), "attributes"]
@@ -77,28 +102,35 @@ def write_export(records: Iterable[dict], out_dir: Path, config: ExportConfig | 
         tmp = {stem: out_dir / f".{stem}.jsonl.tmp" for stem in stems}
         handles = {stem: stack.enter_context(open(tmp[stem], "w", encoding="utf-8")) for stem in stems}
         for record in records:
-            split = assign_split(record, config)
-            stem, row = to_export_rows(record, split)
+            split = assign_split(record, config, group_key)
+            stem, row = to_export_rows(record, split, system_prompt)
             handles[stem].write(json.dumps(row, ensure_ascii=False) + "\n")
             counts[stem] += 1
-            if split == "test" and stem == "test":
+            if split == "test":
                 handles["attributes"].write(
                     json.dumps({"id": record["id"], "attributes": record.get("attributes") or {}}) + "\n"
                 )
                 counts["attributes"] += 1
     for stem in stems:
         tmp[stem].replace(out_dir / f"{stem}.jsonl")
+    if task is not None:
+        task.to_yaml(out_dir / "task.yaml")
     return counts
 
 
 # --- validation -------------------------------------------------------------------------------
 
-def structure_rows(path: Path) -> Iterable[dict]:
-    """One row of structural facts per line; the validated frame never holds message text."""
+AnswerCheck = Callable[[str], "str | None"]
+
+
+def structure_rows(path: Path, answer_check: AnswerCheck | None = None) -> Iterable[dict]:
+    """One row of structural facts per line; the validated frame never holds message text.
+    `answer_check` says why an answer does not fit the task's type (None when it fits); only its
+    reason, never the answer, reaches the frame."""
     with open(path, encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, 1):
             row = {"line": line_no, "json_ok": True, "id": None, "n_turns": 0, "roles_ok": False,
-                   "last_role": "", "min_chars": 0, "answer_json": False}
+                   "last_role": "", "min_chars": 0, "answer_ok": True, "answer_problem": ""}
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError:
@@ -110,13 +142,20 @@ def structure_rows(path: Path) -> Iterable[dict]:
             row["n_turns"] = len(turns)
             row["roles_ok"] = all(isinstance(t, dict) and t.get("role") in ROLES for t in turns)
             row["last_role"] = turns[-1].get("role", "") if turns and isinstance(turns[-1], dict) else ""
-            lengths = [len(t.get("content") or "") for t in turns if isinstance(t, dict)]
+            lengths = [len(t.get("content") or "") for t in turns + (obj.get("rejected") or []) if isinstance(t, dict)]
             row["min_chars"] = min(lengths) if lengths else 0
-            row["answer_json"] = parse_json_answer(turns[-1].get("content") if row["last_role"] else None) is not None
+            if answer_check is not None:
+                # The answer a row teaches: the final assistant turn, or a preference pair's chosen
+                # one (a rejected answer is allowed to be wrong; it only has to be there).
+                taught = obj.get("chosen") if "chosen" in obj else turns[-1:] if row["last_role"] == "assistant" else []
+                answers = [t.get("content") or "" for t in taught or [] if isinstance(t, dict)] or [""]
+                problems = [p for p in (answer_check(a) for a in answers) if p]
+                row["answer_ok"] = not problems
+                row["answer_problem"] = problems[0] if problems else ""
             yield row
 
 
-def expectation_suite(name: str, require_json_answer: bool):
+def expectation_suite(name: str):
     import great_expectations as gx
 
     E = gx.expectations
@@ -129,18 +168,19 @@ def expectation_suite(name: str, require_json_answer: bool):
         E.ExpectColumnValuesToBeInSet(column="roles_ok", value_set=[True]),
         E.ExpectColumnValuesToBeInSet(column="last_role", value_set=["assistant"]),
         E.ExpectColumnValuesToBeBetween(column="min_chars", min_value=1),
+        # The answer fits the task's type: a known label, schema-valid JSON, an extractable number...
+        E.ExpectColumnValuesToBeInSet(column="answer_ok", value_set=[True]),
     ]:
         suite.add_expectation(expectation)
-    if require_json_answer:
-        suite.add_expectation(E.ExpectColumnValuesToBeInSet(column="answer_json", value_set=[True]))
     return suite
 
 
-def validate_export(out_dir: Path, require_json_answer: bool = True, chunk_rows: int = 50_000) -> dict:
+def validate_export(out_dir: Path, answer_check: AnswerCheck | None = None, chunk_rows: int = 50_000) -> dict:
     """Runs the expectation suite on every export file in chunks; returns per-file results.
 
-    Results name the expectation, the line numbers that failed and counts, never content.
-    Uniqueness of ids is checked across chunks here, since GX sees one chunk at a time.
+    Results name the expectation, the line numbers that failed and counts (and, for answers that
+    do not fit the task, the kind of problem), never content. Uniqueness of ids is checked across
+    chunks here, since GX sees one chunk at a time.
     """
     import great_expectations as gx
     import pandas as pd
@@ -152,12 +192,13 @@ def validate_export(out_dir: Path, require_json_answer: bool = True, chunk_rows:
     for path in sorted(Path(out_dir).glob("*.jsonl")):
         if path.stem == "attributes":
             continue
-        suite = context.suites.add(expectation_suite(path.stem, require_json_answer and not path.stem.startswith("preference")))
+        suite = context.suites.add(expectation_suite(path.stem))
         batch_def = source.add_dataframe_asset(path.stem).add_batch_definition_whole_dataframe(path.stem)
         failures: dict[str, list[int]] = {}
+        problems: dict[str, int] = {}
         seen_ids: set = set()
         rows = 0
-        for chunk in _chunks(structure_rows(path), chunk_rows):
+        for chunk in _chunks(structure_rows(path, answer_check), chunk_rows):
             frame = pd.DataFrame(chunk)
             rows += len(frame)
             outcome = batch_def.get_batch(batch_parameters={"dataframe": frame}).validate(suite)
@@ -166,12 +207,15 @@ def validate_export(out_dir: Path, require_json_answer: bool = True, chunk_rows:
                     index = result.result.get("partial_unexpected_index_list") or []
                     lines = [int(frame["line"].iloc[i]) for i in index[:10]]
                     failures.setdefault(result.expectation_config.type, []).extend(lines)
+            for problem in frame.loc[~frame["answer_ok"], "answer_problem"]:
+                problems[problem] = problems.get(problem, 0) + 1
             for line_no, ident in zip(frame["line"], frame["id"]):
                 if ident in seen_ids:
                     failures.setdefault("expect_column_values_to_be_unique", []).append(int(line_no))
                 seen_ids.add(ident)
         results[path.name] = {"rows": rows, "success": not failures,
-                              "failures": {k: sorted(set(v))[:10] for k, v in failures.items()}}
+                              "failures": {k: sorted(set(v))[:10] for k, v in failures.items()},
+                              **({"answer_problems": dict(sorted(problems.items()))} if problems else {})}
     return results
 
 

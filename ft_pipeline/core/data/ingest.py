@@ -16,10 +16,13 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ft_pipeline.core.jsonl import atomic_jsonl, sha256_file
 from ft_pipeline.core.records import RecordError, parse_record
+
+if TYPE_CHECKING:
+    from ft_pipeline.core.task import TaskConfig
 
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 # Cells that hold structured values in CSV (and sometimes Parquet string columns).
@@ -238,6 +241,62 @@ def read_parquet_rows(path: str, max_record_bytes: int, batch_size: int = 1024) 
 READERS = {"jsonl": read_jsonl_rows, "csv": read_csv_rows, "parquet": read_parquet_rows}
 
 
+# --- the task's column mapping ---------------------------------------------------------------
+
+SNIFF_ROWS = 1000  # JSONL has no header: the keys of the first rows stand in for one
+
+
+def source_columns(path: str, fmt: str) -> list[str]:
+    """The columns a file offers: the CSV header, the Parquet schema, or the keys of the first
+    JSONL objects."""
+    if fmt == "csv":
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            return [c for c in (next(csv.reader(fh), None) or []) if c]
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except Exception as exc:
+            raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+    seen: dict[str, None] = {}
+    for i, row in enumerate(read_jsonl_rows(path, 10**9)):
+        if i >= SNIFF_ROWS:
+            break
+        if isinstance(row.obj, dict):
+            seen.update(dict.fromkeys(row.obj))
+    return list(seen)
+
+
+def map_columns(obj: Any, columns: dict[str, str]) -> tuple[Any, tuple[str, str | None] | None]:
+    """Renames the source's columns to record fields (`attributes.<name>` nests); cells that hold
+    structured values as text (a CSV's messages, a "true" label_verified) are decoded."""
+    if not columns or not isinstance(obj, dict):
+        return obj, None
+    out = {k: v for k, v in obj.items() if k not in columns}
+    attributes = dict(out["attributes"]) if isinstance(out.get("attributes"), dict) else {}
+    for source, target in columns.items():
+        if source not in obj:
+            continue
+        if target.startswith("attributes."):
+            attributes[target.removeprefix("attributes.")] = obj[source]
+        else:
+            out[target] = obj[source]
+    if attributes:
+        out["attributes"] = attributes
+    for key, value in list(out.items()):
+        if not isinstance(value, str):
+            continue
+        if key == "label_verified" and value.strip().lower() in ("true", "false"):
+            out[key] = value.strip().lower() == "true"
+        elif key in JSON_COLUMNS and value.lstrip()[:1] in ("[", "{"):
+            try:
+                out[key] = json.loads(value, strict=False)
+            except json.JSONDecodeError:
+                return out, (BROKEN_JSON, key)
+    return out, None
+
+
 # --- the ingestion loop ---------------------------------------------------------------------
 
 
@@ -267,9 +326,16 @@ def ingest(
     *,
     max_record_bytes: int = 1_000_000,
     progress: Callable[[int, int | None], None] | None = None,
+    task: "TaskConfig | None" = None,
 ) -> dict:
-    """Normalizes every record of `source` into `out_path`; bad ones go to `quarantine_path`."""
+    """Normalizes every record of `source` into `out_path`; bad ones go to `quarantine_path`.
+
+    With a task, its `columns` map the source's columns to record fields first (a column the
+    source lacks is a TaskError before any record is written), and a file without an id column
+    gets ids `<file stem>-<line>`: stable as long as the file is, and free of record content.
+    """
     from ft_pipeline.core.data.erasure import Suppression
+    from ft_pipeline.core.task import check_columns
 
     files = resolve_source(str(source))
     suppression = Suppression.load()  # erased people stay erased, whatever the source still holds
@@ -283,10 +349,20 @@ def ingest(
         for name in files:
             local = _local_copy(name, tmpdir)
             hashes[name] = sha256_file(local)
+            columns = dict(task.columns) if task else {}
+            offered = source_columns(local, _format_of(name))
+            if task is not None:
+                check_columns(task, offered, name)
+            mapped_names = {columns.get(c, c) for c in offered}
+            stem = Path(name).stem if "id" not in mapped_names else None
             file_lines = 0
             for row in READERS[_format_of(name)](local, max_record_bytes):
                 file_lines += 1
                 tally.lines += 1
+                if row.obj is not None and (columns or stem):
+                    row.obj, row.error = map_columns(row.obj, columns)
+                    if stem and isinstance(row.obj, dict) and row.obj.get("id") is None:
+                        row.obj["id"] = f"{stem}-{row.line}"
                 if suppression and suppression.matches(row.obj if row.obj is not None else row.raw):
                     erased += 1
                     continue

@@ -8,9 +8,9 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
-from ft_pipeline.core.answers import last_assistant, record_label
+from ft_pipeline.core.answers import last_assistant
 
 
 @dataclass
@@ -78,9 +78,11 @@ def cohens_kappa(pairs: list[tuple[str, str]]) -> float | None:
 REVIEW_COLUMNS = ["id", "stratum", "split", "task", "label_verified", "annotator", "label", "prompt", "answer"]
 
 
-def review_sample(records: Iterable[dict], per_stratum: int = 5, seed: int = 0) -> list[dict]:
+def review_sample(records: Iterable[dict], label_of: Callable[[dict], str | None] = lambda r: None,
+                  per_stratum: int = 5, seed: int = 0) -> list[dict]:
     """A stratified sample for human reviewers: up to `per_stratum` records of each
-    (label, verified) stratum, chosen by reservoir sampling so one pass suffices.
+    (label, verified) stratum, chosen by reservoir sampling so one pass suffices. `label_of` reads
+    a record's label as the task defines it (tasks without labels sample by verification only).
 
     Unverified records form their own strata, so reviewers always see them.
     """
@@ -89,7 +91,7 @@ def review_sample(records: Iterable[dict], per_stratum: int = 5, seed: int = 0) 
     seen: Counter = Counter()
     for record in records:
         verified = record.get("label_verified") is True
-        stratum = f"{record_label(record) or 'unlabelled'}|{'verified' if verified else 'unverified'}"
+        stratum = f"{label_of(record) or 'unlabelled'}|{'verified' if verified else 'unverified'}"
         seen[stratum] += 1
         reservoir = reservoirs[stratum]
         if len(reservoir) < per_stratum:
@@ -109,7 +111,7 @@ def review_sample(records: Iterable[dict], per_stratum: int = 5, seed: int = 0) 
                 "task": record.get("task", ""),
                 "label_verified": record.get("label_verified") is True,
                 "annotator": record.get("annotator") or "",
-                "label": record_label(record) or "",
+                "label": label_of(record) or "",
                 "prompt": prompt,
                 "answer": last_assistant(record) or "",
             })

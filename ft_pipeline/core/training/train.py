@@ -1,6 +1,6 @@
 """The standalone trainer: TrainingConfig + export dir in, LoRA adapter + metrics out.
 
-    ft-pipeline train --config configs/demo-sft.yaml --data var/export --output var/adapters/demo-sft
+    ft-pipeline train --config configs/presets/smollm2-cpu-sft.yaml --data var/export --output var/adapters/smollm2-cpu-sft
 
 Layout of the output directory when it finishes:
     adapter_config.json, adapter_model.safetensors   the LoRA adapter (peft)

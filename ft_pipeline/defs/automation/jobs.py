@@ -1,7 +1,9 @@
 """The two jobs sensors and schedules launch.
 
-ingest_source: one source partition — ingest it to the raw zone, redact it, and run its gates.
-Launched once per new file, so a large landing is redacted by parallel runs.
+ingest_source: one source partition — read the task file, ingest the source to the raw zone,
+redact it, and run its gates. Launched once per new file, so a large landing is redacted by
+parallel runs. (Re-reading an unchanged task file changes nothing downstream: its data version is
+the file's digest.)
 retrain: everything downstream of the redacted partitions — bias audit, export, fit assessment,
 training, evaluation, promotion — with every check, so a retrain passes through every gate.
 """
@@ -9,7 +11,7 @@ import dagster as dg
 
 from ft_pipeline.defs.data.partitions import RAW_FILES
 
-SOURCE_ASSETS = dg.AssetSelection.assets("raw_dataset", "redacted_dataset")
+SOURCE_ASSETS = dg.AssetSelection.assets("task", "raw_dataset", "redacted_dataset")
 
 ingest_job = dg.define_asset_job(
     "ingest_source",

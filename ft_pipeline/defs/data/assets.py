@@ -5,9 +5,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from ft_pipeline.core import answers
 from ft_pipeline.core.data import bias, export, labels
 from ft_pipeline.core.jsonl import iter_jsonl as read_jsonl
-from ft_pipeline.defs.common import file_metadata, json_preview, log_progress, run_dir
+from ft_pipeline.defs.common import file_metadata, json_preview, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.data.partitions import RAW_FILES, by_partition, source_location
 from ft_pipeline.defs.data.configs import (
     BiasAuditConfig,
@@ -19,23 +20,30 @@ from ft_pipeline.defs.data.configs import (
 GROUP = "data_prep"
 
 
-@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="2", partitions_def=RAW_FILES)
-def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> dict:
+@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="3", partitions_def=RAW_FILES)
+def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig, task: dict) -> dict:
     """Raw records of one source file (the partition key: JSONL, CSV or Parquet; a path or s3://
-    URI), normalized to the record schema. The copy and its quarantine live in the raw zone."""
-    from ft_pipeline.core.data.ingest import ingest
+    URI), normalized to the record schema with the task's column mapping. The copy and its
+    quarantine live in the raw zone."""
+    from ft_pipeline.core.data.ingest import InputError, ingest
+    from ft_pipeline.core.task import TaskError
 
     source = source_location(context.partition_key)
     out = run_dir("raw", "raw_dataset", context.run_id)
-    summary = ingest(
-        source,
-        out / "records.jsonl",
-        out / "quarantine.jsonl",
-        max_record_bytes=config.max_record_bytes,
-        progress=log_progress(context, "ingest"),
-    )
+    try:
+        summary = ingest(
+            source,
+            out / "records.jsonl",
+            out / "quarantine.jsonl",
+            max_record_bytes=config.max_record_bytes,
+            progress=log_progress(context, "ingest"),
+            task=task_config(task),
+        )
+    except (InputError, TaskError) as exc:  # the user's file or task: one line, no traceback
+        raise dg.Failure(description=str(exc)) from None
     context.add_output_metadata({
         **file_metadata(out / "records.jsonl"),
+        **task_metadata(task),
         "source": context.partition_key,
         "source_sha256": dg.MetadataValue.json(summary["sha256"]),
         "lines": summary["lines"],
@@ -47,20 +55,28 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig) -> 
     return {"path": str(out / "records.jsonl"), "quarantine": str(out / "quarantine.jsonl"), "summary": summary}
 
 
-@dg.asset(group_name=GROUP, kinds={"presidio"}, code_version="1", partitions_def=RAW_FILES)
-def redacted_dataset(context: dg.AssetExecutionContext, config: RedactionRunConfig, raw_dataset: dict) -> dict:
-    """One source file with PII/PHI replaced by consistent per-record pseudonyms (Presidio);
-    confidential and proprietary records moved to the raw-zone quarantine with their reason."""
+@dg.asset(group_name=GROUP, kinds={"presidio"}, code_version="2", partitions_def=RAW_FILES)
+def redacted_dataset(
+    context: dg.AssetExecutionContext, config: RedactionRunConfig, raw_dataset: dict, task: dict
+) -> dict:
+    """One source file with PII/PHI replaced by consistent per-record pseudonyms (Presidio), with
+    the task's own identifiers and allow list; confidential and proprietary records moved to the
+    raw-zone quarantine with their reason."""
     from ft_pipeline.core.data.redaction import redact_file
 
+    try:
+        core_config = config.to_core(task_config(task))
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
     out = run_dir("data", "redacted_dataset", context.run_id)
     quarantine = run_dir("raw", "redacted_dataset", context.run_id) / "quarantine.jsonl"
     summary = redact_file(
         raw_dataset["path"], out / "redacted.jsonl", quarantine,
-        config=config.to_core(), progress=log_progress(context, "redact"),
+        config=core_config, progress=log_progress(context, "redact"),
     )
     context.add_output_metadata({
         **file_metadata(out / "redacted.jsonl"),
+        **task_metadata(task),
         "records_in": summary["in"],
         "records_out": summary["out"],
         "quarantined": summary["quarantined"],
@@ -71,12 +87,14 @@ def redacted_dataset(context: dg.AssetExecutionContext, config: RedactionRunConf
     return {"path": str(out / "redacted.jsonl"), "quarantine": str(quarantine), "summary": summary}
 
 
-@dg.asset(group_name=GROUP, kinds={"csv"}, code_version="1")
-def label_review_sample(context: dg.AssetExecutionContext, redacted_dataset: dict) -> dict:
-    """A stratified sample of redacted records (per label and verification status) for human
-    reviewers to re-check, as CSV."""
+@dg.asset(group_name=GROUP, kinds={"csv"}, code_version="2")
+def label_review_sample(context: dg.AssetExecutionContext, redacted_dataset: dict, task: dict) -> dict:
+    """A stratified sample of redacted records (per label, as the task defines it, and per
+    verification status) for human reviewers to re-check, as CSV."""
+    spec = task_config(task)
     out = run_dir("data", "label_review_sample", context.run_id) / "review_sample.csv"
-    rows = labels.review_sample(redacted_records(redacted_dataset))
+    rows = labels.review_sample(redacted_records(redacted_dataset),
+                                label_of=lambda r: answers.answer_label(spec, answers.last_assistant(r)))
     tmp = out.with_suffix(".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=labels.REVIEW_COLUMNS)
@@ -84,44 +102,61 @@ def label_review_sample(context: dg.AssetExecutionContext, redacted_dataset: dic
         writer.writerows(rows)
     tmp.replace(out)
     strata = sorted({row["stratum"] for row in rows})
-    context.add_output_metadata({**file_metadata(out), "rows": len(rows), "strata": len(strata)})
+    context.add_output_metadata({**file_metadata(out), **task_metadata(task), "rows": len(rows), "strata": len(strata)})
     return {"path": str(out), "rows": len(rows)}
 
 
-@dg.asset(group_name=GROUP, kinds={"fairlearn"}, code_version="1")
-def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, redacted_dataset: dict) -> dict:
-    """Representation, label distribution and demographic parity per attribute group (fairlearn)."""
+@dg.asset(group_name=GROUP, kinds={"fairlearn"}, code_version="2")
+def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, redacted_dataset: dict, task: dict) -> dict:
+    """Representation, label distribution and demographic parity of the task's outcome per
+    attribute group (fairlearn). What could not be judged (no attributes, no outcome) is said."""
     from ft_pipeline.core import plots
 
-    core_config = config.to_core()
-    results = bias.audit(redacted_records(redacted_dataset), core_config)
-    markdown = bias.render_markdown(results, core_config)
-    chart = plots.grouped_bars(bias.selection_rates(results), "Selection rate (priority high/urgent) by group")
+    spec = task_config(task)
+    core_config = config.to_core(spec)
+    outcome = spec.outcome
+    report = bias.audit(
+        redacted_records(redacted_dataset), core_config,
+        label_of=lambda r: answers.answer_label(spec, answers.last_assistant(r)),
+        outcome_of=lambda r: answers.answer_field(spec, answers.last_assistant(r), outcome.field) if outcome else None,
+    )
+    markdown = bias.render_markdown(report, core_config)
+    if outcome:
+        chart = plots.grouped_bars(bias.selection_rates(report), f"Share with {outcome.field} in "
+                                   f"{', '.join(outcome.positive)}, by group")
+    else:
+        chart = plots.grouped_bars(bias.representation(report), "Share of records by group (no outcome declared)")
+    figure = plots.png_to_markdown(chart, "bias chart")
     out = run_dir("reports", "bias_report", context.run_id) / "bias_report.md"
-    out.write_text(markdown + "\n" + plots.png_to_markdown(chart, "selection rates") + "\n")
-    summary = bias.summary(results)
+    out.write_text(markdown + "\n" + figure + "\n")
+    summary = bias.summary(report)
     context.add_output_metadata({
         **file_metadata(out),
+        **task_metadata(task),
+        "verdict": summary["verdict"],
         "report": dg.MetadataValue.md(markdown),
-        "selection_rates": dg.MetadataValue.md(plots.png_to_markdown(chart, "selection rates")),
-        "attributes": len(results),
-        "failed_attributes": dg.MetadataValue.json([a for a, s in summary.items() if not s["passed"]]),
+        "chart": dg.MetadataValue.md(figure),
+        "attributes": len(report.attributes),
+        "failed_attributes": dg.MetadataValue.json([a for a, s in summary["attributes"].items() if not s["passed"]]),
     })
-    return {"path": str(out), "summary": summary, "config": core_config.__dict__ | {"positive_values": list(core_config.positive_values)}}
+    return {"path": str(out), "summary": summary, "require_judgement": config.require_judgement,
+            "config": core_config.__dict__ | {"positive_values": list(core_config.positive_values)}}
 
 
-@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="1", deps=[bias_report])
-def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, redacted_dataset: dict) -> dict:
-    """Chat JSONL train/eval/test (+ DPO preference pairs), the one format training reads.
+@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="2", deps=[bias_report])
+def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, redacted_dataset: dict, task: dict) -> dict:
+    """Chat JSONL train/eval/test (+ DPO preference pairs), the one format training reads, each
+    conversation under the task's system prompt; the task file travels with it (task.yaml).
     Depends on the bias audit so a dataset is exported only after it was audited."""
     out = run_dir("data", "jsonl_export", context.run_id)
-    counts = export.write_export(redacted_records(redacted_dataset), out, config.to_core())
+    counts = export.write_export(redacted_records(redacted_dataset), out, config.to_core(), task_config(task))
     files = {
         f"{stem}.jsonl": {"rows": n, **{k: v.value for k, v in file_metadata(out / f"{stem}.jsonl").items()}}
         for stem, n in counts.items()
     }
     context.add_output_metadata({
         **file_metadata(out),
+        **task_metadata(task),
         **{f"rows_{stem}": n for stem, n in counts.items()},
         "files": dg.MetadataValue.json(files),
         "preview": json_preview(list(_head(out / "train.jsonl", 2))),

@@ -64,26 +64,44 @@ def redacted_dataset_has_no_confidential_content(redacted_dataset: dict) -> dg.A
     )
 
 
-@dg.asset_check(asset=bias_report, blocking=True, description="Every attribute's demographic parity is within the configured bounds.")
+@dg.asset_check(asset=bias_report, blocking=True, description="Every attribute's demographic parity of the task's outcome is within the configured bounds; what could not be judged is said.")
 def bias_is_within_bounds(bias_report: dict) -> dg.AssetCheckResult:
-    failed = {a: s for a, s in bias_report["summary"].items() if not s["passed"]}
+    summary = bias_report["summary"]
+    failed = sorted(a for a, s in summary["attributes"].items() if not s["passed"])
+    judged = summary["judged"]
+    if failed:
+        description = f"out of bounds: {', '.join(failed)}"
+    elif judged:
+        description = "all judged attributes within bounds" + (
+            f" (not judged: {summary['not_judged_reason']})" if summary["not_judged_reason"] else "")
+    else:
+        description = f"NOT JUDGED: {summary['not_judged_reason']}"
     return dg.AssetCheckResult(
-        passed=not failed,
+        passed=not failed and (judged or not bias_report.get("require_judgement", False)),
         severity=dg.AssetCheckSeverity.ERROR,
-        description="all attributes within bounds" if not failed else f"out of bounds: {', '.join(sorted(failed))}",
-        metadata={"attributes": dg.MetadataValue.json(bias_report["summary"]), "bounds": dg.MetadataValue.json(bias_report["config"])},
+        description=description,
+        metadata={"verdict": summary["verdict"], "judged": judged,
+                  "attributes": dg.MetadataValue.json(summary["attributes"]),
+                  "bounds": dg.MetadataValue.json(bias_report["config"])},
     )
 
 
-@dg.asset_check(asset=jsonl_export, blocking=True, description="Every export file passes the great-expectations suite (ids unique, roles valid, answer last, JSON answers).")
+@dg.asset_check(asset=jsonl_export, blocking=True, description="Every export file passes the great-expectations suite: ids unique, roles valid, answer last, and every answer fits the task's type (a known label, schema-valid JSON, an extractable final answer).")
 def export_schema_is_valid(jsonl_export: dict) -> dg.AssetCheckResult:
-    results = export.validate_export(jsonl_export["path"])
+    from pathlib import Path
+
+    from ft_pipeline.core import answers
+    from ft_pipeline.core.task import TaskConfig
+
+    spec = TaskConfig.from_yaml(Path(jsonl_export["path"]) / "task.yaml")
+    results = export.validate_export(jsonl_export["path"],
+                                     answer_check=lambda text: answers.check_answer(spec, text, spec.labels))
     failed = {name: r["failures"] for name, r in results.items() if not r["success"]}
     return dg.AssetCheckResult(
         passed=bool(results) and not failed,
         severity=dg.AssetCheckSeverity.ERROR,
         description="all files valid" if not failed else f"invalid: {', '.join(sorted(failed))}",
-        metadata={"files": dg.MetadataValue.json(results)},
+        metadata={"files": dg.MetadataValue.json(results), "task_type": spec.type},
     )
 
 

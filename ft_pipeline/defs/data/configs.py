@@ -4,7 +4,6 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from ft_pipeline.core import paths
 from ft_pipeline.core.data import bias, export
 
 
@@ -21,25 +20,41 @@ class RedactionRunConfig(dg.Config):
     deny_list: list[str] = Field(default_factory=list, description="exact strings always redacted")
     deny_terms: list[str] = Field(default_factory=list, description="terms that send a record to quarantine")
     protected_documents: str = Field(
-        default=str(paths.REPO_ROOT / "data" / "demo" / "protected" / "*.txt"),
-        description="glob of proprietary documents whose near-copies are quarantined",
+        default="", description="glob of proprietary documents whose near-copies are quarantined "
+                                "(added to the task's redaction.protected_documents)",
     )
 
-    def to_core(self):
+    def to_core(self, task=None):
+        """The run's knobs plus the task's own redaction section (its identifiers, allow and deny
+        lists, protected documents): lists are joined, the task's patterns added."""
         import glob
 
         from ft_pipeline.core.data.redaction import RedactionConfig
         from ft_pipeline.core.data.screening import ScreeningConfig
 
+        section = dict(task.redaction) if task is not None else {}
+        where = task.source_path if task is not None else "run config"
+        documents: list[str] = []
+        for origin, pattern in (("redaction.protected_documents", section.get("protected_documents")),
+                                ("protected_documents", self.protected_documents)):
+            if pattern:
+                found = sorted(glob.glob(pattern))
+                if not found:  # a typo must not turn screening off silently
+                    raise ValueError(f"{where}: field {origin}: the pattern {pattern} matches no file")
+                documents += found
+        patterns = {entity: "|".join(f"(?:{p})" for p in ([regexes] if isinstance(regexes, str) else regexes))
+                    for entity, regexes in (section.get("patterns") or {}).items()}
         return RedactionConfig(
             score_threshold=self.score_threshold,
             mode="surrogate" if self.surrogates else "placeholder",
             n_process=self.n_process,
-            allow_list=list(self.allow_list),
-            deny_list=list(self.deny_list),
+            allow_list=[*self.allow_list, *section.get("allow_list", [])],
+            deny_list=[*self.deny_list, *section.get("deny_list", [])],
+            patterns=patterns,
+            policy_patterns=[],
             screening=ScreeningConfig(
-                deny_terms=list(self.deny_terms),
-                protected_documents=sorted(glob.glob(self.protected_documents)),
+                deny_terms=[*self.deny_terms, *section.get("deny_terms", [])],
+                protected_documents=documents,
             ),
         )
 
@@ -48,9 +63,14 @@ class BiasAuditConfig(dg.Config):
     min_group_size: int = Field(default=20, description="groups smaller than this are flagged, not gated")
     max_parity_difference: float = Field(default=0.2, description="largest allowed selection-rate gap")
     min_parity_ratio: float = Field(default=0.5, description="smallest allowed lowest/highest selection-rate ratio")
+    require_judgement: bool = Field(default=False, description="fail the gate when nothing could be judged "
+                                                               "(no attributes, no outcome, groups too small)")
 
-    def to_core(self) -> bias.BiasConfig:
+    def to_core(self, task=None) -> bias.BiasConfig:
+        outcome = task.outcome if task is not None else None
         return bias.BiasConfig(
+            outcome_field=outcome.field if outcome else None,
+            positive_values=tuple(outcome.positive) if outcome else (),
             min_group_size=self.min_group_size,
             max_parity_difference=self.max_parity_difference,
             min_parity_ratio=self.min_parity_ratio,

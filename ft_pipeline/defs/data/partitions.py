@@ -13,7 +13,6 @@ import dagster as dg
 from ft_pipeline.core import paths
 
 RAW_FILES = dg.DynamicPartitionsDefinition(name="raw_files")
-DEMO_SOURCE = "data/demo/records.jsonl"
 
 
 def source_location(partition_key: str) -> str:

@@ -11,7 +11,7 @@ import dagster as dg
 from ft_pipeline.core import answers, paths
 from ft_pipeline.core.release import model_card, registry
 from ft_pipeline.core.jsonl import iter_jsonl
-from ft_pipeline.defs.common import file_metadata, log_progress, run_dir
+from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.gates import require_gates
 from ft_pipeline.defs.release.configs import EvalConfig, PromotionConfig
 from ft_pipeline.defs.release.lineage import collect_lineage
@@ -19,7 +19,7 @@ from ft_pipeline.defs.release.lineage import collect_lineage
 GROUP = "release"
 
 
-@dg.asset(group_name=GROUP, kinds={"transformers", "fairlearn"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"transformers", "fairlearn"}, code_version="2")
 def eval_report(
     context: dg.AssetExecutionContext,
     config: EvalConfig,
@@ -27,6 +27,7 @@ def eval_report(
     jsonl_export: dict,
     fit_assessment: dict,
     adapter_weights: dict,
+    task: dict,
 ) -> dict:
     """Base vs prompt-only baseline vs tuned on the held-out test split: exact match, JSON and
     schema validity, ROUGE-L, per-group metrics (fairlearn) and a PII leakage probe."""
@@ -35,6 +36,7 @@ def eval_report(
     from ft_pipeline.core.release.generation import generate
     from ft_pipeline.core.data.redaction import RedactionConfig, Redactor
 
+    spec = task_config(task)
     export_dir = Path(jsonl_export["path"])
     by_id = {r["id"]: r for r in iter_jsonl(export_dir / "test.jsonl")}
     test = [by_id[i] for i in fit_assessment["test_ids"]]  # the same examples the baseline answered
@@ -43,7 +45,7 @@ def eval_report(
     baseline = {row["id"]: row["prediction"] for row in iter_jsonl(fit_assessment["predictions_path"])}
     prompts = [answers.prompt_turns(r) for r in test]
     # Generation stops once an answer holds one JSON object: the score reads the first object only.
-    budget = {"max_new_tokens": config.max_new_tokens, "stop_after_json": True}
+    budget = {"max_new_tokens": spec.max_new_tokens, "stop_after_json": spec.type == "structured"}
     base = generate(base_model["path"], prompts, progress=log_progress(context, "base generation"), **budget)
     tuned = generate(base_model["path"], prompts, adapter_dir=adapter_weights["path"],
                      progress=log_progress(context, "tuned generation"), **budget)
@@ -53,10 +55,11 @@ def eval_report(
 
     # Leakage: canaries planted in the training data must never come back, whether asked for
     # directly or not; every generation is also scanned with the redaction analyzer.
-    pattern = re.compile(config.canary_pattern)
-    canaries = sorted({m for r in iter_jsonl(export_dir / "train.jsonl") for t in r["messages"] for m in pattern.findall(t["content"])})
+    pattern = re.compile(spec.canary_pattern) if spec.canary_pattern else None
+    canaries = sorted({m for r in iter_jsonl(export_dir / "train.jsonl") for t in r["messages"]
+                       for m in pattern.findall(t["content"])}) if pattern else []
     probe_outputs = generate(base_model["path"], evaluation.canary_prompts(canaries), adapter_dir=adapter_weights["path"],
-                             max_new_tokens=config.max_new_tokens) if canaries else []
+                             max_new_tokens=spec.max_new_tokens) if canaries else []
     redactor = Redactor(RedactionConfig())
     leakage = evaluation.leakage_probe(tuned + probe_outputs, canaries, pii_finder=redactor.find_pii)
 
@@ -71,6 +74,7 @@ def eval_report(
     (out / "eval_report.md").write_text(markdown + "\n\n" + figures + "\n")
     context.add_output_metadata({
         **file_metadata(out / "eval_report.md"),
+        **task_metadata(task),
         **{f"{v}_exact_match": m["exact_match"] for v, m in result.variants.items()},
         "held_out_examples": len(test),
         "canaries_planted": len(canaries),
@@ -90,45 +94,53 @@ def promoted_model(
     jsonl_export: dict,
     adapter_weights: dict,
     eval_report: dict,
+    task: dict,
 ) -> dict:
-    """The versioned release under $FT_PIPELINE_HOME/registry/<name>/<version>/: adapter, merged
-    weights, model card and lineage; `current` moves only after the smoke test passed."""
+    """The versioned release under $FT_PIPELINE_HOME/registry/<task name>/<version>/: adapter,
+    merged weights, model card and lineage; `current` moves only after the smoke test passed."""
     from ft_pipeline.core.release.generation import generate
 
     gates = require_gates(context)
+    spec = task_config(task)
+    name = spec.name
     root = paths.pipeline_home() / "registry"
-    staging = registry.staging_dir(root, config.name)
+    staging = registry.staging_dir(root, name)
     shutil.copytree(adapter_weights["path"], staging / "adapter")
     registry.merge_adapter(Path(base_model["path"]), Path(adapter_weights["path"]), staging / "merged")
 
     # Smoke test on the staged, merged weights: the release must load without peft and answer
     # held-out prompts, before `current` can point at it.
     held_out = list(iter_jsonl(Path(jsonl_export["path"]) / "test.jsonl"))[: config.smoke_examples]
-    replies = generate(str(staging / "merged"), [answers.prompt_turns(r) for r in held_out], max_new_tokens=32, stop_after_json=True)
+    replies = generate(str(staging / "merged"), [answers.prompt_turns(r) for r in held_out],
+                       max_new_tokens=spec.max_new_tokens, stop_after_json=spec.type == "structured")
     answered = [bool(r.strip()) for r in replies]
-    json_answers = sum(answers.parse_json_answer(r) is not None for r in replies)
+    # The replies are scored for their form only: the evaluation already judged their content.
+    well_formed = sum(answers.check_answer(spec, r) is None for r in replies)
     if not held_out or not all(answered):
         shutil.rmtree(staging, ignore_errors=True)
         raise dg.Failure(f"smoke test failed: {answered.count(False)}/{len(held_out)} held-out prompts got no answer")
 
-    version = registry.next_version(root, config.name)
-    lineage = collect_lineage(context, name=config.name, version=version)
+    version = registry.next_version(root, name)
+    lineage = collect_lineage(context, name=name, version=version)
+    lineage["task"] = {"name": spec.name, "type": spec.type, "description": spec.description, "metric": spec.metric,
+                       "target": spec.target, "sha256": task["sha256"], "path": task["path"]}
     lineage["training"] = _training_summary(adapter_weights)
     lineage["evaluation"] = {"variants": eval_report["variants"], "leakage": eval_report["leakage"]}
     lineage["gates"] = gates
-    lineage["smoke_test"] = {"examples": len(held_out), "json_answers": json_answers}
+    lineage["smoke_test"] = {"examples": len(held_out), "well_formed_answers": well_formed}
     (staging / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
     (staging / "MODEL_CARD.md").write_text(model_card.render(lineage))
-    published = registry.publish(root, config.name, staging)
-    path = root / config.name / published
+    published = registry.publish(root, name, staging)
+    path = root / name / published
     context.add_output_metadata({
         **file_metadata(path / "adapter"),
+        **task_metadata(task),
         "version": published,
         "registry_path": dg.MetadataValue.path(str(path)),
         "model_card": dg.MetadataValue.md((path / "MODEL_CARD.md").read_text()),
-        "smoke_test": f"{len(held_out)} held-out prompts answered, {json_answers} with valid JSON",
+        "smoke_test": f"{len(held_out)} held-out prompts answered, {well_formed} well-formed for the task",
     })
-    return {"path": str(path), "name": config.name, "version": published}
+    return {"path": str(path), "name": name, "version": published}
 
 
 def _training_summary(adapter_weights: dict) -> dict:

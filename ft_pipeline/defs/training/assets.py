@@ -9,11 +9,11 @@ import dagster as dg
 from ft_pipeline.core import answers, paths
 from ft_pipeline.core.training import model_stats
 from ft_pipeline.core.jsonl import iter_jsonl
-from ft_pipeline.defs.common import file_metadata, log_progress, run_dir
+from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.data.assets import jsonl_export
 from ft_pipeline.defs.gates import require_gates
-from ft_pipeline.defs.training.configs import BaseModelConfig, FitAssessmentConfig, TrainingRunConfig
-from ft_pipeline.defs.training.resources import TrainerResource
+from ft_pipeline.defs.training.configs import BaseModelConfig, FitAssessmentConfig
+from ft_pipeline.defs.training.resources import TrainerResource, TrainingPlanResource
 
 GROUP = "training"
 
@@ -33,29 +33,35 @@ def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig) -> di
     return {"path": str(path), "name": config.name_or_path, "n_params": n_params}
 
 
-@dg.asset(group_name=GROUP, kinds={"transformers"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"transformers"}, code_version="2")
 def fit_assessment(
-    context: dg.AssetExecutionContext, config: FitAssessmentConfig, base_model: dict, jsonl_export: dict
+    context: dg.AssetExecutionContext,
+    config: FitAssessmentConfig,
+    training_plan: TrainingPlanResource,
+    base_model: dict,
+    jsonl_export: dict,
+    task: dict,
 ) -> dict:
-    """Should this task be fine-tuned at all? The base model with a task system prompt (and
-    few-shot examples if configured) on the held-out split, against the target; plus the cost of
-    the configured training run and model-size guidance."""
+    """Should this task be fine-tuned at all? The base model with the task's instructions (and
+    few-shot examples if the task asks) on the held-out split, against the task's target; plus
+    the cost of the planned training run and model-size guidance."""
     from ft_pipeline.core import plots
     from ft_pipeline.core.release import evaluation, fit
     from ft_pipeline.core.release.generation import generate
-    from ft_pipeline.core.training.config import TrainingConfig
+    from ft_pipeline.core.release.prompts import baseline_system_prompt
     from ft_pipeline.core.training.cost import estimate_cost, model_size_guidance
 
+    spec = task_config(task)
     export_dir = Path(jsonl_export["path"])
     test = list(iter_jsonl(export_dir / "test.jsonl"))
     if config.max_examples:
         test = test[: config.max_examples]
-    space = answers.label_space(iter_jsonl(export_dir / "train.jsonl"))
-    system_prompt = answers.task_system_prompt(space)
-    shots = list(iter_jsonl(export_dir / "train.jsonl"))[: config.few_shot] if config.few_shot else []
+    system_prompt = baseline_system_prompt(spec)
+    shots = list(iter_jsonl(export_dir / "train.jsonl"))[: spec.few_shot] if spec.few_shot else []
     prompts = [fit.build_prompt(answers.prompt_turns(r), system_prompt, shots) for r in test]
     context.log.info(f"prompt-only baseline on {len(prompts)} held-out examples")
-    predictions = generate(base_model["path"], prompts, max_new_tokens=config.max_new_tokens, stop_after_json=True,
+    predictions = generate(base_model["path"], prompts, max_new_tokens=spec.max_new_tokens,
+                           stop_after_json=spec.type == "structured",
                            progress=log_progress(context, "baseline generation"))
 
     out = run_dir("reports", "fit_assessment", context.run_id)
@@ -65,27 +71,30 @@ def fit_assessment(
     attributes = {row["id"]: row["attributes"] for row in iter_jsonl(export_dir / "attributes.jsonl")}
     result = evaluation.evaluate_variants(test, {"prompt_baseline": predictions}, attributes)
     baseline = result.variants["prompt_baseline"]
-    assessment = fit.assess_fit(baseline, config.target_exact_match,
-                                task_profile={"needs_fresh_facts": config.needs_fresh_facts, "task": "classification"})
+    assessment = fit.assess_fit(baseline, spec.target, task_profile={"task": spec.type})
 
-    training = TrainingConfig.from_yaml(config.training_preset)
+    try:
+        training = training_plan.training_config(spec.method)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
     train_texts = (m["content"] for r in iter_jsonl(export_dir / "train.jsonl") for m in r["messages"])
     tokenizer_dir = Path(base_model["path"]) if Path(base_model["path"]).is_dir() else None
     n_tokens = model_stats.count_tokens(train_texts, tokenizer_dir)
     n_params = base_model["n_params"] or 0
     cost = estimate_cost(training, n_tokens, n_params)
-    guidance = model_size_guidance(jsonl_export["counts"]["train"], n_tokens, "classification")
+    guidance = model_size_guidance(jsonl_export["counts"]["train"], n_tokens, spec.type)
 
-    report = fit.render_markdown(assessment) if hasattr(fit, "render_markdown") else ""
-    chart = plots.bar_chart({"baseline exact match": baseline["exact_match"], "target": config.target_exact_match},
+    report = fit.render_markdown(assessment)
+    chart = plots.bar_chart({"baseline exact match": baseline["exact_match"], "target": spec.target},
                             "Prompt-only baseline vs target")
     context.add_output_metadata({
         **file_metadata(out / "baseline_predictions.jsonl"),
+        **task_metadata(task),
         "recommendation": assessment["recommendation"],
         "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in assessment["reasons"])),
         "baseline_exact_match": baseline["exact_match"],
         "baseline_json_valid": baseline["json_valid"],
-        "target_exact_match": config.target_exact_match,
+        "target": spec.target,
         "held_out_examples": len(test),
         "override": config.override,
         "override_reason": config.override_reason,
@@ -94,7 +103,7 @@ def fit_assessment(
         "cost_estimate": dg.MetadataValue.json(cost),
         "model_size_guidance": dg.MetadataValue.json(guidance),
         "baseline_vs_target": dg.MetadataValue.md(plots.png_to_markdown(chart, "baseline vs target")),
-        **({"report": dg.MetadataValue.md(report)} if report else {}),
+        "report": dg.MetadataValue.md(report),
     })
     return {
         **assessment,
@@ -112,25 +121,27 @@ def fit_assessment(
     }
 
 
-@dg.asset(group_name=GROUP, kinds={"peft", "trl"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"peft", "trl"}, code_version="2")
 def adapter_weights(
     context: dg.AssetExecutionContext,
-    config: TrainingRunConfig,
     trainer: TrainerResource,
+    training_plan: TrainingPlanResource,
     base_model: dict,
     jsonl_export: dict,
     fit_assessment: dict,
+    task: dict,
 ) -> dg.Output:
-    """The LoRA adapter, trained by the standalone trainer. Refuses to start unless every
-    blocking gate upstream passed on the exact materializations it reads."""
+    """The LoRA adapter, trained by the standalone trainer with the planned preset (method by the
+    task unless the plan says otherwise). Refuses to start unless every blocking gate upstream
+    passed on the exact materializations it reads."""
     from ft_pipeline.core import plots
-    from ft_pipeline.core.training.config import TrainingConfig
 
     gates = require_gates(context)
-    training = TrainingConfig.from_yaml(config.preset)
+    try:
+        training = training_plan.training_config(task_config(task).method)
+    except ValueError as exc:
+        raise dg.Failure(description=str(exc)) from None
     training.base_model = base_model["path"]
-    if config.max_steps:
-        training.max_steps = config.max_steps
     # Same config on the same data trains into the same directory, so a killed run resumes
     # from its last checkpoint when the asset is materialized again.
     data_sha = file_metadata(Path(jsonl_export["path"]))["sha256"].value
@@ -141,6 +152,7 @@ def adapter_weights(
     curve = plots.line_chart({"train loss": history}, "Training loss", "step", "loss") if history else None
     context.add_output_metadata({
         **file_metadata(output_dir),
+        **task_metadata(task),
         "method": training.method,
         "steps": metrics.get("steps"),
         "final_loss": metrics.get("final_loss"),

@@ -159,3 +159,37 @@ def _has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+PRESETS_DIR = "configs/presets"
+
+
+class TrainingPlanResource(dg.ConfigurableResource):
+    """How to train: the one knob that both fit_assessment (the cost estimate) and adapter_weights
+    (the run) read, so the estimate is always of the run that will happen."""
+
+    preset: str = ""  # a TrainingConfig YAML; default: the bundled model's CPU preset for the method
+    method: str = ""  # sft | dpo | grpo; default: the preset's, else the task's
+    max_steps: int = 0  # override the preset's step count (0: keep)
+
+    def preset_path(self, task_method: str) -> Path:
+        from ft_pipeline.core import paths
+
+        if self.preset:
+            path = Path(self.preset).expanduser()
+            return path if path.is_absolute() else paths.REPO_ROOT / path
+        return paths.REPO_ROOT / PRESETS_DIR / f"smollm2-cpu-{self.method or task_method}.yaml"
+
+    def training_config(self, task_method: str) -> TrainingConfig:
+        """The run's TrainingConfig; a user's mistake (no such preset, a method the preset does not
+        train) is a ValueError naming the file and the field."""
+        path = self.preset_path(task_method)
+        try:
+            config = TrainingConfig.from_yaml(path)
+        except FileNotFoundError:
+            raise ValueError(f"{path}: no such training preset") from None
+        if self.method and config.method != self.method:
+            raise ValueError(f"{path}: field method: the preset trains {config.method}, but {self.method} was asked for")
+        if self.max_steps:
+            config.max_steps = self.max_steps
+        return config

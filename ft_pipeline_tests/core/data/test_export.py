@@ -50,8 +50,6 @@ def test_valid_export_passes_great_expectations(tmp_path):
         ({"id": "a", "messages": [{"role": "user", "content": "hi"}]}, "expect_column_values_to_be_between"),
         ({"id": "a", "messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": ANSWER}]},
          "expect_column_values_to_be_in_set"),
-        ({"id": "a", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "not json"}]},
-         "expect_column_values_to_be_in_set"),
         ({"id": "a", "messages": [{"role": "user", "content": ""}, {"role": "assistant", "content": ANSWER}]},
          "expect_column_values_to_be_between"),
     ],
@@ -62,6 +60,19 @@ def test_invalid_rows_fail_with_line_numbers(tmp_path, row, expectation):
     result = export.validate_export(tmp_path)["train.jsonl"]
     assert not result["success"]
     assert 2 in result["failures"][expectation]
+
+
+def test_answers_that_do_not_fit_the_task_fail_with_their_kind(tmp_path):
+    """The answer check is the task's: its reason (never the answer) is counted per file."""
+    good = {"id": "g", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ANSWER}]}
+    bad = {"id": "b", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "not json"}]}
+    (tmp_path / "train.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
+    check = lambda text: None if text.startswith("{") else "not_json"
+    result = export.validate_export(tmp_path, answer_check=check)["train.jsonl"]
+    assert not result["success"]
+    assert result["failures"]["expect_column_values_to_be_in_set"] == [2]
+    assert result["answer_problems"] == {"not_json": 1}
+    assert export.validate_export(tmp_path)["train.jsonl"]["success"]  # no task check: structure only
 
 
 def test_duplicate_ids_fail(tmp_path):

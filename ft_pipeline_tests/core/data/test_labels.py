@@ -1,3 +1,4 @@
+import json
 import pytest
 
 from ft_pipeline.core.data import labels
@@ -62,7 +63,8 @@ def test_review_sample_is_stratified_and_includes_unverified():
     records = [rec(i, intent="billing_dispute") for i in range(50)]
     records += [rec(100 + i, intent="card_lost") for i in range(50)]
     records += [rec(200, verified=False)]
-    rows = labels.review_sample(records, per_stratum=4)
+    intent = lambda r: json.loads(r["messages"][-1]["content"])["intent"]
+    rows = labels.review_sample(records, label_of=intent, per_stratum=4)
     strata = {}
     for row in rows:
         strata.setdefault(row["stratum"], []).append(row["id"])
@@ -71,4 +73,4 @@ def test_review_sample_is_stratified_and_includes_unverified():
     assert strata["billing_dispute|unverified"] == ["r200"]
     assert set(rows[0]) == set(labels.REVIEW_COLUMNS)
     # deterministic for a seed
-    assert rows == labels.review_sample(records, per_stratum=4)
+    assert rows == labels.review_sample(records, label_of=intent, per_stratum=4)

@@ -6,7 +6,7 @@ import pytest
 from ft_pipeline.core.training.config import TrainingConfig
 
 REPO = Path(__file__).resolve().parents[3]
-PRESETS = sorted((REPO / "configs").glob("*.yaml"))
+PRESETS = sorted((REPO / "configs" / "presets").glob("*.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -98,5 +98,5 @@ def test_presets_load_and_say_how_to_run(preset):
 
 def test_all_presets_exist():
     names = {p.name for p in PRESETS}
-    assert {"demo-sft.yaml", "demo-dpo.yaml", "demo-grpo.yaml", "qwen7b-qlora-1gpu.yaml",
+    assert {"smollm2-cpu-sft.yaml", "smollm2-cpu-dpo.yaml", "smollm2-cpu-grpo.yaml", "qwen7b-qlora-1gpu.yaml",
             "llama13b-lora-multigpu.yaml"} <= names

@@ -1,0 +1,61 @@
+"""The task file as an asset: the one knob that says what the pipeline fine-tunes for.
+
+Every asset that reads the task depends on this one and records its sha256, so editing the task
+file and materializing `task` again makes everything downstream stale, and the audit trail shows
+which task definition a model was trained and evaluated against. Its data version is the file's
+digest: re-reading an unchanged file changes nothing downstream.
+"""
+
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from ft_pipeline.core import paths
+
+DEMO_TASK = "configs/tasks/demo-triage.yaml"
+
+
+def default_task_path() -> str:
+    return os.environ.get("FT_PIPELINE_TASK") or DEMO_TASK
+
+
+class TaskFileConfig(dg.Config):
+    path: str = Field(
+        default=default_task_path(),
+        description="the task file (configs/tasks/<name>.yaml; relative paths are read from the repo root); "
+                    "default $FT_PIPELINE_TASK, else the demo's task",
+    )
+
+
+def task_file(path: str):
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else paths.REPO_ROOT / p
+
+
+@dg.asset(group_name="task", kinds={"yaml"}, code_version="1")
+def task(context: dg.AssetExecutionContext, config: TaskFileConfig) -> dg.Output:
+    """The user's task, declared once (configs/tasks/<name>.yaml): type, system prompt, metric and
+    target, labels or schema, outcome for the bias audit, column mapping, redaction additions.
+    Everything downstream reads it; its sha256 is in every downstream asset's metadata."""
+    from ft_pipeline.core.task import TaskConfig, TaskError, file_sha256
+
+    path = task_file(config.path)
+    try:
+        loaded = TaskConfig.from_yaml(path)
+    except TaskError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    digest = file_sha256(path)
+    context.add_output_metadata({
+        "path": dg.MetadataValue.path(str(path)),
+        "sha256": dg.MetadataValue.text(digest),
+        "name": loaded.name,
+        "type": loaded.type,
+        "metric": loaded.metric,
+        "target": loaded.target,
+        "definition": dg.MetadataValue.md(f"```yaml\n{loaded.to_yaml()}```"),
+    })
+    return dg.Output({"path": str(path), "sha256": digest, "config": loaded.to_dict()},
+                     data_version=dg.DataVersion(digest[:16]))
