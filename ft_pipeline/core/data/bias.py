@@ -3,7 +3,8 @@
 What a model learns to hand out is what the data hands out: if one region's tickets are marked
 "urgent" half as often as another's, a tuned model will triage that region more slowly. The audit
 measures, per attribute, each group's share of the data, its label distribution, and the
-demographic parity of the consequential outcome (priority high or urgent) across groups.
+demographic parity of the consequential outcome the task declares (`outcome`: e.g. priority high
+or urgent) across groups. A record's label is what the task says it is (answers.answer_label).
 """
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ft_pipeline.core.answers import record_label
+from ft_pipeline.core.answers import answer_field, answer_label, last_assistant
 
 
 @dataclass
 class BiasConfig:
-    outcome_field: str = field(default="priority", metadata={"help": "answer field whose value is the outcome"})
-    positive_values: tuple[str, ...] = field(
-        default=("high", "urgent"), metadata={"help": "outcome values that count as favourable (selected)"}
-    )
-    label_field: str = field(default="intent", metadata={"help": "answer field shown as label distribution"})
+    outcome_field: str | None = field(default=None, metadata={
+        "help": "answer field whose value is the outcome (default: the task's outcome.field)"})
+    positive_values: tuple[str, ...] = field(default=(), metadata={
+        "help": "outcome values that count as favourable (selected) (default: the task's outcome.positive)"})
     min_group_size: int = field(default=20, metadata={"help": "groups smaller than this are flagged, not gated"})
     max_parity_difference: float = field(
         default=0.2, metadata={"help": "largest allowed gap in selection rate between groups"}
@@ -48,15 +48,25 @@ class AttributeAudit:
     passed: bool
 
 
-def collect_frame(records: Iterable[dict], config: BiasConfig):
+def outcome_of(task, config: BiasConfig) -> tuple[str | None, tuple[str, ...]]:
+    """(answer field, positive values) the audit judges: the config's, else the task's outcome."""
+    declared = task.outcome
+    field_name = config.outcome_field or (declared.field if declared else None)
+    positive = tuple(config.positive_values) or (tuple(declared.positive) if declared else ())
+    return field_name, positive
+
+
+def collect_frame(records: Iterable[dict], task, config: BiasConfig):
     """A compact frame: one row per record, categorical columns only (attributes, label, outcome)."""
     import pandas as pd
 
+    outcome_field, _ = outcome_of(task, config)
     rows = []
     for record in records:
         row = {f"attr:{k}": str(v) for k, v in (record.get("attributes") or {}).items()}
-        row["label"] = record_label(record, config.label_field) or "none"
-        row["outcome"] = record_label(record, config.outcome_field) or "none"
+        answer = last_assistant(record)
+        row["label"] = answer_label(task, answer) or "none"
+        row["outcome"] = (answer_field(task, answer, outcome_field) if outcome_field else None) or "none"
         rows.append(row)
     frame = pd.DataFrame(rows)
     for column in frame.columns:
@@ -64,14 +74,17 @@ def collect_frame(records: Iterable[dict], config: BiasConfig):
     return frame
 
 
-def audit(records: Iterable[dict], config: BiasConfig | None = None) -> list[AttributeAudit]:
+def audit(records: Iterable[dict], task, config: BiasConfig | None = None) -> list[AttributeAudit]:
+    """Per attribute: group shares, label distributions and, when the task declares an outcome,
+    its demographic parity across groups (no outcome: shares only, nothing to gate)."""
     from fairlearn.metrics import MetricFrame, count, selection_rate
 
     config = config or BiasConfig()
-    frame = collect_frame(records, config)
+    frame = collect_frame(records, task, config)
     if frame.empty:
         return []
-    selected = frame["outcome"].isin(config.positive_values).astype(int).to_numpy()
+    outcome_field, positive = outcome_of(task, config)
+    selected = frame["outcome"].isin(positive).astype(int).to_numpy()
     results = []
     for column in sorted(c for c in frame.columns if c.startswith("attr:")):
         attribute = column.removeprefix("attr:")
@@ -103,7 +116,7 @@ def audit(records: Iterable[dict], config: BiasConfig | None = None) -> list[Att
         # fairlearn's demographic parity difference and ratio, over the groups large enough to judge.
         rates = [g["selection_rate"] for g in groups.values() if not g["small"]]
         difference = ratio = None
-        if len(rates) >= 2:
+        if len(rates) >= 2 and outcome_field:
             big = frame[column].astype(str).isin([k for k, g in groups.items() if not g["small"]]).to_numpy()
             difference, ratio = _parity(selected[big], frame[column].astype(str).to_numpy()[big])
         passed = difference is None or (
@@ -121,12 +134,14 @@ def _parity(selected, groups) -> tuple[float, float]:
     return round(float(difference), 4), round(float(ratio), 4)
 
 
-def render_markdown(results: list[AttributeAudit], config: BiasConfig) -> str:
+def render_markdown(results: list[AttributeAudit], task, config: BiasConfig) -> str:
+    outcome_field, positive = outcome_of(task, config)
+    outcome = (f"Outcome: `{outcome_field}` in {list(positive)} (selection rate). " if outcome_field else
+               "The task declares no outcome: group shares and labels only, parity not judged. ")
     lines = [
         "# Bias audit",
         "",
-        f"Outcome: `{config.outcome_field}` in {list(config.positive_values)} (selection rate). "
-        f"Bounds: parity difference ≤ {config.max_parity_difference}, ratio ≥ {config.min_parity_ratio}; "
+        f"{outcome}Bounds: parity difference ≤ {config.max_parity_difference}, ratio ≥ {config.min_parity_ratio}; "
         f"groups under {config.min_group_size} records are flagged and left out of the bounds.",
         "",
     ]

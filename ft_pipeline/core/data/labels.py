@@ -10,7 +10,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ft_pipeline.core.answers import last_assistant, record_label
+from ft_pipeline.core.answers import answer_label, last_assistant
 
 
 @dataclass
@@ -78,9 +78,10 @@ def cohens_kappa(pairs: list[tuple[str, str]]) -> float | None:
 REVIEW_COLUMNS = ["id", "stratum", "split", "task", "label_verified", "annotator", "label", "prompt", "answer"]
 
 
-def review_sample(records: Iterable[dict], per_stratum: int = 5, seed: int = 0) -> list[dict]:
+def review_sample(records: Iterable[dict], task, per_stratum: int = 5, seed: int = 0) -> list[dict]:
     """A stratified sample for human reviewers: up to `per_stratum` records of each
-    (label, verified) stratum, chosen by reservoir sampling so one pass suffices.
+    (label, verified) stratum, chosen by reservoir sampling so one pass suffices. The label is
+    what the task reads as one (answers.answer_label); tasks without labels stratify by verification.
 
     Unverified records form their own strata, so reviewers always see them.
     """
@@ -89,7 +90,7 @@ def review_sample(records: Iterable[dict], per_stratum: int = 5, seed: int = 0) 
     seen: Counter = Counter()
     for record in records:
         verified = record.get("label_verified") is True
-        stratum = f"{record_label(record) or 'unlabelled'}|{'verified' if verified else 'unverified'}"
+        stratum = f"{answer_label(task, last_assistant(record)) or 'unlabelled'}|{'verified' if verified else 'unverified'}"
         seen[stratum] += 1
         reservoir = reservoirs[stratum]
         if len(reservoir) < per_stratum:
@@ -109,7 +110,7 @@ def review_sample(records: Iterable[dict], per_stratum: int = 5, seed: int = 0) 
                 "task": record.get("task", ""),
                 "label_verified": record.get("label_verified") is True,
                 "annotator": record.get("annotator") or "",
-                "label": record_label(record) or "",
+                "label": answer_label(task, last_assistant(record)) or "",
                 "prompt": prompt,
                 "answer": last_assistant(record) or "",
             })

@@ -1,6 +1,9 @@
 import pytest
 
 from ft_pipeline.core.data import labels
+from ft_pipeline.core.task import TaskConfig
+
+TASK = TaskConfig(name="claims", type="structured", key_fields=["intent", "priority"])
 
 
 def rec(i, verified=True, pair=None, intent="billing_dispute"):
@@ -62,7 +65,7 @@ def test_review_sample_is_stratified_and_includes_unverified():
     records = [rec(i, intent="billing_dispute") for i in range(50)]
     records += [rec(100 + i, intent="card_lost") for i in range(50)]
     records += [rec(200, verified=False)]
-    rows = labels.review_sample(records, per_stratum=4)
+    rows = labels.review_sample(records, TASK, per_stratum=4)
     strata = {}
     for row in rows:
         strata.setdefault(row["stratum"], []).append(row["id"])
@@ -71,4 +74,4 @@ def test_review_sample_is_stratified_and_includes_unverified():
     assert strata["billing_dispute|unverified"] == ["r200"]
     assert set(rows[0]) == set(labels.REVIEW_COLUMNS)
     # deterministic for a seed
-    assert rows == labels.review_sample(records, per_stratum=4)
+    assert rows == labels.review_sample(records, TASK, per_stratum=4)
