@@ -160,6 +160,27 @@ def _scalar(value) -> str | None:
     return str(value) if isinstance(value, (str, int, float)) else None
 
 
+def answer_instructions(task: "TaskConfig", labels=None) -> str:
+    """What an answer must look like for the task's verifier, in words: appended to the task's
+    system prompt for the prompt-only baseline, which has no training to learn the form from.
+    `labels` (classification) default to the task's; a structured schema's enums are listed."""
+    from ft_pipeline.core.task import GSM8K_ANSWER
+
+    if task.type == "classification":
+        allowed = labels or task.labels
+        return f"Answer with exactly one of these labels and nothing else: {', '.join(allowed)}." if allowed else ""
+    if task.type == "structured":
+        properties = (task.schema or {}).get("properties") or {}
+        keys = task.answer_key_fields or list(properties)
+        text = "Reply with only a JSON object" + (f" with the keys {', '.join(keys)}" if keys else "") + "."
+        enums = [f"{key}: {', '.join(map(str, spec['enum']))}" for key, spec in properties.items()
+                 if isinstance(spec, dict) and isinstance(spec.get("enum"), list)]
+        return text + (f" Allowed values — {'; '.join(enums)}." if enums else "")
+    if task.type == "math" and task.answer_regex == GSM8K_ANSWER:
+        return "Work it out step by step, then give the final answer on its own last line as: #### <number>"
+    return ""
+
+
 def check_answer(task: "TaskConfig", answer_text, labels=None) -> str | None:
     """Why a reference answer does not fit the task's type, or None when it fits.
 

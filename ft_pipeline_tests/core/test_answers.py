@@ -6,7 +6,8 @@ import json
 import pytest
 
 from ft_pipeline.core.answers import (
-    answer_field, answer_label, check_answer, extract_number, parse_json_answer, parse_label, strict_json_object,
+    answer_field, answer_instructions, answer_label, check_answer, extract_number, parse_json_answer, parse_label,
+    strict_json_object,
 )
 from ft_pipeline.core.task import TaskConfig
 
@@ -148,3 +149,19 @@ def test_check_answer_reason_never_repeats_the_answer():
     answer = json.dumps({"intent": "Jane Doe 555-0100", "priority": "high"})
     reason = check_answer(STRUCTURED, answer)
     assert reason and "Jane" not in reason and "555" not in reason
+
+
+@pytest.mark.parametrize("task, labels, expected", [
+    (CLASSIFY, None, "Answer with exactly one of these labels and nothing else: positive, negative, very positive, "
+                     "billing_dispute."),
+    (TaskConfig(name="open", type="classification"), ["yes", "no"], "Answer with exactly one of these labels and "
+                                                                    "nothing else: yes, no."),
+    (STRUCTURED, None, "Reply with only a JSON object with the keys intent, priority. Allowed values — intent: "
+                       "refund, other."),
+    (TaskConfig(name="k", type="structured"), None, "Reply with only a JSON object."),
+    (MATH, None, "Work it out step by step, then give the final answer on its own last line as: #### <number>"),
+    (TaskConfig(name="boxed", type="math", answer_pattern=r"\\boxed\{(.+)\}"), None, ""),  # the prompt says how
+    (GENERATION, None, ""),
+])
+def test_answer_instructions(task, labels, expected):
+    assert answer_instructions(task, labels) == expected

@@ -90,7 +90,8 @@ def review_sample(records: Iterable[dict], task, per_stratum: int = 5, seed: int
     seen: Counter = Counter()
     for record in records:
         verified = record.get("label_verified") is True
-        stratum = f"{answer_label(task, last_assistant(record)) or 'unlabelled'}|{'verified' if verified else 'unverified'}"
+        label = answer_label(task, last_assistant(record)) or "unlabelled"
+        stratum = f"{label}|{'verified' if verified else 'unverified'}"
         seen[stratum] += 1
         reservoir = reservoirs[stratum]
         if len(reservoir) < per_stratum:

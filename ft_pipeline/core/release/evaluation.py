@@ -2,8 +2,8 @@
 
 Every variant (base model, prompt-only baseline, tuned) answers the same records; each answer is
 scored against the record's final assistant turn (metrics.py), aggregated per variant and, for
-the task's primary metric, per attribute group. A leakage probe checks generations for planted canaries and PII, keeping only
-counts, indices and entity types: the matched text itself never leaves this module.
+the task's primary metric, per attribute group. A leakage probe checks generations for planted
+canaries and PII, keeping only counts, indices and entity types: the matched text itself never leaves this module.
 """
 from __future__ import annotations
 

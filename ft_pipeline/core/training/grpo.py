@@ -17,7 +17,9 @@ def build_trainer(config, model, tokenizer, train_ds, eval_ds, common: dict, pef
         log_completions=False,
     )
     # A classification reward must parse against every label, not just those in one batch.
-    labels = task.labels or (sorted({r.strip() for r in train_ds["reference"]}) if task.type == "classification" else None)
+    labels = task.labels
+    if task.type == "classification" and not labels:
+        labels = sorted({reference.strip() for reference in train_ds["reference"]})
     # Evaluating GRPO means sampling on the eval set: too slow to be worth it here; the eval_report
     # asset measures the tuned model properly.
     return GRPOTrainer(

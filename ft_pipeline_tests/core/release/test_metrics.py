@@ -39,7 +39,8 @@ def test_classification_accuracy_macro_f1_and_confusion_by_hand():
     assert scores.values["macro_f1"] == pytest.approx(2 / 3)
     assert scores.details["labels"] == ["a", "b", "c", NONE_LABEL]
     assert scores.details["confusion"] == [[5, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, 0]]
-    assert scores.details["per_label"]["c"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert scores.details["per_label"]["c"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3),
+                                                "support": 2}
     assert scores.per_item["accuracy"] == [1.0] * 5 + [0.0, 1.0, 0.0, 1.0, 0.0]
     assert "macro_f1" not in scores.per_item
 
