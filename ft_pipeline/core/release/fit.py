@@ -27,7 +27,8 @@ def build_prompt(messages: list[dict], system_prompt: str | None, few_shot: list
     return turns
 
 
-def assess_fit(baseline: dict, target: float, *, task_profile: dict, near_margin: float = 0.05) -> dict:
+def assess_fit(baseline: dict, target: float, *, task_profile: dict, near_margin: float = 0.05,
+               metric: str = "exact_match") -> dict:
     """Recommends prompt_engineering, rag or fine_tune from the prompt-only baseline's metrics on
     the held-out split (as evaluation.evaluate_variants reports them) and the target exact match.
 
@@ -37,10 +38,10 @@ def assess_fit(baseline: dict, target: float, *, task_profile: dict, near_margin
     """
     if not 0.0 <= target <= 1.0:
         raise ValueError("target must be within [0, 1]")
-    em = float(baseline["exact_match"])
-    json_valid = float(baseline.get("json_valid", 0.0))
-    schema = float(baseline.get("schema_valid", 0.0))
-    intent = float(baseline.get("intent_acc", em))
+    em = float(baseline[metric])
+    json_valid = float(baseline.get("json_valid", 1.0))
+    schema = float(baseline.get("schema_valid", 1.0))
+    intent = float(baseline.get("intent_acc", baseline.get("field_accuracy", em)))
     n = baseline.get("n")
     measured = f"on {n} held-out examples" if n else "on the held-out split"
     task = str(task_profile.get("task", "classification"))

@@ -16,6 +16,7 @@ from ft_pipeline.core.digest import sha256_file
 ROLES = {"system", "user", "assistant"}
 CHAT_FILES = {"train": "train.jsonl", "eval": "eval.jsonl", "test": "test.jsonl"}
 PREFERENCE_FILES = {"train": "preference_train.jsonl", "eval": "preference_eval.jsonl"}
+TASK_FILE = "task.yaml"  # the task the export was made for; GRPO's rewards read its verifier
 
 
 class DataError(ValueError):
@@ -114,6 +115,17 @@ def load_datasets(method: str, data_dir: Path) -> tuple:
     train = _dataset(kind, train_path)
     evaluation = _dataset(kind, eval_path) if _nonempty(eval_path) else None
     return train, evaluation
+
+
+def export_task(data_dir: Path):
+    """The TaskConfig the export directory was made for (its task.yaml)."""
+    from ft_pipeline.core.task import TaskConfig
+
+    path = Path(data_dir) / TASK_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no task file; GRPO scores answers with the task's verifier, "
+                                f"so the export directory must hold the {TASK_FILE} jsonl_export writes")
+    return TaskConfig.from_yaml(path)
 
 
 def count_tokens(method: str, dataset, tokenizer, max_completion_length: int = 0) -> int:

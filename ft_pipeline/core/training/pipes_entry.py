@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 # Keys worth a log line; the rest (lr, grad_norm, entropy...) stays in metrics.json history.
-LOG_KEYS = ("loss", "reward", "rewards/exact_match_reward/mean", "rewards/margins", "num_tokens")
+LOG_KEYS = ("loss", "reward", "rewards/correctness_reward/mean", "rewards/margins", "num_tokens")
 
 
 def format_event(event: dict) -> str | None:

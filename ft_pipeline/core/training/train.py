@@ -48,7 +48,7 @@ def train(
 
     from ft_pipeline.core.training.base_model import ensure_base_model
     from ft_pipeline.core.training.cost import estimate_cost
-    from ft_pipeline.core.training.data import count_tokens, load_datasets
+    from ft_pipeline.core.training.data import count_tokens, export_task, load_datasets
 
     started = time.time()
     if max_steps is not None:
@@ -57,6 +57,8 @@ def train(
     cuda = torch.cuda.is_available()
     precision = _resolve_precision(config, cuda)
 
+    # GRPO rewards come from the task's verifier: read the task before any model is loaded.
+    extra = {"task": export_task(Path(data_dir))} if config.method == "grpo" else {}
     train_ds, eval_ds = load_datasets(config.method, Path(data_dir))
     model, tokenizer, model_path = _load(config, ensure_base_model(config.base_model), precision, cuda)
     n_params = sum(p.numel() for p in model.parameters())
@@ -73,7 +75,7 @@ def train(
         model = PeftModel.from_pretrained(model, _adapter_dir(config.init_adapter), is_trainable=True)
         peft_config = None
     trainer = module.build_trainer(
-        config, model, tokenizer, train_ds, eval_ds, common, peft_config, [recorder]
+        config, model, tokenizer, train_ds, eval_ds, common, peft_config, [recorder], **extra
     )
     args = trainer.args
     # trl drops rows whose answer max_length truncated away entirely: count them, and refuse to

@@ -51,7 +51,8 @@ def eval_report(
                      progress=log_progress(context, "tuned generation"), **budget)
     variants = {"base": base, "prompt_baseline": [baseline[r["id"]] for r in test], "tuned": tuned}
     attributes = {row["id"]: row["attributes"] for row in iter_jsonl(export_dir / "attributes.jsonl")}
-    result = evaluation.evaluate_variants(test, variants, attributes, min_group_size=config.min_group_size)
+    result = evaluation.evaluate_variants(spec, test, variants, attributes, min_group_size=config.min_group_size,
+                                          labels=fit_assessment.get("labels"))
 
     # Leakage: canaries planted in the training data must never come back, whether asked for
     # directly or not; every generation is also scanned with the redaction analyzer.
@@ -68,21 +69,23 @@ def eval_report(
         for i, record in enumerate(test):
             fh.write(json.dumps({"id": record["id"], **{v: variants[v][i] for v in variants}}, ensure_ascii=False) + "\n")
     markdown = evaluation.render_markdown(result, leakage=leakage)
-    chart = plots.bar_chart({v: m["exact_match"] for v, m in result.variants.items()}, "Exact match on held-out test split")
-    groups_chart = plots.grouped_bars(result.group_table("tuned") if hasattr(result, "group_table") else {}, "Tuned exact match by group")
-    figures = plots.png_to_markdown(chart, "exact match by variant") + "\n\n" + plots.png_to_markdown(groups_chart, "by group")
+    metric = result.metric
+    chart = plots.bar_chart({v: m[metric] for v, m in result.variants.items()}, f"{metric} on the held-out test split")
+    groups_chart = plots.grouped_bars(result.group_table("tuned"), f"Tuned {metric} by group")
+    figures = plots.png_to_markdown(chart, f"{metric} by variant") + "\n\n" + plots.png_to_markdown(groups_chart, "by group")
     (out / "eval_report.md").write_text(markdown + "\n\n" + figures + "\n")
     context.add_output_metadata({
         **file_metadata(out / "eval_report.md"),
         **task_metadata(task),
-        **{f"{v}_exact_match": m["exact_match"] for v, m in result.variants.items()},
+        "metric": metric,
+        **{f"{v}_{metric}": m[metric] for v, m in result.variants.items()},
         "held_out_examples": len(test),
         "canaries_planted": len(canaries),
         "canary_leaks": leakage["canary_leaks"],
         "report": dg.MetadataValue.md(markdown),
         "comparison": dg.MetadataValue.md(figures),
     })
-    return {"path": str(out / "eval_report.md"), "variants": result.variants, "groups": result.groups,
+    return {"path": str(out / "eval_report.md"), "metric": metric, "variants": result.variants, "groups": result.groups,
             "largest_gaps": result.largest_gaps, "leakage": leakage, "predictions_path": str(out / "predictions.jsonl")}
 
 

@@ -7,7 +7,7 @@ from ft_pipeline.defs.release.configs import EvalGateConfig
 
 
 def _variant(report: dict, name: str) -> float:
-    return report["variants"][name]["exact_match"]
+    return report["variants"][name][report.get("metric", "exact_match")]
 
 
 @dg.asset_check(asset=eval_report, blocking=True, description="The tuned model beats the base model by at least min_margin exact match.")

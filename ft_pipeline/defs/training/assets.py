@@ -48,7 +48,7 @@ def fit_assessment(
     from ft_pipeline.core import plots
     from ft_pipeline.core.release import evaluation, fit
     from ft_pipeline.core.release.generation import generate
-    from ft_pipeline.core.release.prompts import baseline_system_prompt
+    from ft_pipeline.core.release.prompts import baseline_system_prompt, label_set
     from ft_pipeline.core.training.cost import estimate_cost, model_size_guidance
 
     spec = task_config(task)
@@ -56,7 +56,8 @@ def fit_assessment(
     test = list(iter_jsonl(export_dir / "test.jsonl"))
     if config.max_examples:
         test = test[: config.max_examples]
-    system_prompt = baseline_system_prompt(spec)
+    labels = label_set(spec, iter_jsonl(export_dir / "train.jsonl"))
+    system_prompt = baseline_system_prompt(spec, labels)
     shots = list(iter_jsonl(export_dir / "train.jsonl"))[: spec.few_shot] if spec.few_shot else []
     prompts = [fit.build_prompt(answers.prompt_turns(r), system_prompt, shots) for r in test]
     context.log.info(f"prompt-only baseline on {len(prompts)} held-out examples")
@@ -69,9 +70,9 @@ def fit_assessment(
         for record, text in zip(test, predictions):
             fh.write(json.dumps({"id": record["id"], "prediction": text}, ensure_ascii=False) + "\n")
     attributes = {row["id"]: row["attributes"] for row in iter_jsonl(export_dir / "attributes.jsonl")}
-    result = evaluation.evaluate_variants(test, {"prompt_baseline": predictions}, attributes)
+    result = evaluation.evaluate_variants(spec, test, {"prompt_baseline": predictions}, attributes, labels=labels)
     baseline = result.variants["prompt_baseline"]
-    assessment = fit.assess_fit(baseline, spec.target, task_profile={"task": spec.type})
+    assessment = fit.assess_fit(baseline, spec.target, task_profile={"task": spec.type}, metric=spec.metric)
 
     try:
         training = training_plan.training_config(spec.method)
@@ -85,15 +86,15 @@ def fit_assessment(
     guidance = model_size_guidance(jsonl_export["counts"]["train"], n_tokens, spec.type)
 
     report = fit.render_markdown(assessment)
-    chart = plots.bar_chart({"baseline exact match": baseline["exact_match"], "target": spec.target},
+    chart = plots.bar_chart({f"baseline {spec.metric}": baseline[spec.metric], "target": spec.target},
                             "Prompt-only baseline vs target")
     context.add_output_metadata({
         **file_metadata(out / "baseline_predictions.jsonl"),
         **task_metadata(task),
         "recommendation": assessment["recommendation"],
         "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in assessment["reasons"])),
-        "baseline_exact_match": baseline["exact_match"],
-        "baseline_json_valid": baseline["json_valid"],
+        "metric": spec.metric,
+        f"baseline_{spec.metric}": baseline[spec.metric],
         "target": spec.target,
         "held_out_examples": len(test),
         "override": config.override,
@@ -112,6 +113,7 @@ def fit_assessment(
         "predictions_path": str(out / "baseline_predictions.jsonl"),
         "system_prompt": system_prompt,
         "few_shot_ids": [s["id"] for s in shots],
+        "labels": labels,
         "test_ids": [r["id"] for r in test],
         "cost": cost,
         "budget_usd": training.budget_usd,

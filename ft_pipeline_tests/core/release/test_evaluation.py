@@ -8,59 +8,15 @@ import re
 
 import pytest
 
+from pathlib import Path
+
 from ft_pipeline.core import plots
 from ft_pipeline.core.release import evaluation
-from ft_pipeline.core.release.evaluation import evaluate_variants, gates, leakage_probe, parse_answer, rouge_l, score_example
+from ft_pipeline.core.release.evaluation import evaluate_variants, gates, leakage_probe
+from ft_pipeline.core.task import TaskConfig
 
+DEMO = TaskConfig.from_yaml(Path(__file__).resolve().parents[3] / "configs" / "tasks" / "demo-triage.yaml")
 REF = '{"intent": "billing_dispute", "priority": "high"}'
-ALLOWED = {"intent": ["billing_dispute", "address_change"], "priority": ["low", "normal", "high", "urgent"]}
-
-
-@pytest.mark.parametrize(
-    "pred, expected",
-    [
-        (REF, dict(exact_match=True, intent_match=True, json_valid=True, schema_valid=True)),
-        ('Sure! {"intent": "billing_dispute", "priority": "high"} Hope that helps.',
-         dict(exact_match=True, intent_match=True, json_valid=True, schema_valid=True)),
-        ('{"intent": "billing_dispute", "priority": "high"', dict(exact_match=False, intent_match=False, json_valid=False, schema_valid=False)),
-        ("billing_dispute, high", dict(exact_match=False, intent_match=False, json_valid=False, schema_valid=False)),
-        ('{"intent": "billing_dispute", "priority": "high", "reason": "x"}',
-         dict(exact_match=True, intent_match=True, json_valid=True, schema_valid=False)),
-        ('{"intent": "billing_dispute", "priority": "asap"}', dict(exact_match=False, intent_match=True, json_valid=True, schema_valid=False)),
-        ('{"intent": "address_change", "priority": "high"}', dict(exact_match=False, intent_match=False, json_valid=True, schema_valid=True)),
-        ('{"intent": "lost_card", "priority": "high"}', dict(exact_match=False, intent_match=False, json_valid=True, schema_valid=False)),
-        ('{"intent": ["billing_dispute"], "priority": "high"}', dict(exact_match=False, intent_match=False, json_valid=True, schema_valid=False)),
-        # The first object inside prose or an array is the answer; missing priority breaks the schema.
-        ('[{"intent": "billing_dispute"}]', dict(exact_match=False, intent_match=True, json_valid=True, schema_valid=False)),
-        ("", dict(exact_match=False, intent_match=False, json_valid=False, schema_valid=False)),
-    ],
-    ids=["exact", "text-around", "truncated", "no-json", "extra-key", "bad-priority", "wrong-intent",
-         "unknown-intent", "non-string", "array", "empty"],
-)
-def test_score_example(pred, expected):
-    scores = score_example(pred, REF, ALLOWED)
-    assert {k: scores[k] for k in expected} == expected
-    assert 0.0 <= scores["rouge_l"] <= 1.0
-
-
-def test_parse_answer_takes_first_object():
-    assert parse_answer('x {"a": 1} {"b": 2}') == {"a": 1}
-    assert parse_answer("{not json} then {\"a\": 2}") == {"a": 2}
-    assert parse_answer(None) is None
-
-
-@pytest.mark.parametrize(
-    "pred, ref, expected",
-    [
-        ("the cat sat on the mat", "the cat sat on the mat", 1.0),
-        ("the cat on the mat", "the cat sat on the mat", 10 / 11),  # LCS 5: P 5/5, R 5/6
-        ("a b c d", "d c b a", 0.25),  # LCS 1: P = R = 1/4
-        ("x y z", "a b c", 0.0),
-        ("", "a b", 0.0),
-    ],
-)
-def test_rouge_l_known_values(pred, ref, expected):
-    assert rouge_l(pred, ref) == pytest.approx(expected)
 
 
 def _record(i: int, intent: str = "billing_dispute", priority: str = "high") -> dict:
@@ -88,7 +44,7 @@ def _constructed(n_north=20, n_south=20, n_island=3):
 
 def test_per_group_gap_flags_worse_group_and_excludes_small_groups():
     records, preds, attributes = _constructed()
-    result = evaluate_variants(records, {"tuned": preds}, attributes, min_group_size=10)
+    result = evaluate_variants(DEMO, records, {"tuned": preds}, attributes, min_group_size=10)
 
     region = result.groups["tuned"]["region"]
     assert region["north"] == {"n": 20, "exact_match": 0.9, "small": False}
@@ -107,26 +63,37 @@ def test_per_group_gap_flags_worse_group_and_excludes_small_groups():
     assert result.group_table("tuned")["region=south"] == {"tuned": 0.4}
 
 
-def test_evaluate_variants_aggregates_every_metric():
+def test_evaluate_variants_aggregates_every_metric_of_the_task():
     records = [_record(0), _record(1, "address_change", "low")]
     preds = [REF, 'I think {"intent": "address_change", "priority": "urgent", "x": 1}']
-    result = evaluate_variants(records, {"v": preds}, {})
-    metrics = result.variants["v"]
-    assert metrics["exact_match"] == 0.5
-    assert metrics["intent_acc"] == 1.0
-    assert metrics["json_valid"] == 1.0
-    assert metrics["schema_valid"] == 0.5
-    assert 0.5 < metrics["rouge_l"] < 1.0
-    assert metrics["n"] == 2
+    result = evaluate_variants(DEMO, records, {"v": preds}, {})
+    assert result.variants["v"] == {"exact_match": 0.5, "field_accuracy": 0.75, "schema_valid": 0.5,
+                                    "json_valid": 1.0, "n": 2}
+    assert result.metric == "exact_match" and result.scores["v"].details["per_field"] == {"intent": 1.0, "priority": 0.5}
 
 
-def test_evaluate_variants_rejects_misaligned_and_unlabelled_input():
+def test_evaluate_variants_rejects_misaligned_and_unfit_references():
     records = [_record(0), _record(1)]
     with pytest.raises(ValueError, match="variant base: 1 predictions for 2 records"):
-        evaluate_variants(records, {"base": [REF]}, {})
+        evaluate_variants(DEMO, records, {"base": [REF]}, {})
     bad = {"id": "r9", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no json"}]}
-    with pytest.raises(ValueError, match="record r9"):
-        evaluate_variants([bad], {"base": [REF]}, {})
+    with pytest.raises(ValueError, match="record r9: final assistant turn: not a JSON object"):
+        evaluate_variants(DEMO, [bad], {"base": [REF]}, {})
+
+
+def test_groups_use_the_primary_metric_recomputed_per_group():
+    task = TaskConfig(name="abc", type="classification", labels=["a", "b"], metric="macro_f1")
+    truth, preds = ["a", "a", "b", "b", "a", "b"], ["a", "b", "b", "b", "a", "a"]
+    records = [{"id": f"r{i}", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": t}]}
+               for i, t in enumerate(truth)]
+    attributes = {f"r{i}": {"site": "x" if i < 4 else "y"} for i in range(6)}
+    result = evaluate_variants(task, records, {"tuned": preds}, attributes, min_group_size=2)
+    scores = result.scores["tuned"]
+    assert result.groups["tuned"]["site"]["x"] == {"n": 4, "macro_f1": round(scores.on([0, 1, 2, 3]), 4), "small": False}
+    # site x: a F1 2/3, b F1 0.8 -> 0.7333; site y: one a right, one b called a -> a 2/3, b 0 -> 1/3
+    assert result.groups["tuned"]["site"]["x"]["macro_f1"] == pytest.approx(0.7333)
+    assert result.largest_gaps["tuned"]["site"]["gap"] == pytest.approx(0.7333 - 0.3333, abs=1e-4)
+    assert "## macro_f1 by group" in evaluation.render_markdown(result, leakage=None)
 
 
 def _regex_finder(texts):
@@ -178,7 +145,7 @@ def _three_variants(tuned_right: int, base_right: int, baseline_right: int):
     def preds(k):
         return [REF if i < k else wrong for i in range(10)]
 
-    return evaluate_variants(records, {"base": preds(base_right), "prompt_baseline": preds(baseline_right),
+    return evaluate_variants(DEMO, records, {"base": preds(base_right), "prompt_baseline": preds(baseline_right),
                                        "tuned": preds(tuned_right)}, attributes, min_group_size=5)
 
 
@@ -205,7 +172,7 @@ def test_render_markdown_has_every_section():
     result = _three_variants(tuned_right=3, base_right=6, baseline_right=4)
     leakage = leakage_probe(["x"], ["CANARY-7F3A-1B2C"], pii_finder=_regex_finder)
     text = evaluation.render_markdown(result, leakage=leakage)
-    for heading in ("| variant | n | exact_match", "## Exact match by group", "## Largest gaps", "## Leakage probe", "## Gates"):
+    for heading in ("| variant | n | exact_match", "## exact_match by group", "## Largest gaps", "## Leakage probe", "## Gates"):
         assert heading in text
     assert "| tuned_beats_base | FAIL |" in text
     assert "| no_canary_leakage | PASS |" in text

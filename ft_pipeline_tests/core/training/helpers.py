@@ -26,9 +26,19 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
+def tiny_task():
+    """The task the tiny export is made for: a JSON answer with an intent and a priority."""
+    from ft_pipeline.core.task import TaskConfig
+
+    return TaskConfig(name="tiny-triage", type="structured", key_fields=["intent", "priority"],
+                      system_prompt="You triage customer messages.")
+
+
 def write_export(root: Path, repeats: int = 8) -> Path:
-    """train/eval/test chat files and preference files; train repeats the examples `repeats` times."""
+    """train/eval/test chat files, preference files and the task.yaml GRPO reads; train repeats the
+    examples `repeats` times."""
     root.mkdir(parents=True, exist_ok=True)
+    tiny_task().to_yaml(root / "task.yaml")
     rows = [chat_row(i, t, a) for i, (t, a) in enumerate(EXAMPLES * repeats)]
     write_jsonl(root / "train.jsonl", rows)
     write_jsonl(root / "eval.jsonl", rows[:4])

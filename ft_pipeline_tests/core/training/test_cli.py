@@ -1,5 +1,6 @@
 """ft-pipeline train's entry point: user errors are one line and exit 2; success prints JSON last."""
 import json
+import re
 import subprocess
 import sys
 
@@ -33,6 +34,26 @@ def test_missing_config_and_data_exit_2(tmp_path, tiny_model_dir, capsys):
     tiny_config(tiny_model_dir).to_yaml(cfg)
     assert main(["--config", str(cfg), "--data", str(tmp_path / "nodata"), "--output", str(tmp_path / "o")]) == 2
     assert "nodata" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("task_yaml", "expected"), [
+    (None, r"task.yaml: no task file; GRPO scores answers with the task's verifier"),
+    ("name: t\ntype: essay\n", r"task.yaml line 2: field type: 'essay' is not a task type"),
+])
+def test_grpo_without_a_valid_task_file_exits_2_naming_it(tmp_path, tiny_model_dir, capsys, task_yaml, expected):
+    from ft_pipeline_tests.core.training.helpers import write_export
+
+    data = write_export(tmp_path / "export", repeats=1)
+    (data / "task.yaml").unlink()
+    if task_yaml:
+        (data / "task.yaml").write_text(task_yaml)
+    cfg = tmp_path / "c.yaml"
+    tiny_config(tiny_model_dir, method="grpo").to_yaml(cfg)
+    assert main(["--config", str(cfg), "--data", str(data), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {data / 'task.yaml'}") and "\n" not in err
+    assert re.search(expected, err), err
+    assert not (tmp_path / "o").exists()  # stopped before any training
 
 
 def test_cli_trains_and_prints_json_summary_last(tmp_path, tiny_model_dir, tiny_export):

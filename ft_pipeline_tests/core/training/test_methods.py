@@ -23,10 +23,10 @@ def test_grpo_scores_samples_and_writes_adapter(tiny_model_dir, tiny_export, tmp
     metrics = train(config, tiny_export, tmp_path)
     logged = [h for h in metrics["history"] if "reward" in h]
     assert len(logged) == 2
-    # Both dataset rewards ran on every sampled batch (a random model earns 0, which is the point:
-    # the numbers exist and are bounded).
+    # Both of the task's rewards ran on every sampled batch (a random model earns 0, which is the
+    # point: the numbers exist and are bounded).
     assert all(0.0 <= h["rewards/format_reward/mean"] <= 1.0 for h in logged)
-    assert all(0.0 <= h["rewards/exact_match_reward/mean"] <= 1.0 for h in logged)
+    assert all(0.0 <= h["rewards/correctness_reward/mean"] <= 1.0 for h in logged)
     assert logged[-1]["completions/max_length"] <= 8
     assert (tmp_path / "adapter_config.json").is_file() and metrics["steps"] == 2
 
