@@ -181,7 +181,7 @@ def cmd_run(args) -> int:
 
     request = runner.RunRequest(sources=list(args.sources), task=args.task, method=args.method or "",
                                 preset=args.preset or "", max_steps=args.max_steps or 0,
-                                max_examples=args.max_examples or 0)
+                                max_examples=args.max_examples or 0, base_model=args.base_model or "")
     try:
         summary = runner.run(request)
     except runner.UserError as exc:
@@ -202,7 +202,7 @@ def cmd_run(args) -> int:
 def cmd_demo(args) -> int:
     """`run` on the bundled demo: its records and its task file."""
     args.sources, args.task = [DEMO_SOURCE], DEMO_TASK
-    for name in ("method", "preset", "max_steps", "max_examples"):
+    for name in ("method", "preset", "max_steps", "max_examples", "base_model"):
         setattr(args, name, getattr(args, name, None))
     return cmd_run(args)
 
@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help="training preset YAML (default: configs/presets/smollm2-cpu-<method>.yaml)")
     p.add_argument("--max-steps", type=int, help="cap the training steps")
     p.add_argument("--max-examples", type=int, help="cap the held-out examples evaluated")
+    p.add_argument("--base-model", help="bundled name, local directory or hub id (default: smollm2-135m-instruct)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="`run` on the bundled demo (data/demo/records.jsonl, configs/tasks/demo-triage.yaml)")

@@ -35,6 +35,7 @@ class RunRequest:
     preset: str = ""
     max_steps: int = 0
     max_examples: int = 0
+    base_model: str = ""
 
 
 @dataclass
@@ -127,6 +128,8 @@ def run_config(request: RunRequest, task_path: str) -> dict:
     if request.max_examples:
         for op in ("fit_assessment", "eval_report"):
             config["ops"][op] = {"config": {"max_examples": request.max_examples}}
+    if request.base_model:
+        config["ops"]["base_model"] = {"config": {"name_or_path": request.base_model}}
     return config
 
 

@@ -1,0 +1,189 @@
+"""`ft-pipeline run` on tasks unlike the demo, end to end on the tiny model: a CSV classification
+export with its own column names and no ids, a math task trained with GRPO, a free-text generation
+task. Each run goes through every asset and gate; the report is in the task's own metric, and that
+metric is recomputed here from the saved predictions with the library that defines it."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from ft_pipeline import cli
+from ft_pipeline_tests.defs.pipeline_helpers import write_preset
+
+VERIFIED = {"label_verified": "true", "annotator": "ops-team", "verified_at": "2026-10-01T09:00:00Z"}
+INTENTS = {
+    "card_lost": ["I lost my card at the station", "my card is gone, I cannot find it", "card missing since yesterday"],
+    "refund": ["I want my money back for the order", "please refund the double charge", "refund the fee you took"],
+    "balance": ["how much money is on my account", "what is my current balance", "show the balance of savings"],
+}
+
+
+def classification_source(path: Path) -> Path:
+    """A bank's export as it comes: its own column names, no id column."""
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["text", "category", *VERIFIED])
+        writer.writeheader()
+        for i in range(20):
+            for label, phrasings in INTENTS.items():
+                writer.writerow({"text": f"{phrasings[i % 3]} (ticket {i})", "category": label, **VERIFIED})
+    return path
+
+
+def math_source(path: Path) -> Path:
+    rows = [{"id": f"m{i}", "prompt": f"Tom has {i} apples and buys {i + 3} more. How many apples now?",
+             "reference": f"{i} + {i + 3} = {2 * i + 3}\n#### {2 * i + 3}",
+             "label_verified": True, "annotator": "teacher", "verified_at": "2026-10-01T09:00:00Z"} for i in range(60)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def generation_source(path: Path) -> Path:
+    topics = ["delivery", "invoice", "password", "warranty", "opening hours"]
+    rows = [{"id": f"g{i}", "prompt": f"Question {i} about the {topics[i % 5]}, please help.",
+             "completion": f"Thanks for asking about the {topics[i % 5]}. Our team will reply within one day.",
+             "label_verified": True, "annotator": "support-lead", "verified_at": "2026-10-01T09:00:00Z"}
+            for i in range(60)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+TASKS = {
+    "classification": ("""\
+name: bank-intents
+type: classification
+system_prompt: Classify the customer's message.
+metric: accuracy
+target: 0.9
+columns: {text: prompt, category: completion}
+""", classification_source, "intents.csv", {}),
+    "math": ("""\
+name: apples
+type: math
+system_prompt: Solve the problem.
+metric: numeric_match
+target: 0.9
+max_new_tokens: 16
+method: grpo
+""", math_source, "math.jsonl", {"num_generations": 2, "max_completion_length": 8, "per_device_batch_size": 2}),
+    "generation": ("""\
+name: support-replies
+type: generation
+system_prompt: Reply to the customer politely.
+metric: chrf
+target: 0.9
+max_new_tokens: 16
+""", generation_source, "replies.jsonl", {}),
+}
+
+
+def _preset(path: Path, method: str, extra: dict) -> Path:
+    import yaml
+
+    config = yaml.safe_load(write_preset(path, max_steps=2, save_steps=2).read_text())
+    config.update(method=method, **extra)
+    if method != "sft":
+        config.pop("assistant_only_loss")
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture()
+def homes(tmp_path, monkeypatch):
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))
+    monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path / "ft_home"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("kind", sorted(TASKS))
+def test_run_on_a_task_unlike_the_demo(kind, homes, tiny_model_dir, capsys):
+    from ft_pipeline.core.jsonl import iter_jsonl
+    from ft_pipeline.core.release import metrics
+    from ft_pipeline.core.task import TaskConfig
+
+    text, make_source, name, preset_extra = TASKS[kind]
+    task_file = homes / "task.yaml"
+    task_file.write_text(text)
+    source = make_source(homes / name)
+    task = TaskConfig.from_yaml(task_file)
+    preset = _preset(homes / "preset.yaml", task.method, preset_extra)
+
+    code = cli.main(["run", str(source), "--task", str(task_file), "--preset", str(preset),
+                     "--base-model", str(tiny_model_dir), "--max-examples", "8"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(summary) >= {"run_id", "success", "metric", "variants", "failed_gates", "promoted", "eval_report"}
+    assert summary["metric"] == task.metric
+    # A random tiny model cannot beat its base: a release gate stops the run, by name, and exit 1 says so.
+    assert code == 1 and not summary["success"] and summary["promoted"] is None
+    assert "tuned_beats_base" in summary["failed_gates"]
+    assert set(summary["variants"]) >= {"base", "prompt_baseline", "tuned"}
+
+    # The report is in the task's metric, and the number is the library's on the saved predictions.
+    report = Path(summary["eval_report"])
+    predictions = list(iter_jsonl(report.parent / "predictions.jsonl"))
+    references = _references(homes, predictions)
+    for variant in ("base", "tuned"):
+        recomputed = _library_metric(task, [p[variant] for p in predictions], references)
+        assert summary["variants"][variant] == pytest.approx(recomputed, abs=1e-4), variant
+    assert metrics.score(task, [p["tuned"] for p in predictions], references).metric == task.metric
+
+
+def _references(homes: Path, predictions: list[dict]) -> list[str]:
+    from ft_pipeline.core.jsonl import iter_jsonl
+
+    [export] = (homes / "ft_home" / "data" / "jsonl_export").iterdir()
+    by_id = {r["id"]: r["messages"][-1]["content"] for r in iter_jsonl(export / "test.jsonl")}
+    return [by_id[p["id"]] for p in predictions]
+
+
+def _library_metric(task, predictions: list[str], references: list[str]) -> float:
+    """Each type's metric computed here straight from its library, not through metrics.py."""
+    if task.type == "classification":
+        from sklearn.metrics import accuracy_score
+
+        from ft_pipeline.core.answers import parse_label
+
+        labels = sorted(INTENTS)
+        return accuracy_score(references, [parse_label(p, labels) or "<none>" for p in predictions])
+    if task.type == "generation":
+        from sacrebleu.metrics import CHRF
+
+        chrf = CHRF()
+        return sum(chrf.sentence_score(p, [r]).score / 100 for p, r in zip(predictions, references)) / len(references)
+    from math_verify import parse, verify
+
+    from ft_pipeline.core.answers import extract_number
+
+    hits = [verify(parse(extract_number(r, task.answer_regex)), parse(extract_number(p, task.answer_regex) or ""))
+            for p, r in zip(predictions, references)]
+    return sum(map(bool, hits)) / len(hits)
+
+
+def test_a_source_without_the_mapped_column_is_one_line_before_anything_runs(homes, capsys):
+    task_file = homes / "task.yaml"
+    task_file.write_text(TASKS["classification"][0])
+    source = homes / "other.csv"
+    source.write_text("body,category\nhello,refund\n")
+    assert cli.main(["run", str(source), "--task", str(task_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "columns.text" in err and "other.csv" in err and str(task_file) in err
+    assert not (homes / "ft_home").exists()  # nothing was written, no model loaded
+
+
+@pytest.mark.parametrize("body, field", [
+    ("name: x\ntype: classification\nmetric: rouge_l\n", "field metric"),
+    ("name: x\ntype: math\nanswer_pattern: '(unclosed'\n", "field answer_pattern"),
+    ("name: x\ntype: structured\nschema: {type: objectt}\n", "field schema"),
+    ("name: x\ntype: sentiment\n", "field type"),
+])
+def test_a_bad_task_file_is_one_line_naming_file_and_field(homes, capsys, body, field):
+    task_file = homes / "bad.yaml"
+    task_file.write_text(body)
+    source = classification_source(homes / "intents.csv")
+    assert cli.main(["run", str(source), "--task", str(task_file)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(task_file) in err and field in err
