@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from ft_pipeline.core import answers, paths
-from ft_pipeline.core.release import model_card, registry
+from ft_pipeline.core.release import erasure_marks, model_card, registry
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir
 from ft_pipeline.defs.gates import require_gates
@@ -96,6 +96,7 @@ def promoted_model(
     from ft_pipeline.core.release.generation import generate
 
     gates = require_gates(context)
+    trained_on = _clean_training_data(adapter_weights)
     root = paths.pipeline_home() / "registry"
     staging = registry.staging_dir(root, config.name)
     shutil.copytree(adapter_weights["path"], staging / "adapter")
@@ -119,6 +120,7 @@ def promoted_model(
     lineage["smoke_test"] = {"examples": len(held_out), "json_answers": json_answers}
     (staging / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
     (staging / "MODEL_CARD.md").write_text(model_card.render(lineage))
+    erasure_marks.write_training_manifest(staging, trained_on)  # kept when --retire deletes the weights
     published = registry.publish(root, config.name, staging)
     path = root / config.name / published
     context.add_output_metadata({
@@ -129,6 +131,22 @@ def promoted_model(
         "smoke_test": f"{len(held_out)} held-out prompts answered, {json_answers} with valid JSON",
     })
     return {"path": str(path), "name": config.name, "version": published}
+
+
+def _clean_training_data(adapter_weights: dict) -> dict:
+    """The adapter's training ids (digests), which must hold no record erased since it trained:
+    the release would otherwise serve a model that saw data its owner had erased."""
+    from ft_pipeline.core.data.erasure import erased_digests
+
+    manifest = erasure_marks.read_training_manifest(Path(adapter_weights["path"]))
+    if manifest is None:
+        raise dg.Failure(f"refusing to promote: {adapter_weights['path']} has no {erasure_marks.TRAINING_IDS} "
+                         "(trained before training ids were kept); materialize adapter_weights again")
+    erased = set(manifest["trained_on"]) & erased_digests()
+    if erased:
+        raise dg.Failure(f"refusing to promote: adapter_weights was trained on {len(erased)} records erased since "
+                         "(ft-pipeline erasures); retrain on the current export first")
+    return manifest
 
 
 def _training_summary(adapter_weights: dict) -> dict:
