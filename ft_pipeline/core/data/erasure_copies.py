@@ -61,25 +61,25 @@ def record_files(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[Path]:
                 yield Path(folder, name)
 
 
-def filter_jsonl(path: Path, matches: Callable[[object], bool], write: bool = False) -> tuple[int, list[str]]:
-    """(lines `matches` accepts, their ids); with `write`, the file is rewritten without them.
-    A line that is not JSON is offered to `matches` as text (a raw-zone line kept as it came)."""
-    dropped: list[str] = []
-    kept: list[str] = []
+def _json_lines(path: Path) -> Iterator[tuple[str, object]]:
+    """(line, parsed) of every line; a line that is not JSON comes as its text (a raw-zone line
+    kept as it came), a blank one as None."""
     with open(path, encoding="utf-8", errors="surrogateescape") as fh:
         for line in fh:
             try:
-                obj = json.loads(line)
+                yield line, json.loads(line) if line.strip() else None
             except json.JSONDecodeError:
-                obj = line
-            if line.strip() and matches(obj):
-                dropped.append(record_id(obj) or "")
-            elif write:
-                kept.append(line)
+                yield line, line
+
+
+def filter_jsonl(path: Path, matches: Callable[[object], bool], write: bool = False) -> tuple[int, list[str]]:
+    """(lines `matches` accepts, their ids); with `write`, the file is rewritten without them.
+    Two streaming passes (count, then copy the rest) keep memory flat whatever the file's size."""
+    dropped = [record_id(obj) or "" for _, obj in _json_lines(path) if obj is not None and matches(obj)]
     if write and dropped:
         with atomic_text(path) as out:
             out.reconfigure(errors="surrogateescape")
-            out.writelines(kept)
+            out.writelines(line for line, obj in _json_lines(path) if obj is None or not matches(obj))
     return len(dropped), dropped
 
 
@@ -87,17 +87,13 @@ def filter_csv(path: Path, ids: set[str], write: bool = False) -> int:
     """Rows of a CSV with an `id` column whose id is in `ids`; with `write`, rewritten without them."""
     with open(path, encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
-        if "id" not in (reader.fieldnames or []):
-            return 0
-        fields = list(reader.fieldnames)
-        rows = [row for row in reader]
-    kept = [row for row in rows if row["id"] not in ids]
-    dropped = len(rows) - len(kept)
+        fields = list(reader.fieldnames or [])
+        dropped = sum(row["id"] in ids for row in reader) if "id" in fields else 0
     if write and dropped:
-        with atomic_text(path) as out:
+        with open(path, encoding="utf-8", newline="") as fh, atomic_text(path) as out:
             writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
             writer.writeheader()
-            writer.writerows(kept)
+            writer.writerows(row for row in csv.DictReader(fh) if row["id"] not in ids)
     return dropped
 
 
