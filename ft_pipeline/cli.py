@@ -14,7 +14,6 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-ERASURE_TAG = "ft_pipeline/erasure"
 DEMO_SOURCE = "data/demo/records.jsonl"
 DEMO_TASK = "configs/tasks/demo-triage.yaml"
 
@@ -90,18 +89,32 @@ def _model_name(args) -> str:
 
 
 def cmd_audit(args) -> int:
+    from ft_pipeline.core.data.erasure import erasure_log
     from ft_pipeline.core.release import audit, registry
 
     try:
         version_dir = registry.resolve(_registry(), _model_name(args), args.version)
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
-    from ft_pipeline.core.data.erasure import erasure_log
-
     lineage = registry.read_manifest(version_dir)
-    # Erasures after this release: the model was trained on data that has since been erased.
-    lineage["erasures"] = [e for e in erasure_log() if e["at"] >= lineage["promoted_at"]]
+    # The erasures that reached this version: its training data held a record they erased.
+    marks = registry.erasure_marks(version_dir) or {"requests": []}
+    requests = {e["request_id"]: e for e in erasure_log()}
+    lineage["erasures"] = [
+        {"request_id": r["request_id"], "at": r["at"], "training_records_erased": r["records"],
+         "retired_at": marks.get("retired_at"), **audit.reach(requests.get(r["request_id"], {}))}
+        for r in marks["requests"]
+    ]
     print(audit.render(lineage, args.format), end="")
+    return 0
+
+
+def cmd_erasures(args) -> int:
+    """Every erasure request and what it reached, from the erasure log (counts and digests only)."""
+    from ft_pipeline.core.data.erasure import erasure_log
+    from ft_pipeline.core.release import audit
+
+    print(audit.render_erasures(erasure_log(), args.format), end="")
     return 0
 
 
@@ -118,41 +131,45 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_forget(args) -> int:
-    """Erases records from the raw zone, keeps them out of future ingests, and marks every source
-    partition it rewrote (and so everything downstream) stale; the erasure sensor re-redacts those
-    sources and sources_ready_sensor retrains."""
+    """Erases records from every copy under $FT_PIPELINE_HOME, the stored asset values (local and
+    S3) and the datasets cache; keeps them out of future ingests; marks the model versions trained
+    on them; and marks every source partition it rewrote (so everything downstream) stale: the
+    erasure sensor re-redacts those sources and sources_ready_sensor retrains."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from ft_pipeline.core.data.erasure import ErasureError, Stores, criteria, forget
+    from ft_pipeline.defs.release.erasure_events import report_erasure
+    from ft_pipeline.defs.resources import s3_value_store
+
+    try:
+        criteria(args.id, args.value)  # a mistake in the request is reported before anything starts
+    except ErasureError as exc:
+        raise UserError(str(exc)) from None
+    with _instance() as instance:
+        stores = Stores(value_dirs=[instance.storage_directory()], s3=s3_value_store())
+        try:
+            summaries = forget(args.id, args.value, stores=stores, retire=args.retire,
+                               after=lambda summary: report_erasure(instance, summary))
+        except ErasureError as exc:
+            raise UserError(str(exc)) from None
+        except (BotoCoreError, ClientError) as exc:
+            raise UserError(f"S3 bucket {stores.s3.bucket}: {exc}") from None
+    for summary in summaries:
+        for version in summary.get("current_trained_on_erased_data", []):
+            print(f"WARNING: the current model {version} was trained on erased records; it stays current until a "
+                  "retrain promotes a clean version (or roll back to a clean one). ft-pipeline erasures lists them.",
+                  file=sys.stderr)
+        print(json.dumps({k: v for k, v in summary.items() if k != "removed_id_digests"}, sort_keys=True))
+    return 0
+
+
+def _instance():
     import dagster as dg
 
-    from ft_pipeline.core.data.erasure import forget
-    from ft_pipeline.defs.common import run_dir_path
-    from ft_pipeline.defs.data.partitions import RAW_FILES
-
-    if not args.id and not args.value:
-        raise UserError("give at least one --id or --value")
-    entry = forget(ids=args.id, values=args.value)
-    rewritten = set(entry.pop("rewritten_paths"))
     os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
-    touched = []
-    with dg.DagsterInstance.get() as instance:
-        for partition in instance.get_dynamic_partitions(RAW_FILES.name):
-            records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_dataset"), asset_partitions=[partition]), limit=1).records
-            copy_dir = run_dir_path("raw", "raw_dataset", records[0].run_id) if records else None
-            if copy_dir is None or not any(Path(p).parent == copy_dir for p in rewritten):
-                continue
-            touched.append(partition)
-            # A new raw_dataset event for the source (its raw copy now without the erased records)
-            # is what makes everything downstream stale; its tag is what the erasure sensor waits for.
-            instance.report_runless_asset_event(dg.AssetMaterialization(
-                asset_key="raw_dataset",
-                partition=partition,
-                description=f"erasure request {entry['request_id']}: records removed from this source",
-                metadata={"erasure_request": entry["request_id"], "records_removed": entry["records_removed"]},
-                tags={ERASURE_TAG: entry["request_id"]},
-            ))
-    entry["sources_marked_stale"] = len(touched)
-    print(json.dumps({k: v for k, v in entry.items() if k != "removed_id_digests"}, sort_keys=True))
-    return 0
+    if not Path(os.environ["DAGSTER_HOME"]).is_dir():
+        raise UserError(f"DAGSTER_HOME {os.environ['DAGSTER_HOME']} is not a directory")
+    return dg.DagsterInstance.get()
 
 
 def cmd_sources(args) -> int:
@@ -237,10 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", default=None, help="default: the version before the current one")
     p.set_defaults(func=cmd_rollback)
 
-    p = sub.add_parser("forget", help="right to erasure: remove records by id or identifying value, then retrain")
+    p = sub.add_parser("forget", help="right to erasure: remove records by id or identifying value from every copy, then retrain")
     p.add_argument("--id", action="append", default=[], help="record id (repeatable)")
     p.add_argument("--value", action="append", default=[], help="identifying value, e.g. an email (repeatable)")
+    p.add_argument("--retire", action="store_true",
+                   help="also delete the weights of every model version trained on the erased records (cards and lineage are kept)")
     p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser("erasures", help="every erasure request and what it reached (files, records, model versions)")
+    p.add_argument("--format", choices=["json", "md"], default="md")
+    p.set_defaults(func=cmd_erasures)
 
     p = sub.add_parser("sources", help="register source files (raw_files partitions) or list them")
     p.add_argument("action", choices=["add", "list"])

@@ -20,3 +20,8 @@ def sha256_dir(path: Path) -> str:
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(f"{file.relative_to(root).as_posix()}\0{sha256_file(file)}\n".encode())
     return digest.hexdigest()
+
+
+def sha256_text(text: str) -> str:
+    """The digest erasure keeps of a record id: it identifies the id without repeating it."""
+    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()

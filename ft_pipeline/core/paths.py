@@ -22,3 +22,9 @@ def raw_zone() -> Path:
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def datasets_cache() -> Path:
+    """Where the trainer's datasets library keeps its Arrow copies of the training rows: under the
+    pipeline's home, so erasure can reach them (the library's default is ~/.cache)."""
+    return pipeline_home() / "cache" / "datasets"

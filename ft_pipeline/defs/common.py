@@ -1,7 +1,6 @@
 """Small helpers every asset shares: where its files go, and the metadata a person reads."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -30,9 +29,15 @@ def file_metadata(path: Path) -> dict:
     return {"path": dg.MetadataValue.path(str(path)), "sha256": dg.MetadataValue.text(digest)}
 
 
-def json_preview(rows: list[dict], limit: int = 3) -> dg.MetadataValue:
-    """A preview of redacted rows only: callers must never pass raw-zone records."""
-    return dg.MetadataValue.md("```json\n" + "\n".join(json.dumps(r, ensure_ascii=False)[:400] for r in rows[:limit]) + "\n```")
+def shape_preview(rows: list[dict], limit: int = 3) -> dg.MetadataValue:
+    """The first rows' shape — fields, turns and their lengths — never their text or ids. The event
+    log is append-only: a record shown there could not be erased (ft-pipeline forget) from it."""
+    lines = ["| fields | turns (role: characters) |", "|---|---|"]
+    for row in rows[:limit]:
+        turns = row.get("messages") or [*row.get("prompt", []), *row.get("chosen", [])]
+        shape = ", ".join(f"{t.get('role')}: {len(t.get('content') or '')}" for t in turns if isinstance(t, dict))
+        lines.append(f"| {', '.join(sorted(row))} | {shape} |")
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def log_progress(context, what: str):

@@ -44,9 +44,21 @@ class ValueIOManager(dg.FilesystemIOManager):
         return _ArtifactPathPickles(base_dir=self.base_dir or context.instance.storage_directory())
 
 
-def io_manager() -> dg.ConfigurableIOManager:
+def s3_value_store():
+    """Where values passed between assets go on S3 (core.data.erasure_s3.S3Store), or None when
+    they stay in the instance's directory; `ft-pipeline forget` reads the same settings."""
     bucket = os.environ.get("FT_PIPELINE_S3_BUCKET")
     if not bucket:
+        return None
+    from ft_pipeline.core.data.erasure_s3 import S3Store
+
+    return S3Store(bucket=bucket, prefix=os.environ.get("FT_PIPELINE_S3_PREFIX", "ft-pipeline"),
+                   endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def io_manager() -> dg.ConfigurableIOManager:
+    store = s3_value_store()
+    if store is None:
         # Values passed between assets are small dicts (paths, hashes, metrics), pickled into the
         # instance's storage directory, so an asset materialized alone — from the UI, a sensor or
         # `execute_in_process` — reads its inputs from the run that produced them.
@@ -54,9 +66,7 @@ def io_manager() -> dg.ConfigurableIOManager:
     from dagster_aws.s3 import S3Resource
 
     return _s3_pickles_class()(
-        s3_resource=S3Resource(endpoint_url=os.environ.get("AWS_ENDPOINT_URL")),
-        s3_bucket=bucket,
-        s3_prefix=os.environ.get("FT_PIPELINE_S3_PREFIX", "ft-pipeline"),
+        s3_resource=S3Resource(endpoint_url=store.endpoint_url), s3_bucket=store.bucket, s3_prefix=store.prefix,
     )
 
 

@@ -28,6 +28,15 @@ budget_usd: {budget}
 """
 
 
+# The tiny random model cannot beat a baseline: tests that need a promotion lower the release
+# bounds through the checks' own run config, as an operator could (and the audit trail records).
+RELAXED_GATES = {
+    "eval_report_tuned_beats_base": {"config": {"min_margin": -1.0}},
+    "eval_report_tuned_beats_prompt_baseline": {"config": {"min_margin_over_baseline": -1.0}},
+    "eval_report_no_group_gap_above_bound": {"config": {"max_group_gap": 1.0}},
+}
+
+
 def demo_slice(path: Path, per_split: dict[str, int] | None = None, extra: list[dict] = ()) -> Path:
     """The first records of each split of the bundled demo (a few confidential ones included)."""
     want = per_split or {"train": 40, "eval": 6, "test": 12}

@@ -156,3 +156,23 @@ def test_release_gates_fail(check, bad):
 
 def test_canary_leak_fails_release():
     assert not release_checks.no_canary_leakage(report(leaks=1)).passed
+
+
+@pytest.mark.parametrize("current, erased, passed", [
+    ("v1", [], True),           # nothing erased yet
+    ("v1", ["r-a"], False),     # v1 was trained on r-a (marked or not: the digests tell)
+    ("v2", ["r-a"], True),      # v2 never saw it
+    ("v2", ["r-b"], False),
+])
+def test_current_model_not_trained_on_erased_data(ft_home, current, erased, passed):
+    from ft_pipeline.core.data import erasure
+    from ft_pipeline.core.release import registry
+    from ft_pipeline_tests.core.data.erasure_home import build_home
+
+    registry.set_current(build_home(ft_home)["root"], "m", current)
+    erasure.log_path().parent.mkdir(parents=True)
+    erasure.log_path().write_text(json.dumps({"request_id": "req-1", "at": "t",
+                                              "removed_id_digests": [erasure.digest(i) for i in erased]}) + "\n")
+    result = release_checks.current_model_not_trained_on_erased_data({"name": "m", "version": current})
+    assert result.passed is passed
+    assert ("current model trained on erased data: m " + current in result.description) is not passed

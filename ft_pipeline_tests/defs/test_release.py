@@ -13,13 +13,7 @@ import pytest
 
 from ft_pipeline import cli
 from ft_pipeline.core.release import registry
-from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, run_config, write_preset
-
-RELAXED_GATES = {
-    "eval_report_tuned_beats_base": {"config": {"min_margin": -1.0}},
-    "eval_report_tuned_beats_prompt_baseline": {"config": {"min_margin_over_baseline": -1.0}},
-    "eval_report_no_group_gap_above_bound": {"config": {"max_group_gap": 1.0}},
-}
+from ft_pipeline_tests.defs.pipeline_helpers import RELAXED_GATES, add_source, demo_slice, run_config, write_preset
 
 
 @pytest.fixture(scope="module")

@@ -1,34 +1,49 @@
-"""Right to erasure: remove a person's records from the raw zone and keep them out for good.
+"""Right to erasure: a person's records removed from every copy, models trained on them marked.
 
 - The suppression list (raw zone, since it holds identifying values) is what ingestion consults,
   so a retrain from the original source cannot bring an erased record back.
-- The erasure log (outside the raw zone) is what auditors see: request id, time and counts, and
-  sha256 digests of the removed record ids, never the values that identified them.
+- A request is planned first, read-only: the raw-zone lines that match its ids or values (which
+  gives the ids of the records they identify), then every derived file, stored asset value (local
+  and S3), datasets cache and model version that holds one of those ids. The plan goes to the
+  request's journal (raw zone: it holds the ids and values) before anything changes; then each
+  copy is rewritten atomically, file by file, and the models are marked.
+- A forget killed half-way is finished by the next forget, from its journal: same request id,
+  same counts. A request identical to a finished one finds nothing left and writes nothing.
+- The erasure log (outside the raw zone) is what auditors see: request id, time, counts per kind
+  of artifact and sha256 digests of the record ids, never the values that identified them.
 """
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
+import fcntl
 import json
 import uuid
-from dataclasses import dataclass, field
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ft_pipeline.core import paths
+from ft_pipeline.core.data import erasure_copies as copies
+from ft_pipeline.core.data import erasure_s3
+from ft_pipeline.core.data.erasure_copies import ErasureError
+from ft_pipeline.core.digest import sha256_text as digest
 from ft_pipeline.core.jsonl import atomic_text
+
+MIN_VALUE_CHARS = 4  # "li" or "an" would erase half the corpus; an email, phone or name is longer
+
+
+def erasure_dir() -> Path:
+    return paths.raw_zone() / "erasure"
 
 
 def suppression_path() -> Path:
-    return paths.raw_zone() / "erasure" / "suppressed.jsonl"
+    return erasure_dir() / "suppressed.jsonl"
 
 
 def log_path() -> Path:
     return paths.pipeline_home() / "audit" / "erasures.jsonl"
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _strings(obj) -> Iterable[str]:
@@ -50,14 +65,11 @@ class Suppression:
     @classmethod
     def load(cls) -> "Suppression":
         suppression = cls()
-        path = suppression_path()
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                entry = json.loads(line)
-                if entry["kind"] == "id":
-                    suppression.ids.add(entry["value"])
-                else:
-                    suppression.values.append(entry["value"].casefold())
+        for entry in _suppression_entries():
+            if entry["kind"] == "id":
+                suppression.ids.add(entry["value"])
+            else:
+                suppression.values.append(entry["value"].casefold())
         return suppression
 
     def __bool__(self) -> bool:
@@ -65,71 +77,216 @@ class Suppression:
 
     def matches(self, obj) -> bool:
         """A record (or a quarantine entry, or a raw line) that names a suppressed id or value."""
-        if isinstance(obj, dict):
-            if str(obj.get("id")) in self.ids:
-                return True
-            raw = obj.get("raw")
-            if isinstance(raw, str) and raw.lstrip().startswith("{"):
-                try:
-                    if str(json.loads(raw).get("id")) in self.ids:
-                        return True
-                except (json.JSONDecodeError, AttributeError):
-                    pass
+        if copies.record_id(obj) in self.ids:
+            return True
         if not self.values:
             return False
         return any(value in text.casefold() for text in _strings(obj) for value in self.values)
 
 
-def forget(ids: Iterable[str] = (), values: Iterable[str] = ()) -> dict:
-    """Removes every raw-zone line matching `ids` or containing `values`; returns counts only."""
-    ids, values = [str(i) for i in ids if str(i)], [v for v in values if v.strip()]
+def _suppression_entries() -> list[dict]:
+    path = suppression_path()
+    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()] if path.exists() else []
+
+
+def criteria(ids: Iterable[str] = (), values: Iterable[str] = ()) -> dict:
+    """The request's criteria, normalised (so the same request spelled twice is the same request)."""
+    ids, values = [str(i).strip() for i in ids], [str(v).strip().casefold() for v in values]
+    if any(not i for i in ids):
+        raise ErasureError("--id must not be blank")
+    if any(not v for v in values):
+        raise ErasureError("--value must not be blank")
+    if any(len(v) < MIN_VALUE_CHARS for v in values):
+        raise ErasureError(f"a --value under {MIN_VALUE_CHARS} characters would match unrelated records; "
+                           "give a full email address, phone number or name")
     if not ids and not values:
-        raise ValueError("forget needs at least one record id or identifying value")
-    request_id = uuid.uuid4().hex[:12]
-    suppression_path().parent.mkdir(parents=True, exist_ok=True)
-    with open(suppression_path(), "a", encoding="utf-8") as fh:
-        for kind, items in (("id", ids), ("value", values)):
-            for item in items:
-                fh.write(json.dumps({"request_id": request_id, "kind": kind, "value": item}) + "\n")
-    suppression = Suppression(set(ids), [v.casefold() for v in values])
-    removed_ids: list[str] = []
-    rewritten: list[str] = []
-    for path in sorted(paths.raw_zone().rglob("*.jsonl")):
-        if path.parent == suppression_path().parent:
-            continue
-        kept, dropped = _filter(path, suppression)
-        if dropped:
-            with atomic_text(path) as fh:
-                fh.writelines(kept)
-            rewritten.append(str(path))
-            removed_ids.extend(dropped)
-    entry = {
-        "request_id": request_id,
-        "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "records_removed": len(removed_ids),
-        "files_rewritten": len(rewritten),
-        "criteria": {"ids": len(ids), "values": len(values)},
-        "removed_id_digests": sorted({digest(i) for i in removed_ids}),
+        raise ErasureError("forget needs at least one record id (--id) or identifying value (--value)")
+    return {"ids": sorted(set(ids)), "values": sorted(set(values))}
+
+
+@dataclass
+class Stores:
+    """Where copies live besides $FT_PIPELINE_HOME: the IO manager's local directory and bucket."""
+    value_dirs: list[str] = field(default_factory=list, metadata={"help": "directories of pickled asset values"})
+    s3: erasure_s3.S3Store | None = field(default=None, metadata={"help": "the bucket of stored asset values"})
+
+
+def forget(ids: Iterable[str] = (), values: Iterable[str] = (), *, stores: Stores | None = None, retire: bool = False,
+           after: Callable[[dict], dict] | None = None) -> list[dict]:
+    """Carries out an erasure request; returns one summary per request it finished: first any
+    earlier request a crash left unfinished, then this one. `after(summary)` runs before a request
+    is recorded as done (the CLI reports it to Dagster there); it must be safe to repeat."""
+    wanted = criteria(ids, values)
+    with _lock():
+        journals = _journals()
+        unfinished = [j for j in journals if j["state"] != "done"]
+        summaries = [_execute(j, "resumed", after) for j in unfinished if j["criteria"] != wanted]
+        mine = next((j for j in unfinished if j["criteria"] == wanted), None)
+        if mine is not None:
+            return summaries + [_execute(mine, "resumed", after)]
+        journal = _plan(wanted, stores or Stores(), retire)
+        if journal is None:
+            from ft_pipeline.core.release import erasure_marks
+
+            same = [j["request_id"] for j in journals if j["criteria"] == wanted]
+            current = erasure_marks.tainted_current(_registry(), erased_digests())
+            return summaries + [{"status": "nothing to do", "same_as": same, "criteria": _counts(wanted),
+                                 "current_trained_on_erased_data": [f"{c['name']}/{c['version']}" for c in current]}]
+        _write_journal(journal)
+        return summaries + [_execute(journal, "done", after)]
+
+
+def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
+    """Every copy the request must reach, found without changing anything; None if none is left."""
+    from ft_pipeline.core.release import erasure_marks
+
+    home, raw = paths.pipeline_home(), paths.raw_zone()
+    present = {(e["kind"], e["value"].casefold()) for e in _suppression_entries()}
+    new_suppression = [(k, v) for k in ("id", "value") for v in wanted[f"{k}s"] if (k, v.casefold()) not in present]
+    request = Suppression(set(wanted["ids"]), list(wanted["values"]))
+    files, ids = [], set(wanted["ids"])
+    for path in copies.record_files(raw, skip=(erasure_dir(),)):
+        n, found = _filter(path, request.matches, ids, write=False)
+        if n:
+            files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": n, "raw": True})
+            ids.update(i for i in found if i)
+    skip = (raw, home / "audit", home / "registry", paths.datasets_cache())
+    for path in copies.record_files(home, skip=skip):
+        n, _ = _filter(path, _has_id(ids), ids, write=False)
+        if n:
+            files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": n, "raw": False})
+    values = []
+    for root in map(Path, stores.value_dirs):
+        for path in copies.stored_values(root) if root.is_dir() else ():
+            n = copies.scrub_stored_value(path, ids)
+            if n:
+                values.append({"path": str(path), "kind": copies.value_kind(path, root), "records": n})
+    if stores.s3 is not None:
+        values += erasure_s3.scan(stores.s3, ids)
+    models, unknown = erasure_marks.plan(_registry(), {digest(i) for i in ids}, retire)
+    if not (new_suppression or files or values or models):
+        return None
+    cache = paths.datasets_cache()
+    return {
+        "request_id": uuid.uuid4().hex[:12], "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "state": "planned", "criteria": wanted, "ids": sorted(ids), "retire": retire,
+        "files": files, "values": values, "caches": [str(cache)] if cache.exists() else [], "models": models,
+        "models_unverifiable": unknown, "s3": asdict(stores.s3) if stores.s3 else None,
     }
-    log_path().parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path(), "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-    return {**entry, "rewritten_paths": rewritten}  # raw-zone paths (no record content): not logged
 
 
-def _filter(path: Path, suppression: Suppression) -> tuple[list[str], list[str]]:
-    kept, dropped = [], []
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        for line in fh:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                obj = line
-            if suppression.matches(obj):
-                dropped.append(str(obj.get("id", "")) if isinstance(obj, dict) else "")
-            else:
-                kept.append(line)
-    return kept, dropped
+def _execute(journal: dict, status: str, after) -> dict:
+    """Brings every planned copy to its erased state. Each step leaves a copy either as it was or
+    fully rewritten, and skips a copy already rewritten, so a rerun after a crash completes it."""
+    from ft_pipeline.core.release import erasure_marks
+
+    ids = set(journal["ids"])
+    request = Suppression(ids, list(journal["criteria"]["values"]))
+    _add_suppression(journal)
+    for f in journal["files"]:
+        if Path(f["path"]).exists():  # a run folder deleted since holds nothing any more
+            _filter(Path(f["path"]), request.matches if f["raw"] else _has_id(ids), ids, write=True)
+    store = erasure_s3.S3Store(**journal["s3"]) if journal.get("s3") else None
+    for v in journal["values"]:
+        if "key" in v:
+            erasure_s3.scrub(store, v["key"], ids)
+        elif Path(v["path"]).exists():
+            copies.scrub_stored_value(Path(v["path"]), ids, write=True)
+    for cache in journal["caches"]:
+        copies.remove_tree(Path(cache))
+    for model in journal["models"]:
+        erasure_marks.mark(_registry(), model, journal["request_id"], journal["at"], journal["retire"])
+    summary = _summary(journal)
+    current = erasure_marks.tainted_current(_registry(), set(summary["removed_id_digests"]))
+    summary["current_trained_on_erased_data"] = [f"{c['name']}/{c['version']}" for c in current]
+    if after is not None:
+        rewritten = [f["path"] for f in journal["files"] if f["raw"]]  # raw-zone paths: never logged
+        summary.update(after({**summary, "rewritten_paths": rewritten, "tainted": current}) or {})
+    _record(summary)
+    journal["state"] = "done"
+    _write_journal(journal)
+    return {**summary, "status": status}
+
+
+def _summary(journal: dict) -> dict:
+    """The request as the erasure log keeps it: counts per kind of artifact and digests only."""
+    def per_kind(items: list[dict], unit: str) -> dict:
+        out: dict = defaultdict(lambda: {unit: 0, "records": 0})
+        for item in items:
+            out[item["kind"]][unit] += 1
+            out[item["kind"]]["records"] += item["records"]
+        return dict(sorted(out.items()))
+
+    raw = [f for f in journal["files"] if f["raw"]]
+    return {
+        "request_id": journal["request_id"], "at": journal["at"], "criteria": _counts(journal["criteria"]),
+        "records_removed": sum(f["records"] for f in raw), "records_erased": len(journal["ids"]),
+        "files_rewritten": len(journal["files"]), "files": per_kind(journal["files"], "files"),
+        "stored_values": per_kind(journal["values"], "objects"), "caches_cleared": len(journal["caches"]),
+        "models_marked": [f"{m['name']}/{m['version']}" for m in journal["models"] if m["hits"]],
+        "models_retired": [f"{m['name']}/{m['version']}" for m in journal["models"]] if journal["retire"] else [],
+        "models_unverifiable": journal["models_unverifiable"],
+        "removed_id_digests": sorted(digest(i) for i in journal["ids"]),
+    }
+
+
+def _counts(wanted: dict) -> dict:
+    return {"ids": len(wanted["ids"]), "values": len(wanted["values"])}
+
+
+def _has_id(ids: set[str]):
+    return lambda obj: isinstance(obj, dict) and str(obj.get("id")) in ids
+
+
+def _filter(path: Path, matches, ids: set[str], write: bool) -> tuple[int, list[str]]:
+    if path.suffix == ".csv":
+        return copies.filter_csv(path, ids, write), []
+    return copies.filter_jsonl(path, matches, write)
+
+
+def _registry() -> Path:
+    return paths.pipeline_home() / "registry"
+
+
+def _add_suppression(journal: dict) -> None:
+    entries = _suppression_entries()
+    present = {(e["kind"], e["value"].casefold()) for e in entries}
+    new = [{"request_id": journal["request_id"], "kind": kind, "value": value}
+           for kind in ("id", "value") for value in journal["criteria"][f"{kind}s"] if (kind, value.casefold()) not in present]
+    if new:
+        with atomic_text(suppression_path()) as fh:
+            fh.writelines(json.dumps(e) + "\n" for e in entries + new)
+
+
+def _journal_path(request_id: str) -> Path:
+    return erasure_dir() / "requests" / f"{request_id}.json"
+
+
+def _journals() -> list[dict]:
+    folder = erasure_dir() / "requests"
+    found = [json.loads(p.read_text()) for p in folder.glob("*.json")] if folder.is_dir() else []
+    return sorted(found, key=lambda j: (j["at"], j["request_id"]))
+
+
+def _write_journal(journal: dict) -> None:
+    with atomic_text(_journal_path(journal["request_id"])) as fh:
+        json.dump(journal, fh)
+
+
+def _record(summary: dict) -> None:
+    """Adds the request to the erasure log, or replaces its entry: a resumed request appears once."""
+    entries = [e for e in erasure_log() if e["request_id"] != summary["request_id"]] + [summary]
+    with atomic_text(log_path()) as fh:
+        fh.writelines(json.dumps(e, sort_keys=True) + "\n" for e in sorted(entries, key=lambda e: e["at"]))
+
+
+@contextmanager
+def _lock():
+    """One forget at a time; the kernel drops the lock when a killed process dies."""
+    erasure_dir().mkdir(parents=True, exist_ok=True)
+    with open(erasure_dir() / ".lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def erasure_log() -> list[dict]:
@@ -137,3 +294,8 @@ def erasure_log() -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def erased_digests() -> set[str]:
+    """Digests of every record id any erasure request covered."""
+    return {d for entry in erasure_log() for d in entry.get("removed_id_digests", [])}

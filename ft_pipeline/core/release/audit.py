@@ -32,9 +32,46 @@ def render(lineage: dict, fmt: str = "md") -> str:
         lines.append(f"| {c['check']} | {asset} | {'yes' if c['blocking'] else 'no'} | {'passed' if c['passed'] else c['status']} | `{c.get('run_id')}` |")
     erasures = lineage.get("erasures") or []
     if erasures:
-        lines += ["", "## Erasures after this release (right to be forgotten)",
-                  "The model was trained before these; the erasure sensor requests a retrain.",
-                  "| when | records removed | request id |", "|---|---:|---|"]
+        lines += ["", "## Erasures that reached this version (right to erasure)",
+                  "Its training data held records these requests erased: `rollback` refuses it, and a retrain "
+                  "promotes a clean version.",
+                  "| request id | when | records of its training data | request reached: files / records / model versions | weights |",
+                  "|---|---|---:|---|---|"]
         for e in erasures:
-            lines.append(f"| {e['at']} | {e['records_removed']} | `{e['request_id']}` |")
+            weights = f"retired {e['retired_at']}" if e.get("retired_at") else "kept"
+            lines.append(f"| `{e['request_id']}` | {e['at']} | {e['training_records_erased']} | "
+                         f"{e.get('files_rewritten', '?')} / {e.get('records_erased', '?')} / {e.get('models_marked', '?')} | {weights} |")
+    return "\n".join(lines) + "\n"
+
+
+def reach(entry: dict) -> dict:
+    """What one erasure request reached, in counts, from its erasure log entry."""
+    return {"files_rewritten": entry.get("files_rewritten", 0), "records_erased": entry.get("records_erased", 0),
+            "models_marked": len(entry.get("models_marked", [])), "models_retired": len(entry.get("models_retired", []))}
+
+
+def render_erasures(entries: list[dict], fmt: str = "md") -> str:
+    """Every erasure request and what it reached: counts per kind of artifact, model versions,
+    digests of the record ids (never the ids or values themselves)."""
+    if fmt == "json":
+        return json.dumps(entries, indent=2, sort_keys=True) + "\n"
+    lines = ["# Erasure requests", ""]
+    if not entries:
+        return "\n".join(lines + ["None.", ""])
+    lines += ["| request id | when | criteria (ids / values) | records erased | files rewritten | stored values | "
+              "model versions marked | retired | current trained on erased data | sources re-ingested |",
+              "|---|---|---|---:|---:|---:|---|---|---|---:|"]
+    for e in entries:
+        criteria = e.get("criteria", {})
+        values = sum(v.get("objects", 0) for v in e.get("stored_values", {}).values())
+        lines.append(
+            f"| `{e['request_id']}` | {e['at']} | {criteria.get('ids', 0)} / {criteria.get('values', 0)} | "
+            f"{e.get('records_erased', e.get('records_removed', 0))} | {e.get('files_rewritten', 0)} | {values} | "
+            f"{', '.join(e.get('models_marked', [])) or '—'} | {', '.join(e.get('models_retired', [])) or '—'} | "
+            f"{', '.join(e.get('current_trained_on_erased_data', [])) or '—'} | {e.get('sources_marked_stale', 0)} |")
+    for e in entries:
+        reached = {**e.get("files", {}), **e.get("stored_values", {})}
+        if reached:
+            lines += ["", f"## `{e['request_id']}`: records removed per kind of artifact", "| kind | files | records |", "|---|---:|---:|"]
+            lines += [f"| {kind} | {c.get('files', c.get('objects', 0))} | {c['records']} |" for kind, c in reached.items()]
     return "\n".join(lines) + "\n"

@@ -48,3 +48,29 @@ def render(lineage: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+NOTICE_START = "<!-- erasure notice -->"
+
+
+def with_erasure_notice(card: str, marks: dict) -> str:
+    """The card with its erasure notice (re-rendered from erasure.json, so writing it twice gives
+    the same card) in place of any earlier one."""
+    body = card.split(NOTICE_START)[0].rstrip("\n")
+    retired = marks.get("retired_at")
+    lines = [
+        NOTICE_START,
+        "## Erasure notice",
+        "",
+        "**This version was trained on records that have since been erased (right to erasure).** It must",
+        "not serve, and `ft-pipeline rollback` refuses to return to it; a retrain on the remaining data",
+        "promotes a clean version.",
+        f"Weights retired (deleted) {retired}; this card and the lineage are kept." if retired else
+        "Its weights are kept until retired (`ft-pipeline forget --retire`).",
+        "",
+        "| erasure request | when | records of its training data erased |",
+        "|---|---|---:|",
+        *(f"| `{r['request_id']}` | {r['at']} | {r['records']} |" for r in marks["requests"]),
+        "",
+    ]
+    return body + "\n\n" + "\n".join(lines)

@@ -1,8 +1,9 @@
 """A versioned model registry on the file system: $FT_PIPELINE_HOME/registry/<name>/<version>/.
 
-Each version holds the adapter, the merged weights, MODEL_CARD.md and lineage.json. `current`
-is a symlink to the serving version, swapped atomically, so a rollback is a pointer move and
-never a copy.
+Each version holds the adapter, the merged weights, MODEL_CARD.md, lineage.json and
+training_ids.json (digests of the record ids it was trained on). `current` is a symlink to the
+serving version, swapped atomically, so a rollback is a pointer move and never a copy. A version
+trained on records erased since carries erasure.json, and rollback refuses to move back to it.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import shutil
 from pathlib import Path
 
 VERSION_RE = re.compile(r"^v(\d+)$")
+MARKS = "erasure.json"
 
 
 class RegistryError(Exception):
@@ -21,6 +23,11 @@ class RegistryError(Exception):
 
 def model_root(registry: Path, name: str) -> Path:
     return Path(registry) / name
+
+
+def model_names(registry: Path) -> list[str]:
+    root = Path(registry)
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
 
 
 def versions(registry: Path, name: str) -> list[str]:
@@ -79,6 +86,12 @@ def rollback(registry: Path, name: str, to_version: str | None = None) -> tuple[
         if previous not in available or available.index(previous) == 0:
             raise RegistryError(f"model {name!r} is at {previous or 'none'}: there is no earlier version to roll back to")
         to_version = available[available.index(previous) - 1]
+    marks = erasure_marks(model_root(registry, name) / to_version)
+    if marks:
+        requests = ", ".join(f"{r['request_id']} ({r['at']})" for r in marks["requests"])
+        retired = "; its weights were retired" if marks.get("retired_at") else ""
+        raise RegistryError(f"refusing to roll {name!r} back to {to_version}: it was trained on records erased by "
+                            f"request {requests}{retired}; promote a retrain instead")
     set_current(registry, name, to_version)
     return previous, to_version
 
@@ -96,6 +109,13 @@ def resolve(registry: Path, name: str, version: str | None = None) -> Path:
 
 def read_manifest(version_dir: Path) -> dict:
     return json.loads((Path(version_dir) / "lineage.json").read_text())
+
+
+def erasure_marks(version_dir: Path) -> dict | None:
+    """{requests: [{request_id, at, records, digests}], retired_at} when erased records were in the
+    version's training data, else None."""
+    path = Path(version_dir) / MARKS
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def merge_adapter(base_model_dir: Path, adapter_dir: Path, out_dir: Path) -> None:

@@ -80,10 +80,13 @@ def _rows(kind: str, path: str, sha256: str):  # sha256 is only there to key the
 def _dataset(kind: str, path: Path):
     from datasets import Dataset
 
+    from ft_pipeline.core import paths
+
     # The cache key must change when the file does: the path alone would serve stale rows.
     try:
         return Dataset.from_generator(
-            _rows, gen_kwargs={"kind": kind, "path": str(path), "sha256": sha256_file(path)}
+            _rows, gen_kwargs={"kind": kind, "path": str(path), "sha256": sha256_file(path)},
+            cache_dir=str(paths.datasets_cache()),
         )
     except Exception as exc:
         # datasets wraps generator errors in DatasetGenerationError; surface our own message.

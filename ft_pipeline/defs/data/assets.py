@@ -8,7 +8,7 @@ import dagster as dg
 from ft_pipeline.core import answers
 from ft_pipeline.core.data import bias, export, labels
 from ft_pipeline.core.jsonl import iter_jsonl as read_jsonl
-from ft_pipeline.defs.common import file_metadata, json_preview, log_progress, run_dir, task_config, task_metadata
+from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, shape_preview, task_config, task_metadata
 from ft_pipeline.defs.data.partitions import RAW_FILES, by_partition, source_location
 from ft_pipeline.defs.data.configs import (
     BiasAuditConfig,
@@ -82,7 +82,7 @@ def redacted_dataset(
         "quarantined": summary["quarantined"],
         "quarantine_reasons": dg.MetadataValue.json(summary["quarantine_reasons"]),
         "entities_redacted": dg.MetadataValue.json(summary["entities"]),
-        "preview": json_preview(list(_head(out / "redacted.jsonl", 3))),
+        "preview": shape_preview(list(_head(out / "redacted.jsonl", 3))),
     })
     return {"path": str(out / "redacted.jsonl"), "quarantine": str(quarantine), "summary": summary}
 
@@ -159,7 +159,7 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         **task_metadata(task),
         **{f"rows_{stem}": n for stem, n in counts.items()},
         "files": dg.MetadataValue.json(files),
-        "preview": json_preview(list(_head(out / "train.jsonl", 2))),
+        "preview": shape_preview(list(_head(out / "train.jsonl", 2))),
         "source_partitions": len(by_partition(redacted_dataset)),
     })
     return {"path": str(out), "counts": counts}

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from ft_pipeline.core import answers, paths
-from ft_pipeline.core.release import model_card, registry
+from ft_pipeline.core.release import erasure_marks, model_card, registry
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.gates import require_gates
@@ -106,6 +106,7 @@ def promoted_model(
     gates = require_gates(context)
     spec = task_config(task)
     name = spec.name
+    trained_on = _clean_training_data(adapter_weights)
     root = paths.pipeline_home() / "registry"
     staging = registry.staging_dir(root, name)
     shutil.copytree(adapter_weights["path"], staging / "adapter")
@@ -133,6 +134,7 @@ def promoted_model(
     lineage["smoke_test"] = {"examples": len(held_out), "well_formed_answers": well_formed}
     (staging / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
     (staging / "MODEL_CARD.md").write_text(model_card.render(lineage))
+    erasure_marks.write_training_manifest(staging, trained_on)  # kept when --retire deletes the weights
     published = registry.publish(root, name, staging)
     path = root / name / published
     context.add_output_metadata({
@@ -144,6 +146,22 @@ def promoted_model(
         "smoke_test": f"{len(held_out)} held-out prompts answered, {well_formed} well-formed for the task",
     })
     return {"path": str(path), "name": name, "version": published}
+
+
+def _clean_training_data(adapter_weights: dict) -> dict:
+    """The adapter's training ids (digests), which must hold no record erased since it trained:
+    the release would otherwise serve a model that saw data its owner had erased."""
+    from ft_pipeline.core.data.erasure import erased_digests
+
+    manifest = erasure_marks.read_training_manifest(Path(adapter_weights["path"]))
+    if manifest is None:
+        raise dg.Failure(f"refusing to promote: {adapter_weights['path']} has no {erasure_marks.TRAINING_IDS} "
+                         "(trained before training ids were kept); materialize adapter_weights again")
+    erased = set(manifest["trained_on"]) & erased_digests()
+    if erased:
+        raise dg.Failure(f"refusing to promote: adapter_weights was trained on {len(erased)} records erased since "
+                         "(ft-pipeline erasures); retrain on the current export first")
+    return manifest
 
 
 def _training_summary(adapter_weights: dict) -> dict:

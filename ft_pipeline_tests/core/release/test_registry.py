@@ -45,13 +45,15 @@ LINEAGE = {
                 "status": "SUCCEEDED", "run_id": "run-0"}],
     "training": {"base_model": "b", "method": "sft", "lora_r": 16, "lora_alpha": 32, "steps": 10, "final_loss": 0.5},
     "evaluation": {"variants": {"tuned": {"exact_match": 0.9, "json_valid": 1.0, "rouge_l": 0.95}}},
-    "erasures": [{"at": "t2", "records_removed": 2, "request_id": "req-1"}],
+    "erasures": [{"at": "t2", "request_id": "req-1", "training_records_erased": 2, "retired_at": None,
+                  "files_rewritten": 9, "records_erased": 2, "models_marked": 1}],
 }
 
 
 def test_audit_renders_trail_to_raw_file_hash():
     md = audit.render(LINEAGE, "md")
-    assert "e" * 64 in md and "labels_are_verified" in md and "req-1" in md
+    assert "e" * 64 in md and "labels_are_verified" in md
+    assert "| `req-1` | t2 | 2 | 9 / 2 / 1 | kept |" in md
     assert json.loads(audit.render(LINEAGE, "json"))["assets"][0]["sha256"] == "f" * 64
 
 

@@ -1,0 +1,206 @@
+"""Right to erasure that reaches every copy, models included, end to end: the demo graph on the
+tiny model with its values on moto's S3 (a versioned bucket), v1 promoted, then `forget --id` of a
+record v1 was trained on, the retrain the sensors request, and a forget SIGKILLed half-way."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import dagster as dg
+import pytest
+from dagster._core.instance.ref import InstanceRef
+
+from ft_pipeline import cli
+from ft_pipeline.core.digest import sha256_text
+from ft_pipeline.core.release import erasure_marks, registry
+from ft_pipeline_tests.core.training.helpers import child_env
+from ft_pipeline_tests.defs.pipeline_helpers import RELAXED_GATES, add_source, demo_slice, run_config, write_preset
+from ft_pipeline_tests.e2e import erasure_helpers as h
+
+NAME = "northwind-triage"
+CHECK = dg.AssetCheckKey(dg.AssetKey("promoted_model"), "current_model_not_trained_on_erased_data")
+ENV = ("FT_PIPELINE_HOME", "DAGSTER_HOME", "FT_PIPELINE_S3_BUCKET")
+
+
+@pytest.fixture(scope="module")
+def promoted(tmp_path_factory, tiny_model_dir, moto_s3):
+    """The demo slice through the whole graph, v1 promoted; a pristine copy kept for the kill test."""
+    root = tmp_path_factory.mktemp("erasure")
+    (root / "ft_home").mkdir()
+    (root / "dh").mkdir()
+    saved = {k: os.environ.get(k) for k in ENV}
+    os.environ.update({"FT_PIPELINE_HOME": str(root / "ft_home"), "DAGSTER_HOME": str(root / "dh"),
+                       "FT_PIPELINE_S3_BUCKET": "ft-values"})
+    s3 = h.s3_client(moto_s3)
+    s3.create_bucket(Bucket="ft-values")
+    s3.put_bucket_versioning(Bucket="ft-values", VersioningConfiguration={"Status": "Enabled"})
+    source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
+    config = run_config(tiny_model_dir, write_preset(root / "tiny.yaml", max_steps=30, save_steps=15),
+                        fit_assessment={"few_shot": 2})  # the baseline's shots: training ids in a stored value
+    config["ops"].update(RELAXED_GATES)
+    defs = h.s3_defs()
+    with dg.DagsterInstance.get() as instance:
+        result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, run_config=config, raise_on_error=False, partition_key=add_source(instance, source))
+    assert result.success
+    h.copy_state(root, root / "pristine", s3, "ft-values", "ft-values-pristine")
+    yield {"root": root, "home": root / "ft_home", "dh": root / "dh", "defs": defs, "config": config, "s3": s3,
+           "source": str(source)}
+    for key, value in saved.items():
+        os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(promoted, capsys):
+    home, s3, defs = promoted["home"], promoted["s3"], promoted["defs"]
+    repo = defs.get_repository_def()
+    root = home / "registry"
+    target, text = h.training_target(home)
+    assert registry.current_version(root, NAME) == "v1"
+    assert sha256_text(target) in erasure_marks.trained_on(root / NAME / "v1")
+    # the searches below are not vacuous: before the erasure, the record is in all these places
+    holding = h.files_holding(home, [target], skip=home / "raw")
+    assert {"redacted.jsonl", "train.jsonl"} <= {p.rsplit("/", 1)[-1] for p in holding}
+    assert h.files_holding(home, [text], skip=home / "raw") and h.s3_holding(s3, "ft-values", [target])
+
+    with dg.DagsterInstance.get() as instance:
+        assert instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK].status.value == "SUCCEEDED"
+        export = instance.get_latest_materialization_event(dg.AssetKey("jsonl_export")).asset_materialization
+        assert h.event_log_holding(instance, [export.metadata["sha256"].value])  # the search sees metadata
+        ready = _tick(instance, repo, "sources_ready_sensor")
+        assert isinstance(ready.run_requests[0], dg.RunRequest)  # the first tick after the demo run
+        ready_cursor = ready.cursor
+
+    assert cli.main(["forget", "--id", target]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert f"WARNING: the current model {NAME}/v1 was trained on erased records" in err
+    assert summary["status"] == "done" and summary["models_marked"] == [f"{NAME}/v1"]
+    assert summary["current_trained_on_erased_data"] == [f"{NAME}/v1"] and summary["sources_marked_stale"] == 1
+    assert {"data/redacted_dataset/redacted.jsonl", "data/jsonl_export/train.jsonl",
+            "raw/raw_dataset/records.jsonl"} <= set(summary["files"])
+    assert summary["stored_values"]["s3 value: fit_assessment"]["records"] >= 1
+    assert target not in out + err and text not in out + err
+
+    # the record is nowhere outside the raw zone: no file, no stored value (any version), no event
+    assert h.files_holding(home, [target, text], skip=home / "raw") == []
+    assert h.s3_holding(s3, "ft-values", [target, text]) == []
+    assert h.files_holding(promoted["dh"], [text]) == []
+    with dg.DagsterInstance.get() as instance:
+        assert h.event_log_holding(instance, [text]) == []
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK]
+        assert check.status.value == "FAILED"
+        assert "current model trained on erased data" in check.event.dagster_event.event_specific_data.description
+
+    # v1 is marked, its card says so, rollback refuses it by name, and its weights stay (no --retire)
+    assert registry.erasure_marks(root / NAME / "v1")["requests"][0]["request_id"] == summary["request_id"]
+    assert "## Erasure notice" in (root / NAME / "v1" / "MODEL_CARD.md").read_text()
+    assert cli.main(["rollback", "--to", "v1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "back to v1" in err and summary["request_id"] in err
+    assert cli.main(["audit", "--version", "v1"]) == 0
+    assert f"| `{summary['request_id']}` |" in capsys.readouterr().out
+    assert cli.main(["erasures", "--format", "json"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["models_marked"] == [f"{NAME}/v1"] and sha256_text(target) in listed["removed_id_digests"]
+
+    # no bypass: promoting the adapter trained on the erased record again is refused
+    with dg.DagsterInstance.get() as instance:
+        again = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("promoted_model")], raise_on_error=False,
+            run_config={"ops": {k: v for k, v in promoted["config"]["ops"].items() if k.startswith("eval_report_")}})
+    assert not again.success
+    assert registry.versions(root, NAME) == ["v1"]
+
+    # an identical request finds nothing left to do, and changes nothing
+    before = h.normalised_state(promoted["root"], s3, "ft-values", summary["request_id"])
+    assert cli.main(["forget", "--id", target]) == 0
+    repeat = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert repeat["status"] == "nothing to do" and repeat["same_as"] == [summary["request_id"]]
+    assert h.normalised_state(promoted["root"], s3, "ft-values", summary["request_id"]) == before
+
+    # the sensors: the erasure re-ingests its source, then the retrain is requested
+    with dg.DagsterInstance.get() as instance:
+        [ingest] = _tick(instance, repo, "erasure_retrain_sensor").run_requests
+        assert ingest.partition_key == promoted["source"] and ingest.tags["ft_pipeline/erasure"] == summary["request_id"]
+        assert defs.resolve_job_def("ingest_source").execute_in_process(
+            instance=instance, partition_key=ingest.partition_key, tags=ingest.tags).success
+        [retrain] = _tick(instance, repo, "sources_ready_sensor", ready_cursor).run_requests
+        ops = {k: v for k, v in promoted["config"]["ops"].items()}
+        assert defs.resolve_job_def("retrain").execute_in_process(
+            instance=instance, run_config={"ops": ops}, tags=retrain.tags).success
+        assert instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK].status.value == "SUCCEEDED"
+    assert registry.current_version(root, NAME) == "v2" and registry.erasure_marks(root / NAME / "v2") is None
+    assert sha256_text(target) not in erasure_marks.trained_on(root / NAME / "v2")
+    assert h.files_holding(home, [target, text], skip=home / "raw") == []  # nor in anything the retrain wrote
+
+
+def _tick(instance, repo, name: str, cursor: str | None = None):
+    """One sensor evaluation as the daemon makes it (partition keys checked against the instance)."""
+    from dagster._core.definitions.partitions.context import partition_loading_context
+
+    sensor = repo.get_sensor_def(name)
+    with partition_loading_context(dynamic_partitions_store=instance):
+        return sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=repo, cursor=cursor))
+
+
+KILL_CHILD = """
+import os, signal, sys
+from ft_pipeline import cli
+
+kill_after, real, count = int(sys.argv[1]), os.replace, [0]
+
+def replace(src, dst):  # SIGKILL right after the n-th atomic rename: a crash between two writes
+    real(src, dst)
+    count[0] += 1
+    if count[0] == kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = replace
+code = cli.main(sys.argv[2:])
+print(f"atomic writes: {count[0]}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_sigkilled_forget_run_again_ends_in_the_same_state(promoted, tmp_path, moto_s3):
+    """The same request on copies of one state: once straight through; and SIGKILLed after its
+    1st, middle and last-but-one write, then run again. Every file under the home (raw zone,
+    registry and erasure log included), every object version on S3 and the events Dagster got
+    must end the same, request id and times aside."""
+    s3 = promoted["s3"]
+    target, _ = h.training_target(promoted["root"] / "pristine" / "ft_home")
+
+    def scenario(name: str, kill_after: int = 0) -> tuple[dict, dict, subprocess.CompletedProcess]:
+        root, bucket = tmp_path / name, f"ft-values-{name}"
+        h.copy_state(promoted["root"] / "pristine", root, s3, "ft-values-pristine", bucket)
+        env = child_env(FT_PIPELINE_HOME=str(root / "ft_home"), DAGSTER_HOME=str(root / "dh"), FT_PIPELINE_S3_BUCKET=bucket)
+        argv = ["forget", "--id", target, "--retire"]
+        run = lambda n: subprocess.run([sys.executable, "-c", KILL_CHILD, str(n), *argv], env=env,
+                                       capture_output=True, text=True, timeout=300)
+        first = run(kill_after)
+        if kill_after:
+            assert first.returncode == -signal.SIGKILL, first.stderr[-2000:]
+            journals = [json.loads(p.read_text()) for p in (root / "ft_home/raw/erasure/requests").glob("*.json")]
+            assert [j["state"] for j in journals] == ["planned"], "killed before it started or after it finished"
+            first = run(0)
+        assert first.returncode == 0, first.stderr[-2000:]
+        summary = json.loads(first.stdout.strip().splitlines()[-1])
+        assert summary["status"] == ("resumed" if kill_after else "done")
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(root / "dh"))) as instance:
+            events = h.erasure_events(instance)
+        return h.normalised_state(root, s3, bucket, summary["request_id"]), {**summary, **events}, first
+
+    expected, straight, run = scenario("straight")
+    writes = int(run.stderr.rsplit("atomic writes: ", 1)[1].split()[0])
+    assert writes >= 10 and straight["models_retired"] == [f"{NAME}/v1"]
+    assert straight["stale_sources"] and straight["failed_checks"] == [CHECK.name]
+    for kill_after in sorted({1, writes // 2, writes - 1}):
+        state, summary, _ = scenario(f"kill-{kill_after}", kill_after)
+        differ = sorted(k for part in ("files", "s3") for k in set(state[part]) | set(expected[part])
+                        if state[part].get(k) != expected[part].get(k))
+        assert differ == [], f"SIGKILL after write {kill_after} of {writes}: the rerun ended elsewhere"
+        same = lambda s: {k: v for k, v in s.items() if k not in ("request_id", "at", "status")}
+        assert same(summary) == same(straight)  # the same counts, versions and Dagster events, once each
