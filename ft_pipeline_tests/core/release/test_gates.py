@@ -12,6 +12,7 @@ from ft_pipeline.core.release.gates import (
     check_result,
     comparisons,
     gates_markdown,
+    groups_with_intervals,
     release_gates,
 )
 from ft_pipeline.core.release.statistics import compare_binary
@@ -211,3 +212,15 @@ def test_bad_gate_settings_name_the_key(gates, field):
 def test_misaligned_evidence_is_refused():
     with pytest.raises(ValueError, match="aligned"):
         EvalEvidence(metric="accuracy", binary=True, variants={"tuned": [1, 0], "base": [1]})
+
+
+def test_groups_with_intervals_chart_with_error_bars():
+    from ft_pipeline.core import plots
+
+    tuned, base = paired(200, 100, 20, 80)
+    ev = evidence(tuned, base, groups={"region": ["north", "south"] * 200, "tier": ["gold"] * 395 + ["new"] * 5})
+    table = groups_with_intervals(ev, GateConfig())
+    assert table["tier"]["new"]["small"] and table["region"]["north"]["n"] == 200
+    assert all(r["low"] <= r["metric"] <= r["high"] for groups in table.values() for r in groups.values())
+    png = plots.interval_bars(table, "exact match by group (95% Wilson intervals)")
+    assert png.startswith(b"\x89PNG") and len(png) < 60_000
