@@ -33,7 +33,8 @@ class GateConfig:
     min_margin_over_base: float = field(default=0.10, metadata={
         "help": "The interval of tuned - base must lie at or above this: a credible gain of at least 0.10."})
     min_margin_over_baseline: float = field(default=0.0, metadata={
-        "help": "The same over the prompt-only baseline: 0 means tuned must be credibly no worse."})
+        "help": "The same over the prompt-only baseline: 0 means tuned must be credibly better, by any amount; "
+                "a negative margin -d asks only that a loss larger than d be ruled out."})
     min_margin_over_alternative: float = field(default=0.0, metadata={
         "help": "The same over the best cheaper alternative, when the evaluation names one."})
     max_group_gap: float = field(default=0.35, metadata={
