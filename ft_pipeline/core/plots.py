@@ -45,6 +45,24 @@ def grouped_bars(table: dict[str, dict[str, float]], title: str) -> bytes:
     return _png(fig)
 
 
+def interval_bars(groups: dict[str, dict[str, dict]], title: str) -> bytes:
+    """One bar per attribute=group with its interval as an error bar, from
+    {attribute: {group: {n, metric, low, high, small}}}; groups too small to judge are grey."""
+    fig, ax = _figure(title)
+    rows = [(f"{a}={g} (n={r['n']})", r) for a, by_group in groups.items() for g, r in by_group.items()]
+    if rows:
+        xs = range(len(rows))
+        metric = [r["metric"] for _, r in rows]
+        errors = [[max(r["metric"] - r["low"], 0) for _, r in rows], [max(r["high"] - r["metric"], 0) for _, r in rows]]
+        colors = ["#BBBBBB" if r.get("small") else "#4C72B0" for _, r in rows]
+        ax.bar(xs, metric, color=colors, yerr=errors, capsize=3, error_kw={"linewidth": 1})
+        ax.set_xticks(xs, [name for name, _ in rows], rotation=45, ha="right", fontsize=7)
+        ax.set_ylim(0, 1.05)
+    else:
+        _no_data(ax)
+    return _png(fig)
+
+
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel: str, ylabel: str) -> bytes:
     fig, ax = _figure(title)
     drawn = False

@@ -4,23 +4,23 @@ A record that trips any screen is quarantined whole rather than redacted: a leak
 paragraph of an internal playbook is not PII that a placeholder can neutralize, and training on
 the rest of such a record still teaches the model the context around it.
 
-Protected documents are matched by word shingles + MinHash. A record is a few sentences while a
-document is pages, so the document is cut into overlapping windows about the size of an excerpt,
-and each window of the record is compared with each window of the documents: the Jaccard
+Protected documents are matched by word shingles + MinHash (near_duplicates.py). A record is a few
+sentences while a document is pages, so the document is cut into overlapping windows about the
+size of an excerpt, and each window of the record is looked up among the documents' windows
+(MinHashLSH, so the lookup does not grow with the number of documents): the Jaccard
 similarity of two aligned ~40-word windows stays high under light edits (each edited word
 breaks at most `shingle_size` shingles), while unrelated text shares almost no 3-word shingles.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from ft_pipeline.core.data.near_duplicates import NearDuplicateIndex, normalize, signature
 from ft_pipeline.core.paths import REPO_ROOT
 from ft_pipeline.core.records import text_fields
 
@@ -80,36 +80,7 @@ class ScreeningConfig:
                 raise ValueError(f"protected document {path}: no such file")
 
 
-# --- MinHash --------------------------------------------------------------------------------
-
-_MERSENNE = np.uint64((1 << 61) - 1)
-_MAX32 = np.uint64((1 << 32) - 1)
-
-
-@functools.lru_cache(maxsize=8)
-def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(1)  # fixed: signatures must agree across processes and runs
-    a = rng.integers(1, 1 << 32, size=num_perm, dtype=np.uint64)
-    b = rng.integers(0, 1 << 32, size=num_perm, dtype=np.uint64)
-    return a, b
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def _shingle_hashes(words: list[str], k: int) -> np.ndarray:
-    grams = {" ".join(words[i:i + k]) for i in range(max(1, len(words) - k + 1))}
-    # 32-bit hashes keep a*x + b below 2**64 for the universal hash below.
-    return np.array([int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(), "little") for g in grams],
-                    dtype=np.uint64)
-
-
-def minhash(words: list[str], k: int, num_perm: int) -> np.ndarray:
-    """MinHash signature of the k-word shingles: min over shingles of (a*x + b) mod p."""
-    a, b = _permutations(num_perm)
-    x = _shingle_hashes(words, k)
-    return ((np.outer(x, a) + b) % _MERSENNE & _MAX32).min(axis=0)
+# --- protected documents -------------------------------------------------------------------
 
 
 def _windows(words: list[str], size: int, stride: int) -> list[list[str]]:
@@ -122,17 +93,31 @@ def _windows(words: list[str], size: int, stride: int) -> list[list[str]]:
 
 
 @functools.lru_cache(maxsize=8)
-def _document_index(docs: tuple[tuple[str, float, int], ...], k: int, size: int, stride: int, num_perm: int):
-    """Signatures of every window of every protected document; keyed by (path, mtime, size) so
-    an edited document is re-read."""
-    names, sigs = [], []
+def _document_index(docs: tuple[tuple[str, float, int], ...], k: int, size: int, stride: int, num_perm: int,
+                    threshold: float):
+    """MinHashLSH over every window of every protected document, keyed (file name, window number);
+    keyed by (path, mtime, size) so an edited document is re-read."""
+    index = NearDuplicateIndex(threshold, num_perm)
     for path, _, _ in docs:
-        words = _words(Path(path).read_text(encoding="utf-8", errors="replace"))
-        for window in _windows(words, size, stride):
+        words = normalize(Path(path).read_text(encoding="utf-8", errors="replace"))
+        for number, window in enumerate(_windows(words, size, stride)):
             if len(window) >= k:
-                names.append(Path(path).name)
-                sigs.append(minhash(window, k, num_perm))
-    return names, (np.vstack(sigs) if sigs else np.zeros((0, num_perm), dtype=np.uint64))
+                index.add((Path(path).name, number), signature(window, k=k, num_perm=num_perm))
+    return index
+
+
+_STAMPS: dict[tuple[str, ...], tuple[float, tuple]] = {}
+STAMP_TTL_S = 2.0
+
+
+def _stamps(paths: tuple[str, ...]) -> tuple[tuple[str, float, int], ...]:
+    """(path, mtime, size) of each document, looked up at most every STAMP_TTL_S seconds: with
+    1,000 documents, two stats per document per record cost more than the whole lookup."""
+    now = time.monotonic()
+    seen = _STAMPS.get(paths)
+    if seen is None or now - seen[0] > STAMP_TTL_S:
+        seen = _STAMPS[paths] = (now, tuple((p, os.path.getmtime(p), os.path.getsize(p)) for p in paths))
+    return seen[1]
 
 
 def protected_match(text: str, config: ScreeningConfig) -> tuple[str, float] | None:
@@ -140,20 +125,18 @@ def protected_match(text: str, config: ScreeningConfig) -> tuple[str, float] | N
     window of `text` reaches the threshold."""
     if not config.protected_documents:
         return None
-    docs = tuple((p, os.path.getmtime(p), os.path.getsize(p)) for p in config.protected_documents)
-    names, matrix = _document_index(docs, config.shingle_size, config.window_words, config.window_stride,
-                                    config.num_perm)
-    words = _words(text)
-    if len(words) < max(config.shingle_size, 8) or not names:
+    index = _document_index(_stamps(tuple(config.protected_documents)), config.shingle_size, config.window_words, config.window_stride,
+                            config.num_perm, config.near_dup_threshold)
+    words = normalize(text)
+    if len(words) < max(config.shingle_size, 8) or not len(index):
         return None  # a few words cannot identify a document
     # Record windows overlap by half: an excerpt anywhere in a long message lines up with one.
-    best_j, best_name = 0.0, None
+    best = None
     for window in _windows(words, config.window_words, max(1, config.window_words // 2)):
-        sims = (matrix == minhash(window, config.shingle_size, config.num_perm)).mean(axis=1)
-        i = int(sims.argmax())
-        if sims[i] > best_j:
-            best_j, best_name = float(sims[i]), names[i]
-    return (best_name, best_j) if best_j >= config.near_dup_threshold else None
+        found = index.best(signature(window, k=config.shingle_size, num_perm=config.num_perm))
+        if found and (best is None or found[1] > best[1]):
+            best = (found[0][0], found[1])
+    return best
 
 
 # --- screening ------------------------------------------------------------------------------

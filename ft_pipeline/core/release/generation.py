@@ -1,4 +1,5 @@
-"""Batched greedy generation from a chat model, optionally with a LoRA adapter merged in.
+"""Batched greedy generation from a chat model, optionally with a LoRA adapter merged in, and the
+log-probability of given continuations (multiple-choice and preference scoring).
 
 Evaluation answers the same prompts with several variants (base, prompt-only baseline, tuned), so
 loaded models are cached per process: base and baseline share one load, and the tuned variant
@@ -66,6 +67,64 @@ def generate(
             if progress:
                 progress(done, len(texts))
     return outputs  # type: ignore[return-value]
+
+
+def continuation_logprobs(
+    model_dir: str | os.PathLike,
+    prefixes: list[str],
+    continuations: list[str],
+    *,
+    adapter_dir: str | os.PathLike | None = None,
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> list[tuple[float, int]]:
+    """(sum of the log-probabilities of the continuation's tokens given the prefix, token count)
+    per pair, in order: the primitive of multiple-choice scoring and preference accuracy.
+
+    Raw text: the caller renders any chat template. Prefix and continuation are tokenized apart and
+    joined, as lm-evaluation-harness does, so a continuation's tokens do not depend on its prefix;
+    keep the separating space on the continuation (" Paris"). An empty prefix is scored after the
+    BOS (else EOS) token; an empty continuation scores (0.0, 0). A pair longer than the model's
+    context loses the start of its prefix. Batches are right-padded: every sequence keeps its
+    positions from 0, and in a causal model padding after the last token changes nothing before it.
+    """
+    import torch
+
+    if len(prefixes) != len(continuations):
+        raise ValueError(f"{len(prefixes)} prefixes for {len(continuations)} continuations")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    if not prefixes:
+        return []
+    model, tokenizer = load_model(model_dir, adapter_dir)
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    limit = getattr(model.config, "max_position_embeddings", None) or 1 << 30
+    sequences = []
+    for prefix, continuation in zip(tokenizer(list(prefixes), add_special_tokens=False)["input_ids"],
+                                    tokenizer(list(continuations), add_special_tokens=False)["input_ids"]):
+        ids = ((prefix or [start]) + continuation)[-limit:]
+        sequences.append((ids, min(len(continuation), len(ids) - 1)))
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i][0]))
+    scores: list[tuple[float, int] | None] = [None] * len(sequences)
+    with torch.inference_mode():
+        for first in range(0, len(order), batch_size):
+            batch = order[first:first + batch_size]
+            width = max(len(sequences[i][0]) for i in batch)
+            input_ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):
+                input_ids[row, :len(sequences[i][0])] = torch.tensor(sequences[i][0])
+                attention[row, :len(sequences[i][0])] = 1
+            logits = model(input_ids=input_ids, attention_mask=attention).logits
+            for row, i in enumerate(batch):
+                ids, count = sequences[i]
+                # Token t is predicted at position t - 1: log-softmax only over those positions.
+                steps = torch.log_softmax(logits[row, len(ids) - count - 1:len(ids) - 1].float(), dim=-1)
+                targets = torch.tensor(ids[len(ids) - count:], dtype=torch.long)
+                scores[i] = (float(steps[torch.arange(count), targets].sum()), count)
+            if progress:
+                progress(min(first + batch_size, len(order)), len(order))
+    return scores  # type: ignore[return-value]
 
 
 def load_model(model_dir: str | os.PathLike, adapter_dir: str | os.PathLike | None = None):

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from ft_pipeline.core.release import generation
-from ft_pipeline.core.release.generation import generate, load_model
+from ft_pipeline.core.release.generation import continuation_logprobs, generate, load_model
 
 PROMPTS = [
     [{"role": "user", "content": "hello"}],
@@ -114,3 +114,57 @@ def test_empty_and_malformed_prompts(model_dir):
     assert generate(model_dir, []) == []
     with pytest.raises(ValueError, match="prompt 1"):
         generate(model_dir, [PROMPTS[0], [{"content": "no role"}]], max_new_tokens=2)
+
+
+# --- continuation log-probabilities -------------------------------------------------------------
+
+PAIRS = [
+    ("hello world, my card was", " charged twice"),
+    ("", "refund"),
+    ('the answer is {"intent": "billing_dispute", "priority":', ' "high"}'),
+    ("please update my address", ""),
+    ("insurance", " claim policy status is pending, please"),
+]
+
+
+def token_by_token(model_dir, prefix: str, continuation: str) -> tuple[float, int]:
+    """The reference: one unpadded forward pass per continuation token."""
+    import torch
+
+    model, tokenizer = load_model(model_dir)
+    ids = tokenizer(prefix, add_special_tokens=False)["input_ids"] or [tokenizer.bos_token_id]
+    total, targets = 0.0, tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        for target in targets:
+            logits = model(input_ids=torch.tensor([ids])).logits[0, -1]
+            total += float(torch.log_softmax(logits.float(), dim=-1)[target])
+            ids = ids + [target]
+    return total, len(targets)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 8])
+def test_continuation_logprob_is_the_sum_token_by_token(model_dir, batch_size):
+    scores = continuation_logprobs(model_dir, [p for p, _ in PAIRS], [c for _, c in PAIRS], batch_size=batch_size)
+    for (prefix, continuation), (logprob, count) in zip(PAIRS, scores):
+        expected, expected_count = token_by_token(model_dir, prefix, continuation)
+        assert count == expected_count
+        assert logprob == pytest.approx(expected, abs=1e-3)
+    assert scores[3] == (0.0, 0) and all(lp < 0 for lp, n in scores if n)
+
+
+def test_continuation_logprobs_see_the_adapter(model_dir, adapter_dir):
+    prefixes, continuations = [p for p, _ in PAIRS], [c for _, c in PAIRS]
+    base = continuation_logprobs(model_dir, prefixes, continuations)
+    tuned = continuation_logprobs(model_dir, prefixes, continuations, adapter_dir=adapter_dir)
+    assert [n for _, n in base] == [n for _, n in tuned]
+    assert any(abs(a - b) > 1e-3 for (a, _), (b, _) in zip(base, tuned))
+
+
+def test_continuation_logprobs_progress_and_errors(model_dir):
+    calls = []
+    continuation_logprobs(model_dir, ["a", "b", "c"], [" x", " y", " z"], batch_size=2,
+                          progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(2, 3), (3, 3)]
+    assert continuation_logprobs(model_dir, [], []) == []
+    with pytest.raises(ValueError, match="2 prefixes for 1 continuations"):
+        continuation_logprobs(model_dir, ["a", "b"], [" x"])
