@@ -7,9 +7,10 @@ DAGSTER_HOME, through the same jobs the sensors launch.
    local source): a user's mistake stops here, before any model is loaded.
 2. The sources become the active `raw_files` partitions: exactly what this run trains on. Other
    registered sources leave the active set (their history stays in the instance).
-3. One `ingest_source` run per source (the task, ingestion, redaction and the per-source gates),
-   then one `retrain` run for everything downstream — bias audit, export, fit assessment,
-   training, evaluation, promotion — through every gate.
+3. A run that materializes `task` from the task file (the task in force from now on, for the
+   sensors too), one `ingest_source` run per source (ingestion, redaction and the per-source
+   gates), then one `retrain` run for everything downstream — bias audit, export, fit
+   assessment, training, evaluation, promotion — through every gate.
 The summary names the retrain run, the task's metric per variant, the gates that failed and the
 promoted version.
 """
@@ -164,10 +165,16 @@ def run(request: RunRequest) -> RunSummary:
     config = run_config(request, str(task_file(request.task)))
     tags = {"ft_pipeline/trigger": "cli_run"}
 
+    declared = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("task")], raise_on_error=False, tags=tags,
+        run_config={"loggers": config["loggers"], "ops": {"task": config["ops"]["task"]}})
+    if not declared.success:
+        summary.run_id, summary.failed_step = declared.run_id, _failed_step(declared)
+        return summary
     for key in keys:
         ingest = defs.resolve_job_def("ingest_source").execute_in_process(
             instance=instance, partition_key=key, raise_on_error=False, tags=tags,
-            run_config={"loggers": config["loggers"], "ops": {"task": config["ops"]["task"]}})
+            run_config={"loggers": config["loggers"]})
         summary.ingest_runs.append(ingest.run_id)
         summary.failed_gates += _failed_gates(ingest)
         if not ingest.success:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ft_pipeline_tests.conftest import DEMO_RECORDS
+from ft_pipeline_tests.conftest import DEMO_RECORDS, REPO
+
+DEMO_TASK = REPO / "configs" / "tasks" / "demo-triage.yaml"
 
 TINY_PRESET = """\
 method: sft
@@ -78,6 +80,15 @@ def run_config(model_dir: Path, preset: Path, **overrides) -> dict:
     for op, config in overrides.items():
         ops.setdefault(op, {"config": {}})["config"].update(config)
     return {"ops": ops, "resources": plan(preset)}
+
+
+def demo_task(path: Path, **changes) -> Path:
+    """The demo's task file with some fields changed (e.g. few_shot), written to `path`."""
+    from ft_pipeline.core.task import TaskConfig
+
+    data = {k: v for k, v in TaskConfig.from_yaml(DEMO_TASK).to_dict().items() if k != "source_path"}
+    TaskConfig.from_dict({**data, **changes}).to_yaml(path)
+    return path
 
 
 def plan(preset: Path) -> dict:

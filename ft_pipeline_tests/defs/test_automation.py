@@ -10,6 +10,29 @@ from ft_pipeline.defs.automation.schedules import weekly_retrain
 from ft_pipeline.defs.automation.sensors import new_raw_files_sensor, new_s3_objects_sensor
 
 
+def declare_task(instance) -> None:
+    """What materializing the `task` asset leaves in the instance, as far as the sensors look."""
+    instance.report_runless_asset_event(dg.AssetMaterialization("task"))
+
+
+def test_new_files_wait_for_a_task_and_are_not_lost(tmp_path, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    monkeypatch.setenv("FT_PIPELINE_INBOX", str(inbox))
+    (inbox / "early.jsonl").write_text('{"id": "a"}\n')
+    from ft_pipeline.definitions import defs
+
+    repo = defs.get_repository_def()
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, repository_def=repo)
+        skipped = new_raw_files_sensor(context)
+        assert isinstance(skipped, dg.SkipReason) and "materialize the `task` asset" in skipped.skip_message
+        assert context.cursor is None  # the file is not marked seen
+        declare_task(instance)
+        result = new_raw_files_sensor(context)
+        assert [r.partition_key for r in result.run_requests] == [str(inbox / "early.jsonl")]
+
+
 def test_local_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
     inbox = tmp_path / "raw" / "inbox"
     inbox.mkdir(parents=True)
@@ -18,6 +41,7 @@ def test_local_sensor_requests_one_run_per_new_file(tmp_path, monkeypatch):
 
     repo = defs.get_repository_def()
     with dg.instance_for_test() as instance:
+        declare_task(instance)
         context = dg.build_sensor_context(instance=instance, repository_def=repo)
         assert isinstance(new_raw_files_sensor(context), dg.SkipReason)
 
@@ -62,6 +86,7 @@ def test_s3_sensor_against_moto_server(moto_s3, monkeypatch):
 
     repo = defs.get_repository_def()
     with dg.instance_for_test() as instance:
+        declare_task(instance)
         context = dg.build_sensor_context(instance=instance, repository_def=repo)
         assert isinstance(new_s3_objects_sensor(context), dg.SkipReason)
         s3.put_object(Bucket="landing", Key="conversations/day-1.jsonl", Body=b'{"id": "x"}\n')
@@ -106,6 +131,9 @@ def test_sources_ready_sensor_waits_for_every_partition(tmp_path, monkeypatch):
             return sources_ready_sensor(context), context.cursor
 
         assert isinstance(tick()[0], dg.SkipReason)  # nothing redacted yet
+        from ft_pipeline.defs.task import task
+
+        assert dg.materialize([task], instance=instance).success  # the task in force (the demo's)
         keys = [add_source(instance, f) for f in files]
         assert ingest.execute_in_process(instance=instance, partition_key=keys[0]).success
         waiting, _ = tick()

@@ -17,7 +17,9 @@ from ft_pipeline import cli
 from ft_pipeline.core.digest import sha256_text
 from ft_pipeline.core.release import erasure_marks, registry
 from ft_pipeline_tests.core.training.helpers import child_env
-from ft_pipeline_tests.defs.pipeline_helpers import RELAXED_GATES, add_source, demo_slice, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import (
+    RELAXED_GATES, add_source, demo_slice, demo_task, run_config, write_preset,
+)
 from ft_pipeline_tests.e2e import erasure_helpers as h
 
 NAME = "northwind-triage"
@@ -38,8 +40,9 @@ def promoted(tmp_path_factory, tiny_model_dir, moto_s3):
     s3.create_bucket(Bucket="ft-values")
     s3.put_bucket_versioning(Bucket="ft-values", VersioningConfiguration={"Status": "Enabled"})
     source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
+    # The baseline's two shots put training ids in a stored value, which forget must reach too.
     config = run_config(tiny_model_dir, write_preset(root / "tiny.yaml", max_steps=30, save_steps=15),
-                        fit_assessment={"few_shot": 2})  # the baseline's shots: training ids in a stored value
+                        task={"path": str(demo_task(root / "task.yaml", few_shot=2))})
     config["ops"].update(RELAXED_GATES)
     defs = h.s3_defs()
     with dg.DagsterInstance.get() as instance:
@@ -128,9 +131,10 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
         assert defs.resolve_job_def("ingest_source").execute_in_process(
             instance=instance, partition_key=ingest.partition_key, tags=ingest.tags).success
         [retrain] = _tick(instance, repo, "sources_ready_sensor", ready_cursor).run_requests
-        ops = {k: v for k, v in promoted["config"]["ops"].items()}
+        ops = {k: v for k, v in promoted["config"]["ops"].items() if k != "task"}
         assert defs.resolve_job_def("retrain").execute_in_process(
-            instance=instance, run_config={"ops": ops}, tags=retrain.tags).success
+            instance=instance, run_config={"ops": ops, "resources": promoted["config"]["resources"]},
+            tags=retrain.tags).success
         assert instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK].status.value == "SUCCEEDED"
     assert registry.current_version(root, NAME) == "v2" and registry.erasure_marks(root / NAME / "v2") is None
     assert sha256_text(target) not in erasure_marks.trained_on(root / NAME / "v2")

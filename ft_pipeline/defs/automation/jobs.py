@@ -1,9 +1,9 @@
 """The two jobs sensors and schedules launch.
 
-ingest_source: one source partition — read the task file, ingest the source to the raw zone,
+ingest_source: one source partition — ingest it to the raw zone with the task's column mapping,
 redact it, and run its gates. Launched once per new file, so a large landing is redacted by
-parallel runs. (Re-reading an unchanged task file changes nothing downstream: its data version is
-the file's digest.)
+parallel runs. It reads the latest materialized `task`: which task file is in force is the user's
+choice (materialize `task`), never reset by a sensor's run.
 retrain: everything downstream of the redacted partitions — bias audit, export, fit assessment,
 training, evaluation, promotion — with every check, so a retrain passes through every gate.
 """
@@ -11,7 +11,7 @@ import dagster as dg
 
 from ft_pipeline.defs.data.partitions import RAW_FILES
 
-SOURCE_ASSETS = dg.AssetSelection.assets("task", "raw_dataset", "redacted_dataset")
+SOURCE_ASSETS = dg.AssetSelection.assets("raw_dataset", "redacted_dataset")
 
 ingest_job = dg.define_asset_job(
     "ingest_source",
@@ -23,7 +23,7 @@ ingest_job = dg.define_asset_job(
 
 retrain_job = dg.define_asset_job(
     "retrain",
-    selection=dg.AssetSelection.all() - SOURCE_ASSETS,
+    selection=dg.AssetSelection.all() - SOURCE_ASSETS - dg.AssetSelection.assets("task"),
     tags={"ft_pipeline/job": "retrain"},  # dagster.yaml runs one at a time
     description="Audit, export, assess, train, evaluate and promote on every redacted source — every gate included.",
 )

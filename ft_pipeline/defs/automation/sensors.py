@@ -24,6 +24,16 @@ def inbox_dir() -> str:
     return os.environ.get("FT_PIPELINE_INBOX") or str(paths.raw_zone() / "inbox")
 
 
+def _no_task(context: dg.SensorEvaluationContext) -> dg.SkipReason | None:
+    """Ingestion maps columns with the task: until one is declared, new files wait (the cursor
+    does not move, so they are picked up on the first tick after)."""
+    from ft_pipeline.defs.gates import latest_materialization
+
+    if latest_materialization(context.instance, dg.AssetKey("task")) is None:
+        return dg.SkipReason("no task declared yet: materialize the `task` asset (your task file) first")
+    return None
+
+
 def _ingest_new(context: dg.SensorEvaluationContext, new: dict[str, str], trigger: str) -> dg.SensorResult:
     """Registers each new location as a partition and requests its ingest run, keyed by its version."""
     known = set(context.instance.get_dynamic_partitions(RAW_FILES.name))
@@ -55,6 +65,8 @@ def new_raw_files_sensor(context: dg.SensorEvaluationContext):
     new = {os.path.join(folder, n): stamp for n, stamp in current.items() if seen.get(n) != stamp}
     if not new:
         return dg.SkipReason("no new or changed files")
+    if skip := _no_task(context):
+        return skip
     context.update_cursor(json.dumps(current, sort_keys=True))
     return _ingest_new(context, new, "new_raw_data")
 
@@ -78,6 +90,8 @@ def new_s3_objects_sensor(context: dg.SensorEvaluationContext):
     new = {f"s3://{bucket}/{k}": etag for k, etag in current.items() if seen.get(k) != etag}
     if not new:
         return dg.SkipReason("no new or changed objects")
+    if skip := _no_task(context):
+        return skip
     context.update_cursor(json.dumps(current, sort_keys=True))
     return _ingest_new(context, new, "new_raw_data")
 
