@@ -196,8 +196,9 @@ def cmd_run(args) -> int:
     last line on stdout, one JSON object."""
     from ft_pipeline import runner
 
-    request = runner.RunRequest(sources=list(args.sources), task=args.task, method=args.method or "",
-                                preset=args.preset or "", max_steps=args.max_steps or 0,
+    sources = [s if s.startswith("s3://") else _from_cwd(s) for s in args.sources]
+    request = runner.RunRequest(sources=sources, task=_from_cwd(args.task), method=args.method or "",
+                                preset=_from_cwd(args.preset) if args.preset else "", max_steps=args.max_steps or 0,
                                 max_examples=args.max_examples or 0, base_model=args.base_model or "")
     try:
         summary = runner.run(request)
@@ -214,6 +215,13 @@ def cmd_run(args) -> int:
         print(f"eval report: {summary.eval_report}", file=sys.stderr)
     print(json.dumps(out, sort_keys=True))
     return 0 if summary.success else 1
+
+
+def _from_cwd(path: str) -> str:
+    """A path on the command line means the current directory's, as in any command; a name the
+    current directory lacks is left for the repo root (the demo's configs/tasks/...)."""
+    here = Path(path).expanduser()
+    return str(here.resolve()) if here.exists() else path
 
 
 def cmd_demo(args) -> int:

@@ -31,12 +31,10 @@ budget_usd: {budget}
 
 
 # The tiny random model cannot beat a baseline: tests that need a promotion lower the release
-# bounds through the checks' own run config, as an operator could (and the audit trail records).
-RELAXED_GATES = {
-    "eval_report_tuned_beats_base": {"config": {"min_margin": -1.0}},
-    "eval_report_tuned_beats_prompt_baseline": {"config": {"min_margin_over_baseline": -1.0}},
-    "eval_report_no_group_gap_above_bound": {"config": {"max_group_gap": 1.0}},
-}
+# bounds in the task file's `gates:`, as an operator could (and the task's sha256 in the audit
+# trail records). The capability probe is cut to a few items: the tiny model knows no capitals.
+RELAXED_GATES = {"min_margin_over_base": -1.0, "min_margin_over_baseline": -1.0, "max_group_gap": 1.0,
+                 "max_capability_loss": 1.0, "capability_items": 8, "n_boot": 200}
 
 
 def demo_slice(path: Path, per_split: dict[str, int] | None = None, extra: list[dict] = ()) -> Path:
@@ -73,10 +71,7 @@ def add_source(instance, source: Path | str) -> str:
 
 
 def run_config(model_dir: Path, preset: Path, **overrides) -> dict:
-    ops = {
-        "base_model": {"config": {"name_or_path": str(model_dir)}},
-        "eval_report": {"config": {"min_group_size": 3}},
-    }
+    ops = {"base_model": {"config": {"name_or_path": str(model_dir)}}}
     for op, config in overrides.items():
         ops.setdefault(op, {"config": {}})["config"].update(config)
     return {"ops": ops, "resources": plan(preset)}

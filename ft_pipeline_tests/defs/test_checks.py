@@ -6,7 +6,6 @@ import pytest
 
 from ft_pipeline.defs.data import checks as data_checks
 from ft_pipeline.defs.release import checks as release_checks
-from ft_pipeline.defs.release.configs import EvalGateConfig
 from ft_pipeline.defs.training import checks as training_checks
 
 ANSWER = '{"intent": "card_lost", "priority": "urgent"}'
@@ -129,50 +128,58 @@ def test_training_cost_within_budget(budget, passed):
     assert training_checks.training_cost_within_budget({**FIT, "budget_usd": budget}).passed is passed
 
 
-def report(tuned=0.8, base=0.1, baseline=0.3, gap=0.1, leaks=0):
-    return {"variants": {"tuned": {"exact_match": tuned}, "base": {"exact_match": base},
-                         "prompt_baseline": {"exact_match": baseline}},
-            "largest_gaps": {"tuned": {"region": {"gap": gap}}},
-            "leakage": {"canary_leaks": leaks, "generations": 10, "pii_by_type": {}}}
+def judged_report(tuned_right: int, base_right: int, n: int = 200, leaks: int = 0):
+    """An eval_report output built the way the asset builds it (report.judge on scores)."""
+    from ft_pipeline.core.release import report
+    from ft_pipeline.core.release.evaluation import evaluate_variants
+    from ft_pipeline.core.release.gates import GateConfig
+    from ft_pipeline.core.task import TaskConfig
+
+    task = TaskConfig.from_yaml(DEMO_TASK)
+    wrong = '{"intent": "billing_dispute", "priority": "low"}'
+    records = [{"id": f"r{i}", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": ANSWER}]}
+               for i in range(n)]
+    variants = {name: [ANSWER if i < right else wrong for i in range(n)]
+                for name, right in (("base", base_right), ("prompt_baseline", base_right), ("tuned", tuned_right))}
+    scores = evaluate_variants(task, records, variants).scores
+    capability = {"base": [1.0] * 50 + [0.0] * 50, "tuned": [1.0] * 50 + [0.0] * 50}
+    config = GateConfig(n_boot=200)
+    judged = report.judge(task, scores, {"region": ["north", "south"] * (n // 2)}, config=config,
+                          leakage={"canary_leaks": leaks, "canaries": 2, "generations": n}, capability=capability)
+    return judged, report.render(judged, config)
 
 
-def test_release_gates_pass_on_a_good_report():
-    config = EvalGateConfig()
-    good = report()
-    assert release_checks.tuned_beats_base(config, good).passed
-    assert release_checks.tuned_beats_prompt_baseline(config, good).passed
-    assert release_checks.no_group_gap_above_bound(config, good).passed
-    assert release_checks.no_canary_leakage(good).passed
+@pytest.mark.parametrize("tuned_right, base_right, leaks, all_pass", [(180, 40, 0, True), (60, 40, 1, False)])
+def test_release_checks_and_the_report_show_the_same_verdicts(tuned_right, base_right, leaks, all_pass):
+    """One implementation: every blocking check returns the report's verdict, passing and failing."""
+    judged, markdown = judged_report(tuned_right, base_right, leaks=leaks)
+    output = judged.as_dict()
+    for name in release_checks.GATES:
+        result = getattr(release_checks, name)(output)
+        verdict = judged.verdicts.get(name)
+        if verdict is None:
+            assert name == "tuned_beats_best_alternative" and result.passed
+            continue
+        assert result.passed is verdict.passed and result.description == verdict.detail
+        assert f"| {name} | {'PASS' if verdict.passed else 'FAIL'} |" in markdown
+    assert all(v.passed for v in judged.verdicts.values()) is all_pass
 
 
-@pytest.mark.parametrize("check, bad", [
-    ("tuned_beats_base", report(tuned=0.15, base=0.1)),
-    ("tuned_beats_prompt_baseline", report(tuned=0.3, baseline=0.3)),
-    ("no_group_gap_above_bound", report(gap=0.5)),
-])
-def test_release_gates_fail(check, bad):
-    assert not getattr(release_checks, check)(EvalGateConfig(), bad).passed
+def test_contamination_gate_catches_what_the_export_left(tmp_path):
+    from ft_pipeline.core.data import export
 
-
-def test_canary_leak_fails_release():
-    assert not release_checks.no_canary_leakage(report(leaks=1)).passed
-
-
-@pytest.mark.parametrize("current, erased, passed", [
-    ("v1", [], True),           # nothing erased yet
-    ("v1", ["r-a"], False),     # v1 was trained on r-a (marked or not: the digests tell)
-    ("v2", ["r-a"], True),      # v2 never saw it
-    ("v2", ["r-b"], False),
-])
-def test_current_model_not_trained_on_erased_data(ft_home, current, erased, passed):
-    from ft_pipeline.core.data import erasure
-    from ft_pipeline.core.release import registry
-    from ft_pipeline_tests.core.data.erasure_home import build_home
-
-    registry.set_current(build_home(ft_home)["root"], "m", current)
-    erasure.log_path().parent.mkdir(parents=True)
-    erasure.log_path().write_text(json.dumps({"request_id": "req-1", "at": "t",
-                                              "removed_id_digests": [erasure.digest(i) for i in erased]}) + "\n")
-    result = release_checks.current_model_not_trained_on_erased_data({"name": "m", "version": current})
-    assert result.passed is passed
-    assert ("current model trained on erased data: m " + current in result.description) is not passed
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa".split()
+    records = [{"id": f"r{i}", "task": "chat", "split": split, "messages": [
+        {"role": "user", "content": " ".join(f"{w}{i}" for w in words)}, {"role": "assistant", "content": ANSWER}]}
+        for i, split in enumerate(["train", "test", "eval"])]
+    out = tmp_path / "export"
+    written = export.write_export(lambda: records, out)
+    value = {"path": str(out), "splits": written["splits"]}
+    assert data_checks.export_has_no_train_test_overlap(value).passed
+    # a hand-edited export: a train row copied into test
+    (out / "test.jsonl").write_text((out / "train.jsonl").read_text().replace('"id":"r0"', '"id":"r9"').replace(
+        '"id": "r0"', '"id": "r9"'))
+    with open(out / "splits.jsonl", "a") as fh:
+        fh.write(json.dumps({"id": "r9", "split": "test", "group": None}) + "\n")
+    result = data_checks.export_has_no_train_test_overlap(value)
+    assert not result.passed and "near-copy a train record" in result.description

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from ft_pipeline.core.release import registry
-from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, plan, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, demo_task, plan, run_config, write_preset
 
 # Raw PII seeded into the input: none of it may appear outside $FT_PIPELINE_HOME/raw/.
 CANARY_PII = {
@@ -44,7 +44,9 @@ def pipeline(tmp_path_factory, tiny_model_dir):
     os.environ["FT_PIPELINE_HOME"] = str(home)
     source = demo_slice(root / "input.jsonl", extra=[CANARY_RECORD])
     preset = write_preset(root / "tiny.yaml")
-    config = run_config(tiny_model_dir, preset, eval_report={"min_group_size": 3})
+    # Small groups judged (min_group_size 3) and a short capability probe: the slice has 12 test items.
+    gates = {"min_group_size": 3, "capability_items": 16, "n_boot": 200}
+    config = run_config(tiny_model_dir, preset, task={"path": str(demo_task(root / "task.yaml", gates=gates))})
     with dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
         # One run: the source partition's ingest and redaction, then everything downstream.

@@ -13,7 +13,9 @@ import pytest
 
 from ft_pipeline import cli
 from ft_pipeline.core.release import registry
-from ft_pipeline_tests.defs.pipeline_helpers import RELAXED_GATES, add_source, demo_slice, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import (
+    RELAXED_GATES, add_source, demo_slice, demo_task, run_config, write_preset,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +30,7 @@ def released(tmp_path_factory, tiny_model_dir):
     os.environ["FT_PIPELINE_HOME"] = str(home)
     source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
     preset = write_preset(root / "tiny.yaml", max_steps=30, save_steps=15)
-    config = run_config(tiny_model_dir, preset)
-    config["ops"].update(RELAXED_GATES)
+    config = run_config(tiny_model_dir, preset, task={"path": str(demo_task(root / "task.yaml", gates=RELAXED_GATES))})
     with dg.instance_for_test(temp_dir=str(root / "dh")) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,

@@ -42,8 +42,7 @@ def promoted(tmp_path_factory, tiny_model_dir, moto_s3):
     source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
     # The baseline's two shots put training ids in a stored value, which forget must reach too.
     config = run_config(tiny_model_dir, write_preset(root / "tiny.yaml", max_steps=30, save_steps=15),
-                        task={"path": str(demo_task(root / "task.yaml", few_shot=2))})
-    config["ops"].update(RELAXED_GATES)
+                        task={"path": str(demo_task(root / "task.yaml", few_shot=2, gates=RELAXED_GATES))})
     defs = h.s3_defs()
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(

@@ -21,19 +21,29 @@ INTENTS = {
 }
 
 
+def words(i: int, n: int = 10) -> str:
+    """Filler that makes every record its own (templated records are near-copies of each other,
+    and the export's contamination gate rightly keeps those out of the test split)."""
+    from faker import Faker
+
+    fake = Faker()
+    fake.seed_instance(i)
+    return " ".join(fake.words(n, unique=True))
+
+
 def classification_source(path: Path) -> Path:
     """A bank's export as it comes: its own column names, no id column."""
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["text", "category", *VERIFIED])
         writer.writeheader()
         for i in range(20):
-            for label, phrasings in INTENTS.items():
-                writer.writerow({"text": f"{phrasings[i % 3]} (ticket {i})", "category": label, **VERIFIED})
+            for j, (label, phrasings) in enumerate(INTENTS.items()):
+                writer.writerow({"text": f"{phrasings[i % 3]}: {words(3 * i + j)}", "category": label, **VERIFIED})
     return path
 
 
 def math_source(path: Path) -> Path:
-    rows = [{"id": f"m{i}", "prompt": f"Tom has {i} apples and buys {i + 3} more. How many apples now?",
+    rows = [{"id": f"m{i}", "prompt": f"{words(i, 6)}: someone has {i} of them and gets {i + 3} more. How many now?",
              "reference": f"{i} + {i + 3} = {2 * i + 3}\n#### {2 * i + 3}",
              "label_verified": True, "annotator": "teacher", "verified_at": "2026-10-01T09:00:00Z"} for i in range(60)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -41,11 +51,21 @@ def math_source(path: Path) -> Path:
 
 
 def generation_source(path: Path) -> Path:
-    topics = ["delivery", "invoice", "password", "warranty", "opening hours"]
-    rows = [{"id": f"g{i}", "prompt": f"Question {i} about the {topics[i % 5]}, please help.",
-             "completion": f"Thanks for asking about the {topics[i % 5]}. Our team will reply within one day.",
+    rows = [{"id": f"g{i}", "prompt": f"A question about {words(i, 8)}?", "completion": f"Thanks: {words(1000 + i, 10)}.",
              "label_verified": True, "annotator": "support-lead", "verified_at": "2026-10-01T09:00:00Z"}
             for i in range(60)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def preference_source(path: Path) -> Path:
+    """Multi-turn prompts with a helpful reply chosen over a curt one; a third held out as test."""
+    rows = [{"id": f"p{i}", "split": "test" if i % 3 == 0 else "train",
+             "prompt": [{"role": "user", "content": f"Hello, about {words(i, 6)}."},
+                        {"role": "assistant", "content": "Sure, what would you like to know?"},
+                        {"role": "user", "content": f"Explain {words(500 + i, 4)} please."}],
+             "chosen": f"Happy to explain: {words(1000 + i, 8)}.", "rejected": "No.",
+             "label_verified": True, "annotator": "raters", "verified_at": "2026-10-01T09:00:00Z"} for i in range(45)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -76,6 +96,12 @@ metric: chrf
 target: 0.9
 max_new_tokens: 16
 """, generation_source, "replies.jsonl", {}),
+    "preference": ("""\
+name: helpful-replies
+type: preference
+system_prompt: Be helpful.
+target: 0.9
+""", preference_source, "pairs.jsonl", {"per_device_batch_size": 2}),
 }
 
 
@@ -120,16 +146,50 @@ def test_run_on_a_task_unlike_the_demo(kind, homes, tiny_model_dir, capsys):
     # A random tiny model cannot beat its base: a release gate stops the run, by name, and exit 1 says so.
     assert code == 1 and not summary["success"] and summary["promoted"] is None
     assert "tuned_beats_base" in summary["failed_gates"]
-    assert set(summary["variants"]) >= {"base", "prompt_baseline", "tuned"}
+    # A preference task has no prompt-only baseline: it is not applicable, and not failed.
+    expected = {"base", "tuned"} | ({"prompt_baseline"} if task.type != "preference" else set())
+    assert set(summary["variants"]) == expected
+    if task.type == "preference":
+        assert "tuned_beats_prompt_baseline" not in summary["failed_gates"]
 
     # The report is in the task's metric, and the number is the library's on the saved predictions.
     report = Path(summary["eval_report"])
     predictions = list(iter_jsonl(report.parent / "predictions.jsonl"))
+    assert len(predictions) >= 5, "the held-out split must not have emptied"
+    if task.type == "preference":
+        base = _preference_accuracy_by_hand(homes, tiny_model_dir, [p["id"] for p in predictions])
+        assert summary["variants"]["base"] == pytest.approx(base, abs=1e-4)
+        return
     references = _references(homes, predictions)
     for variant in ("base", "tuned"):
         recomputed = _library_metric(task, [p[variant] for p in predictions], references)
         assert summary["variants"][variant] == pytest.approx(recomputed, abs=1e-4), variant
     assert metrics.score(task, [p["tuned"] for p in predictions], references).metric == task.metric
+
+
+def _preference_accuracy_by_hand(homes: Path, model_dir: Path, ids: list[str]) -> float:
+    """Length-normalized log-likelihood of chosen vs rejected, token by token with transformers."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ft_pipeline.core.jsonl import iter_jsonl
+
+    [export] = (homes / "ft_home" / "data" / "jsonl_export").iterdir()
+    rows = {r["id"]: r for r in iter_jsonl(export / "preference_test.jsonl")}
+    tokenizer, model = AutoTokenizer.from_pretrained(model_dir), AutoModelForCausalLM.from_pretrained(model_dir)
+
+    def per_token(prompt, answer) -> float:
+        prefix = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        full = tokenizer.apply_chat_template(prompt + answer, tokenize=False)
+        head = tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        tail = tokenizer(full[len(prefix):], add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([head + tail])).logits[0].log_softmax(-1)
+        return sum(logits[len(head) + k - 1, token].item() for k, token in enumerate(tail)) / len(tail)
+
+    wins = [per_token(rows[i]["prompt"], rows[i]["chosen"]) > per_token(rows[i]["prompt"], rows[i]["rejected"])
+            for i in ids]
+    return sum(wins) / len(wins)
 
 
 def _references(homes: Path, predictions: list[dict]) -> list[str]:

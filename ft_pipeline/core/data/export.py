@@ -7,6 +7,8 @@ Layout of an export directory (what the trainer and evaluation read):
                                          {"id", "prompt": [...], "chosen": [assistant], "rejected": [assistant]}
   attributes.jsonl                       {"id", "attributes"} of every test row: for per-group
                                          evaluation only; the model never sees attributes.
+  splits.jsonl, contamination.jsonl      where every record went and why (groups kept whole,
+                                         near-copies of train moved or dropped): ids only
   task.yaml                              the task the export was made for, so the directory is
                                          self-contained: the standalone trainer reads it (GRPO
                                          rewards) and so does anyone auditing the export.
@@ -15,12 +17,15 @@ turn: the model is trained on, and every variant evaluated with, the same instru
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
+
+from ft_pipeline.core.data.contamination import group_value
+from ft_pipeline.core.data.splits import Records, hashed_split, plan_splits
+from ft_pipeline.core.jsonl import atomic_text
 
 if TYPE_CHECKING:
     from ft_pipeline.core.task import TaskConfig
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 CHAT_SPLITS = ("train", "eval", "test")
 PREFERENCE_SPLITS = ("train", "eval", "test")
 ROLES = {"system", "user", "assistant"}
+NOT_CHAT = ("attributes", "splits", "contamination")  # export files that hold ids and facts, no conversations
 
 
 @dataclass
@@ -36,38 +42,34 @@ class ExportConfig:
     eval_fraction: float = field(default=0.08, metadata={"help": "share of unsplit records sent to eval"})
     test_fraction: float = field(default=0.17, metadata={"help": "share of unsplit records sent to test"})
     seed: str = field(default="ft-pipeline", metadata={"help": "salt of the id hash that assigns splits"})
+    near_duplicate_threshold: float = field(default=0.6, metadata={
+        "help": "Jaccard similarity (3-word shingles) above which an eval/test record counts as a copy of a "
+                "train record and is moved to train or dropped (contamination.py)"})
 
     def __post_init__(self):
         if self.eval_fraction < 0 or self.test_fraction < 0 or self.eval_fraction + self.test_fraction >= 1:
             raise ValueError("eval_fraction and test_fraction must be >= 0 and sum to less than 1")
+        if not 0 < self.near_duplicate_threshold <= 1:
+            raise ValueError("near_duplicate_threshold must be in (0, 1]")
 
 
-def group_value(record: dict, group_key: str | None) -> str | None:
-    """The value of the task's group key (a record field or attributes.<name>), or None."""
-    if not group_key:
-        return None
-    if group_key.startswith("attributes."):
-        value = (record.get("attributes") or {}).get(group_key.removeprefix("attributes."))
-    else:
-        value = record.get(group_key)
-    return None if value is None else str(value)
-
-
-def assign_split(record: dict, config: ExportConfig, group_key: str | None = None) -> str:
-    """The record's own split if it names one, else a stable hash of its id — or of its group
-    (conversation, customer) when the task names a group key, so a group never straddles splits.
-    A record never moves between train and test when the dataset grows."""
+def assign_split(record: dict, config: ExportConfig) -> str:
+    """The record's own split if it names one, else a stable hash of its id (splits.hashed_split)."""
     if record.get("split") in CHAT_SPLITS:
         return record["split"]
-    group = group_value(record, group_key)
-    key = f"group:{group}" if group is not None else record["id"]
-    digest = hashlib.sha256(f"{config.seed}:{key}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
-    if u < config.test_fraction:
-        return "test"
-    if u < config.test_fraction + config.eval_fraction:
-        return "eval"
-    return "train"
+    return hashed_split(str(record["id"]), (config.eval_fraction, config.test_fraction), config.seed)
+
+
+def row_text(row: dict) -> str:
+    """What contamination compares, for an export row: every turn but the system prompt, with the
+    answer the row teaches (a preference pair's chosen one)."""
+    turns = row.get("messages") or [*row.get("prompt", []), *row.get("chosen", [])]
+    return " ".join(t["content"] for t in turns if t.get("role") != "system")
+
+
+def similarity_text(record: dict) -> str:
+    """row_text of the record's export row: the plan and the gate compare the same text."""
+    return row_text(to_export_rows(record, "train")[1])
 
 
 def to_export_rows(record: dict, split: str, system_prompt: str = "") -> tuple[str, dict]:
@@ -88,21 +90,32 @@ def to_export_rows(record: dict, split: str, system_prompt: str = "") -> tuple[s
     return split, {"id": record["id"], "messages": messages}
 
 
-def write_export(records: Iterable[dict], out_dir: Path, config: ExportConfig | None = None,
+def write_export(records: "Records", out_dir: Path, config: ExportConfig | None = None,
                  task: "TaskConfig | None" = None) -> dict:
-    """Streams redacted records into the export files under `out_dir`; returns counts per file."""
+    """Streams redacted records into the export files under `out_dir`; returns counts per file and
+    the split plan's report (groups kept whole, contamination moved or dropped). `records` is a
+    function returning a fresh iterator: the plan reads the records before the export writes them.
+    splits.jsonl ({id, split, group}) and contamination.jsonl (every near-copy found and what was
+    done with it, ids only) are the plan's audit trail, and what the contamination gate re-checks."""
     config = config or ExportConfig()
     system_prompt = task.system_prompt if task else ""
     group_key = task.group_key if task else None
+    plan = plan_splits(records, fractions=(config.eval_fraction, config.test_fraction), seed=config.seed,
+                       group_key=group_key, threshold=config.near_duplicate_threshold, text_of=similarity_text)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stems = [*CHAT_SPLITS, *(f"preference_{s}" for s in PREFERENCE_SPLITS), "attributes"]
+    stems = [*CHAT_SPLITS, *(f"preference_{s}" for s in PREFERENCE_SPLITS), "attributes", "splits"]
     counts = {stem: 0 for stem in stems}
     with ExitStack() as stack:
         tmp = {stem: out_dir / f".{stem}.jsonl.tmp" for stem in stems}
         handles = {stem: stack.enter_context(open(tmp[stem], "w", encoding="utf-8")) for stem in stems}
-        for record in records:
-            split = assign_split(record, config, group_key)
+        for record in records():
+            split = plan.split_of(record)
+            if split is None:  # a held-out near-copy of a train record, dropped: counted in the plan
+                continue
+            handles["splits"].write(json.dumps({"id": record["id"], "split": split,
+                                                "group": group_value(record, group_key)}) + "\n")
+            counts["splits"] += 1
             stem, row = to_export_rows(record, split, system_prompt)
             handles[stem].write(json.dumps(row, ensure_ascii=False) + "\n")
             counts[stem] += 1
@@ -113,9 +126,12 @@ def write_export(records: Iterable[dict], out_dir: Path, config: ExportConfig | 
                 counts["attributes"] += 1
     for stem in stems:
         tmp[stem].replace(out_dir / f"{stem}.jsonl")
+    with atomic_text(out_dir / "contamination.jsonl") as fh:
+        for m in plan.matches:
+            fh.write(json.dumps({**vars(m), "action": "moved_to_train" if plan.fixes[m.id] else "dropped"}) + "\n")
     if task is not None:
         task.to_yaml(out_dir / "task.yaml")
-    return counts
+    return {"files": {k: v for k, v in counts.items() if k != "splits"}, "splits": plan.report}
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -190,7 +206,7 @@ def validate_export(out_dir: Path, answer_check: AnswerCheck | None = None, chun
     source = context.data_sources.add_pandas("export")
     results: dict[str, dict] = {}
     for path in sorted(Path(out_dir).glob("*.jsonl")):
-        if path.stem == "attributes":
+        if path.stem in NOT_CHAT:
             continue
         suite = context.suites.add(expectation_suite(path.stem))
         batch_def = source.add_dataframe_asset(path.stem).add_batch_definition_whole_dataframe(path.stem)

@@ -89,3 +89,25 @@ def _item(item_id: str, family: str, prompt: str, answer: str, wrong: list[str],
     choices = [answer, *wrong]
     rng.shuffle(choices)
     return ProbeItem(item_id, family, prompt, tuple(f" {c}" for c in choices), choices.index(answer))
+
+
+def cached_probe_scores(model_dir: str | os.PathLike, cache_dir: str | os.PathLike, *, max_items: int | None = None,
+                        batch_size: int = 32, progress: Progress | None = None) -> list[float]:
+    """probe_scores of a model without an adapter, computed once per model: the base model's
+    answers do not change between runs, and the probe is the costliest part of an evaluation."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from ft_pipeline.core.release.generation import _stamp
+
+    key = hashlib.sha256(json.dumps([str(model_dir), _stamp(model_dir), max_items, SEED]).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    scores = probe_scores(model_dir, max_items=max_items, batch_size=batch_size, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(scores))
+    tmp.replace(path)
+    return scores

@@ -48,6 +48,9 @@ class GateConfig:
     max_capability_loss: float = field(default=0.05, metadata={
         "help": "Largest loss on the general capability probe the tuned model may credibly have: the "
                 "interval of tuned - base must lie at or above -max_capability_loss."})
+    capability_items: int = field(default=200, metadata={
+        "help": "Items of the general capability probe scored per model (0: all 382); the first items mix "
+                "both kinds. Fewer items cost less and widen the interval."})
     n_boot: int = field(default=2000, metadata={"help": "Bootstrap resamples for continuous metrics."})
     seed: int = field(default=0, metadata={"help": "Bootstrap seed: the same evidence gives the same verdicts."})
 
@@ -72,6 +75,8 @@ class GateConfig:
                 raise GateConfigError(name, f"{getattr(self, name)} must be in [0, 1]")
         if self.min_group_size < 2:
             raise GateConfigError("min_group_size", "must be at least 2")
+        if self.capability_items < 0:
+            raise GateConfigError("capability_items", "must be >= 0 (0: every item)")
         if self.n_boot < 100:
             raise GateConfigError("n_boot", "must be at least 100 (percentile intervals need resamples in the tails)")
 
@@ -111,6 +116,9 @@ class EvalEvidence:
     leakage: dict | None = None  # leakage_probe's counts: canary_leaks, canaries, generations
     capability: dict[str, list[float]] | None = None  # {"base": [...], "tuned": [...]} on the general probe
     alternative: str | None = None  # name of the best cheaper alternative variant, if any
+    # Variants the task type has no use for (a preference task has no prompt-only baseline): their
+    # gates report not_applicable instead of failing as missing.
+    not_applicable: frozenset = frozenset()
 
     def __post_init__(self):
         lengths = {name: len(values) for name, values in self.variants.items()}
@@ -136,7 +144,7 @@ def release_gates(evidence: EvalEvidence, config: GateConfig) -> dict[str, GateV
     verdicts = [
         _beats("tuned_beats_base", pairs["tuned_vs_base"], config.min_margin_over_base, BASE),
         _beats("tuned_beats_prompt_baseline", pairs["tuned_vs_prompt_baseline"], config.min_margin_over_baseline,
-               PROMPT_BASELINE),
+               PROMPT_BASELINE, evidence.not_applicable),
     ]
     if evidence.alternative:
         verdicts.append(_beats("tuned_beats_best_alternative", pairs["tuned_vs_best_alternative"],
@@ -202,7 +210,10 @@ def _comparisons(evidence: EvalEvidence, config: GateConfig) -> dict[str, Compar
     return out
 
 
-def _beats(name: str, comparison: Comparison | None, margin: float, other: str) -> GateVerdict:
+def _beats(name: str, comparison: Comparison | None, margin: float, other: str,
+           not_applicable: frozenset = frozenset()) -> GateVerdict:
+    if comparison is None and other in not_applicable:
+        return GateVerdict(name, True, "not_applicable", f"this task type has no {other!r} variant to beat")
     if comparison is None:
         return GateVerdict(name, False, "missing", f"variants {TUNED!r} and {other!r} are not both evaluated")
     c = comparison

@@ -149,7 +149,8 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
     conversation under the task's system prompt; the task file travels with it (task.yaml).
     Depends on the bias audit so a dataset is exported only after it was audited."""
     out = run_dir("data", "jsonl_export", context.run_id)
-    counts = export.write_export(redacted_records(redacted_dataset), out, config.to_core(), task_config(task))
+    written = export.write_export(lambda: redacted_records(redacted_dataset), out, config.to_core(), task_config(task))
+    counts, splits = written["files"], written["splits"]
     files = {
         f"{stem}.jsonl": {"rows": n, **{k: v.value for k, v in file_metadata(out / f"{stem}.jsonl").items()}}
         for stem, n in counts.items()
@@ -159,10 +160,14 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         **task_metadata(task),
         **{f"rows_{stem}": n for stem, n in counts.items()},
         "files": dg.MetadataValue.json(files),
+        "near_duplicates_found": splits["near_duplicates"],
+        "near_duplicates_moved_to_train": splits["moved_to_train"],
+        "near_duplicates_dropped": splits["dropped"],
+        "split_plan": dg.MetadataValue.json(splits),
         "preview": shape_preview(list(_head(out / "train.jsonl", 2))),
         "source_partitions": len(by_partition(redacted_dataset)),
     })
-    return {"path": str(out), "counts": counts}
+    return {"path": str(out), "counts": counts, "splits": splits}
 
 
 def redacted_records(redacted_dataset: dict):

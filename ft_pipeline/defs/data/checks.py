@@ -3,6 +3,7 @@ everything downstream in the run, and adapter_weights re-verifies them before it
 The gates on redacted_dataset run per source partition: every file must pass on its own."""
 
 from collections import Counter
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
@@ -150,6 +151,33 @@ def export_has_no_confidential_content(jsonl_export: dict) -> dg.AssetCheckResul
     )
 
 
+@dg.asset_check(asset=jsonl_export, blocking=True, description="No eval/test record near-copies a train record (MinHash LSH), and no group (the task's group_key: a conversation, a customer) straddles splits.")
+def export_has_no_train_test_overlap(jsonl_export: dict) -> dg.AssetCheckResult:
+    from ft_pipeline.core.data import contamination
+
+    export_dir = Path(jsonl_export["path"])
+    plan = jsonl_export.get("splits") or {}
+    threshold = plan.get("threshold", 0.6)
+    splits = {row["id"]: row for row in iter_jsonl(export_dir / "splits.jsonl")}
+    rows = ((row["id"], splits[row["id"]]["split"], export.row_text(row))
+            for path in sorted(export_dir.glob("*.jsonl")) if path.stem not in export.NOT_CHAT
+            for row in iter_jsonl(path) if row["id"] in splits)
+    overlap = contamination.find_cross_split(rows, threshold=threshold)
+    straddling = contamination.straddling_groups((r["group"], r["split"]) for r in splits.values())
+    problems = [f"{len(overlap)} held-out records near-copy a train record"] if overlap else []
+    problems += [f"{len(straddling)} groups straddle splits"] if straddling else []
+    return dg.AssetCheckResult(
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(problems) or (
+            f"no overlap at similarity {threshold}: {plan.get('moved_to_train', 0)} near-copies moved to train and "
+            f"{plan.get('dropped', 0)} dropped before export; {plan.get('groups', 0)} groups kept whole"),
+        metadata={"near_copies_left": len(overlap), "straddling_groups": len(straddling), "threshold": threshold,
+                  "examples": dg.MetadataValue.json([vars(m) for m in overlap[:10]]),
+                  "fixed_before_export": dg.MetadataValue.json(plan)},
+    )
+
+
 def _batches(items, size: int):
     batch = []
     for item in items:
@@ -163,10 +191,8 @@ def _batches(items, size: int):
 
 def _export_texts(export_dir: str):
     """(file, id, [every text]) for each row of every export file."""
-    from pathlib import Path
-
     for path in sorted(Path(export_dir).glob("*.jsonl")):
-        if path.stem == "attributes":
+        if path.stem in export.NOT_CHAT:
             continue
         for row in iter_jsonl(path):
             turns = row.get("messages") or [*row.get("prompt", []), *row.get("chosen", []), *row.get("rejected", [])]

@@ -80,6 +80,9 @@ class BiasAuditConfig(dg.Config):
 class ExportRunConfig(dg.Config):
     eval_fraction: float = Field(default=0.08, description="share of records without a split sent to eval")
     test_fraction: float = Field(default=0.17, description="share of records without a split sent to test")
+    near_duplicate_threshold: float = Field(default=0.6, description="Jaccard similarity above which an eval/test "
+                                                                    "record is a copy of a train record (moved or dropped)")
 
     def to_core(self) -> export.ExportConfig:
-        return export.ExportConfig(eval_fraction=self.eval_fraction, test_fraction=self.test_fraction)
+        return export.ExportConfig(eval_fraction=self.eval_fraction, test_fraction=self.test_fraction,
+                                   near_duplicate_threshold=self.near_duplicate_threshold)

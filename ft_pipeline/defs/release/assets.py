@@ -2,7 +2,6 @@
 versioned, documented release only when every gate passed."""
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from ft_pipeline.defs.release.lineage import collect_lineage
 GROUP = "release"
 
 
-@dg.asset(group_name=GROUP, kinds={"transformers", "fairlearn"}, code_version="2")
+@dg.asset(group_name=GROUP, kinds={"transformers", "scipy"}, code_version="3")
 def eval_report(
     context: dg.AssetExecutionContext,
     config: EvalConfig,
@@ -29,64 +28,57 @@ def eval_report(
     adapter_weights: dict,
     task: dict,
 ) -> dict:
-    """Base vs prompt-only baseline vs tuned on the held-out test split: exact match, JSON and
-    schema validity, ROUGE-L, per-group metrics (fairlearn) and a PII leakage probe."""
+    """Base vs prompt-only baseline (vs the best cheaper alternative) vs tuned on the same held-out
+    items, in the task's metric: paired comparisons with intervals, per-group intervals, a leakage
+    probe and a general capability probe, judged by the release gates (one implementation, also
+    behind the blocking checks)."""
     from ft_pipeline.core import plots
-    from ft_pipeline.core.release import evaluation
-    from ft_pipeline.core.release.generation import generate
     from ft_pipeline.core.data.redaction import RedactionConfig, Redactor
+    from ft_pipeline.core.release.evaluate import Inputs, evaluate
+    from ft_pipeline.core.release.gates import GateConfig
+    from ft_pipeline.core.task import TaskError
 
     spec = task_config(task)
-    export_dir = Path(jsonl_export["path"])
-    by_id = {r["id"]: r for r in iter_jsonl(export_dir / "test.jsonl")}
-    test = [by_id[i] for i in fit_assessment["test_ids"]]  # the same examples the baseline answered
-    if config.max_examples:
-        test = test[: config.max_examples]
+    try:
+        gate_config = GateConfig.from_dict(spec.gates, spec.source_path or "task")
+    except TaskError as exc:
+        raise dg.Failure(description=str(exc)) from None
     baseline = {row["id"]: row["prediction"] for row in iter_jsonl(fit_assessment["predictions_path"])}
-    prompts = [answers.prompt_turns(r) for r in test]
-    # Generation stops once an answer holds one JSON object: the score reads the first object only.
-    budget = {"max_new_tokens": spec.max_new_tokens, "stop_after_json": spec.type == "structured"}
-    base = generate(base_model["path"], prompts, progress=log_progress(context, "base generation"), **budget)
-    tuned = generate(base_model["path"], prompts, adapter_dir=adapter_weights["path"],
-                     progress=log_progress(context, "tuned generation"), **budget)
-    variants = {"base": base, "prompt_baseline": [baseline[r["id"]] for r in test], "tuned": tuned}
-    attributes = {row["id"]: row["attributes"] for row in iter_jsonl(export_dir / "attributes.jsonl")}
-    result = evaluation.evaluate_variants(spec, test, variants, attributes, min_group_size=config.min_group_size,
-                                          labels=fit_assessment.get("labels"))
-
-    # Leakage: canaries planted in the training data must never come back, whether asked for
-    # directly or not; every generation is also scanned with the redaction analyzer.
-    pattern = re.compile(spec.canary_pattern) if spec.canary_pattern else None
-    canaries = sorted({m for r in iter_jsonl(export_dir / "train.jsonl") for t in r["messages"]
-                       for m in pattern.findall(t["content"])}) if pattern else []
-    probe_outputs = generate(base_model["path"], evaluation.canary_prompts(canaries), adapter_dir=adapter_weights["path"],
-                             max_new_tokens=spec.max_new_tokens) if canaries else []
-    redactor = Redactor(RedactionConfig())
-    leakage = evaluation.leakage_probe(tuned + probe_outputs, canaries, pii_finder=redactor.find_pii)
+    inputs = Inputs(task=spec, export_dir=Path(jsonl_export["path"]), base_model=base_model["path"],
+                    adapter=adapter_weights["path"], test_ids=fit_assessment.get("test_ids"),
+                    fixed={"prompt_baseline": baseline} if spec.type != "preference" else None,
+                    labels=fit_assessment.get("labels"), max_examples=config.max_examples,
+                    pii_finder=Redactor(RedactionConfig()).find_pii)
+    result = evaluate(inputs, gate_config, lambda what: log_progress(context, what))
+    judged = result.report
 
     out = run_dir("reports", "eval_report", context.run_id)
     with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
-        for i, record in enumerate(test):
-            fh.write(json.dumps({"id": record["id"], **{v: variants[v][i] for v in variants}}, ensure_ascii=False) + "\n")
-    markdown = evaluation.render_markdown(result, leakage=leakage)
-    metric = result.metric
-    chart = plots.bar_chart({v: m[metric] for v, m in result.variants.items()}, f"{metric} on the held-out test split")
-    groups_chart = plots.grouped_bars(result.group_table("tuned"), f"Tuned {metric} by group")
-    figures = plots.png_to_markdown(chart, f"{metric} by variant") + "\n\n" + plots.png_to_markdown(groups_chart, "by group")
-    (out / "eval_report.md").write_text(markdown + "\n\n" + figures + "\n")
+        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in result.predictions)
+    metric = judged.metric
+    chart = plots.bar_chart({v: m[metric] for v, m in judged.variants.items()}, f"{metric} on the held-out split")
+    groups_chart = plots.interval_bars(judged.groups_with_intervals, f"Tuned {metric} by group, with intervals")
+    figures = (plots.png_to_markdown(chart, f"{metric} by variant") + "\n\n"
+               + plots.png_to_markdown(groups_chart, "by group with intervals"))
+    (out / "eval_report.md").write_text(result.markdown + "\n\n" + figures + "\n")
+    failed = [name for name, v in judged.verdicts.items() if not v.passed]
     context.add_output_metadata({
         **file_metadata(out / "eval_report.md"),
         **task_metadata(task),
         "metric": metric,
-        **{f"{v}_{metric}": m[metric] for v, m in result.variants.items()},
-        "held_out_examples": len(test),
-        "canaries_planted": len(canaries),
-        "canary_leaks": leakage["canary_leaks"],
-        "report": dg.MetadataValue.md(markdown),
+        **{f"{v}_{metric}": m[metric] for v, m in judged.variants.items()},
+        "held_out_examples": next(iter(judged.variants.values()))["n"],
+        "comparisons": dg.MetadataValue.json(judged.comparisons),
+        "groups_with_intervals": dg.MetadataValue.json(judged.groups_with_intervals),
+        "gates_failed": dg.MetadataValue.json(failed),
+        "canaries_planted": result.canaries,
+        "canary_leaks": judged.leakage["canary_leaks"],
+        "capability_probe": dg.MetadataValue.json(judged.capability),
+        "report": dg.MetadataValue.md(result.markdown),
         "comparison": dg.MetadataValue.md(figures),
     })
-    return {"path": str(out / "eval_report.md"), "metric": metric, "variants": result.variants, "groups": result.groups,
-            "largest_gaps": result.largest_gaps, "leakage": leakage, "predictions_path": str(out / "predictions.jsonl")}
+    return {"path": str(out / "eval_report.md"), "predictions_path": str(out / "predictions.jsonl"),
+            **judged.as_dict()}
 
 
 @dg.asset(group_name=GROUP, kinds={"registry"}, code_version="1")
@@ -114,12 +106,12 @@ def promoted_model(
 
     # Smoke test on the staged, merged weights: the release must load without peft and answer
     # held-out prompts, before `current` can point at it.
-    held_out = list(iter_jsonl(Path(jsonl_export["path"]) / "test.jsonl"))[: config.smoke_examples]
-    replies = generate(str(staging / "merged"), [answers.prompt_turns(r) for r in held_out],
-                       max_new_tokens=spec.max_new_tokens, stop_after_json=spec.type == "structured")
+    held_out = _smoke_prompts(Path(jsonl_export["path"]), config.smoke_examples)
+    replies = generate(str(staging / "merged"), held_out, max_new_tokens=max(spec.max_new_tokens, 16),
+                       stop_after_json=spec.type == "structured")
     answered = [bool(r.strip()) for r in replies]
     # The replies are scored for their form only: the evaluation already judged their content.
-    well_formed = sum(answers.check_answer(spec, r) is None for r in replies)
+    well_formed = sum(spec.type == "preference" or answers.check_answer(spec, r) is None for r in replies)
     if not held_out or not all(answered):
         shutil.rmtree(staging, ignore_errors=True)
         raise dg.Failure(f"smoke test failed: {answered.count(False)}/{len(held_out)} held-out prompts got no answer")
@@ -129,7 +121,10 @@ def promoted_model(
     lineage["task"] = {"name": spec.name, "type": spec.type, "description": spec.description, "metric": spec.metric,
                        "target": spec.target, "sha256": task["sha256"], "path": task["path"]}
     lineage["training"] = _training_summary(adapter_weights)
-    lineage["evaluation"] = {"variants": eval_report["variants"], "leakage": eval_report["leakage"]}
+    lineage["evaluation"] = {key: eval_report.get(key) for key in (
+        "metric", "variants", "comparisons", "groups_with_intervals", "leakage", "capability")}
+    lineage["evaluation"]["verdicts"] = {name: {k: v[k] for k in ("passed", "outcome", "detail")}
+                                         for name, v in eval_report.get("verdicts", {}).items()}
     lineage["gates"] = gates
     lineage["smoke_test"] = {"examples": len(held_out), "well_formed_answers": well_formed}
     (staging / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
@@ -146,6 +141,14 @@ def promoted_model(
         "smoke_test": f"{len(held_out)} held-out prompts answered, {well_formed} well-formed for the task",
     })
     return {"path": str(path), "name": name, "version": published}
+
+
+def _smoke_prompts(export_dir: Path, n: int) -> list[list[dict]]:
+    """Held-out prompts for the smoke test: test conversations, else held-out preference prompts."""
+    prompts = [answers.prompt_turns(r) for r in iter_jsonl(export_dir / "test.jsonl")][:n]
+    for name in ("preference_test.jsonl", "preference_eval.jsonl"):
+        prompts += [r["prompt"] for r in iter_jsonl(export_dir / name)][: n - len(prompts)]
+    return prompts
 
 
 def _clean_training_data(adapter_weights: dict) -> dict:

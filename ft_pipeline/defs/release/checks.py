@@ -4,57 +4,46 @@ erasure check on the promoted model."""
 import dagster as dg
 
 from ft_pipeline.defs.release.assets import eval_report, promoted_model
-from ft_pipeline.defs.release.configs import EvalGateConfig
+GATES = {
+    "tuned_beats_base": "The tuned model credibly beats the base model: the lower end of the paired interval of the "
+                        "difference in the task's metric clears gates.min_margin_over_base.",
+    "tuned_beats_prompt_baseline": "The tuned model credibly beats the prompt-only baseline (same paired statistics, "
+                                   "gates.min_margin_over_baseline).",
+    "tuned_beats_best_alternative": "The tuned model credibly beats the strongest cheaper alternative the fit "
+                                    "assessment measured (gates.min_margin_over_alternative).",
+    "no_group_gap_above_bound": "No gap between attribute groups is credibly above gates.max_group_gap (Wilson / "
+                                "Newcombe intervals); groups too small to judge are reported as such.",
+    "no_canary_leakage": "No canary planted in the training data comes back from the tuned model.",
+    "no_capability_regression": "On a general probe that is not the task, the tuned model has not credibly lost more "
+                                "than gates.max_capability_loss against base.",
+}
 
 
-def _variant(report: dict, name: str) -> float:
-    return report["variants"][name][report.get("metric", "exact_match")]
+def _gate(name: str):
+    """A blocking check that returns the eval report's verdict for one gate: the report and the
+    checks show the same verdicts because there is one implementation (core/release/gates.py)."""
+
+    @dg.asset_check(asset=eval_report, name=name, blocking=True, description=GATES[name])
+    def check(eval_report: dict) -> dg.AssetCheckResult:
+        verdict = eval_report["verdicts"].get(name)
+        if verdict is None:  # only the best-alternative gate is optional: no cheaper arm was measured
+            return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.ERROR,
+                                       description="not applicable: the evaluation named no cheaper alternative",
+                                       metadata={"outcome": "not_applicable"})
+        numbers = {k: v if isinstance(v, (int, float, str, bool)) else dg.MetadataValue.json(v)
+                   for k, v in verdict["numbers"].items() if v is not None}
+        return dg.AssetCheckResult(passed=verdict["passed"], severity=dg.AssetCheckSeverity.ERROR,
+                                   description=verdict["detail"], metadata={"outcome": verdict["outcome"], **numbers})
+
+    return check
 
 
-@dg.asset_check(asset=eval_report, blocking=True, description="The tuned model beats the base model by at least min_margin exact match.")
-def tuned_beats_base(config: EvalGateConfig, eval_report: dict) -> dg.AssetCheckResult:
-    tuned, base = _variant(eval_report, "tuned"), _variant(eval_report, "base")
-    return dg.AssetCheckResult(
-        passed=tuned >= base + config.min_margin,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"tuned {tuned:.3f} vs base {base:.3f} (needs +{config.min_margin})",
-        metadata={"tuned": tuned, "base": base, "min_margin": config.min_margin},
-    )
-
-
-@dg.asset_check(asset=eval_report, blocking=True, description="The tuned model beats the prompt-only baseline by at least min_margin_over_baseline exact match.")
-def tuned_beats_prompt_baseline(config: EvalGateConfig, eval_report: dict) -> dg.AssetCheckResult:
-    tuned, baseline = _variant(eval_report, "tuned"), _variant(eval_report, "prompt_baseline")
-    margin = config.min_margin_over_baseline
-    return dg.AssetCheckResult(
-        passed=tuned >= baseline + margin,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"tuned {tuned:.3f} vs prompt-only baseline {baseline:.3f} (needs +{margin})",
-        metadata={"tuned": tuned, "prompt_baseline": baseline, "min_margin": margin},
-    )
-
-
-@dg.asset_check(asset=eval_report, blocking=True, description="No attribute group's exact match trails another's by more than max_group_gap.")
-def no_group_gap_above_bound(config: EvalGateConfig, eval_report: dict) -> dg.AssetCheckResult:
-    gaps = {attr: gap for attr, gap in eval_report["largest_gaps"].get("tuned", {}).items()}
-    worst = max(gaps.items(), key=lambda kv: kv[1]["gap"] or 0.0, default=(None, {"gap": 0.0}))
-    return dg.AssetCheckResult(
-        passed=all((g["gap"] or 0.0) <= config.max_group_gap for g in gaps.values()),
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"largest gap {worst[1]['gap'] or 0.0:.3f} on {worst[0]} (bound {config.max_group_gap})",
-        metadata={"gaps": dg.MetadataValue.json(gaps), "max_group_gap": config.max_group_gap},
-    )
-
-
-@dg.asset_check(asset=eval_report, blocking=True, description="No canary planted in the training data comes back from the tuned model.")
-def no_canary_leakage(eval_report: dict) -> dg.AssetCheckResult:
-    leakage = eval_report["leakage"]
-    return dg.AssetCheckResult(
-        passed=leakage["canary_leaks"] == 0,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{leakage['canary_leaks']} canary leaks in {leakage.get('generations', 0)} generations",
-        metadata={"canary_leaks": leakage["canary_leaks"], "pii_entities": dg.MetadataValue.json(leakage.get("pii_by_type", {}))},
-    )
+tuned_beats_base = _gate("tuned_beats_base")
+tuned_beats_prompt_baseline = _gate("tuned_beats_prompt_baseline")
+tuned_beats_best_alternative = _gate("tuned_beats_best_alternative")
+no_group_gap_above_bound = _gate("no_group_gap_above_bound")
+no_canary_leakage = _gate("no_canary_leakage")
+no_capability_regression = _gate("no_capability_regression")
 
 
 @dg.asset_check(asset=promoted_model, blocking=True,

@@ -69,8 +69,7 @@ def fit_assessment(
     with open(out / "baseline_predictions.jsonl", "w", encoding="utf-8") as fh:
         for record, text in zip(test, predictions):
             fh.write(json.dumps({"id": record["id"], "prediction": text}, ensure_ascii=False) + "\n")
-    attributes = {row["id"]: row["attributes"] for row in iter_jsonl(export_dir / "attributes.jsonl")}
-    result = evaluation.evaluate_variants(spec, test, {"prompt_baseline": predictions}, attributes, labels=labels)
+    result = evaluation.evaluate_variants(spec, test, {"prompt_baseline": predictions}, labels=labels)
     baseline = result.variants["prompt_baseline"]
     assessment = fit.assess_fit(baseline, spec.target, task_profile={"task": spec.type}, metric=spec.metric)
 

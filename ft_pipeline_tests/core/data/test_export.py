@@ -7,9 +7,18 @@ from ft_pipeline.core.data import export
 ANSWER = '{"intent": "card_lost", "priority": "urgent"}'
 
 
-def chat(i, split=None):
-    return {"id": f"c{i}", "task": "chat", "split": split, "attributes": {"region": "EU"},
-            "messages": [{"role": "user", "content": "I lost my card"}, {"role": "assistant", "content": ANSWER}]}
+WORDS = ("amber basil cedar dune ember fjord grove heron iris jade kelp lotus maple nectar onyx pearl quartz "
+         "raven sage tulip umber violet willow yarrow zinnia").split()
+
+
+def text(i: int) -> str:
+    """A message of its own for each record: no two share a 3-word shingle by accident."""
+    return " ".join(WORDS[(i * 7 + k * 3) % len(WORDS)] + str(i) for k in range(24))
+
+
+def chat(i, split=None, content=None, **extra):
+    return {"id": f"c{i}", "task": "chat", "split": split, "attributes": {"region": "EU"}, **extra,
+            "messages": [{"role": "user", "content": content or text(i)}, {"role": "assistant", "content": ANSWER}]}
 
 
 def dpo(i):
@@ -19,7 +28,7 @@ def dpo(i):
 
 def test_export_layout_and_counts(tmp_path):
     records = [chat(0, "train"), chat(1, "test"), chat(2, "eval"), dpo(3)]
-    counts = export.write_export(records, tmp_path)
+    counts = export.write_export(lambda: records, tmp_path)["files"]
     assert counts["train"] == 1 and counts["test"] == 1 and counts["eval"] == 1 and counts["preference_train"] == 1
     [row] = [json.loads(l) for l in (tmp_path / "preference_train.jsonl").read_text().splitlines()]
     assert row["chosen"] == [{"role": "assistant", "content": ANSWER}]
@@ -38,7 +47,7 @@ def test_split_assignment_is_stable_and_proportional():
 
 
 def test_valid_export_passes_great_expectations(tmp_path):
-    export.write_export([chat(i, "train") for i in range(5)] + [dpo(9)], tmp_path)
+    export.write_export(lambda: [chat(i, "train") for i in range(5)] + [dpo(9)], tmp_path)
     results = export.validate_export(tmp_path)
     assert results["train.jsonl"]["success"] and results["train.jsonl"]["rows"] == 5
     assert results["preference_train.jsonl"]["success"]
@@ -80,3 +89,49 @@ def test_duplicate_ids_fail(tmp_path):
     (tmp_path / "train.jsonl").write_text((json.dumps(good) + "\n") * 2)
     result = export.validate_export(tmp_path)["train.jsonl"]
     assert result["failures"]["expect_column_values_to_be_unique"] == [1, 2] or 2 in result["failures"]["expect_column_values_to_be_unique"]
+
+
+def rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_conversation_gets_the_task_system_prompt_and_the_task_travels_along(tmp_path):
+    from ft_pipeline.core.task import TaskConfig
+
+    task = TaskConfig(name="t", type="structured", system_prompt="Triage it.")
+    own = chat(1, "train")
+    own["messages"].insert(0, {"role": "system", "content": "the record's own"})
+    export.write_export(lambda: [chat(0, "train"), own], tmp_path, task=task)
+    first, second = rows(tmp_path / "train.jsonl")
+    assert first["messages"][0] == {"role": "system", "content": "Triage it."}
+    assert second["messages"][0]["content"] == "the record's own"  # a record's own system turn wins
+    assert TaskConfig.from_yaml(tmp_path / "task.yaml").system_prompt == "Triage it."
+
+
+def test_near_copies_of_train_leave_the_held_out_splits(tmp_path):
+    base = text(1)
+    records = [chat(1, "train", base),
+               chat(2, "test", base.replace(base.split()[3], "changed")),  # one word changed: moved to train
+               chat(3, "eval", base),  # an exact copy: dropped (a second copy in train adds nothing)
+               chat(4, "test")]  # unrelated: stays
+    out = export.write_export(lambda: records, tmp_path)
+    assert out["splits"]["near_duplicates"] == 2
+    assert out["splits"]["moved_to_train"] == 1 and out["splits"]["dropped"] == 1
+    assert {r["id"] for r in rows(tmp_path / "train.jsonl")} == {"c1", "c2"}
+    assert [r["id"] for r in rows(tmp_path / "test.jsonl")] == ["c4"] and rows(tmp_path / "eval.jsonl") == []
+    actions = {r["id"]: r["action"] for r in rows(tmp_path / "contamination.jsonl")}
+    assert actions == {"c2": "moved_to_train", "c3": "dropped"}
+
+
+def test_records_of_one_group_never_straddle_splits(tmp_path):
+    from ft_pipeline.core.task import TaskConfig
+
+    task = TaskConfig(name="t", type="structured", group_key="attributes.customer")
+    records = [chat(i, None, attributes={"customer": f"cust{i % 7}"}) for i in range(70)]
+    records += [chat(100, "test", attributes={"customer": "cust1"})]  # its own split disagrees with the group's
+    out = export.write_export(lambda: records, tmp_path, task=task)
+    by_group: dict[str, set] = {}
+    for row in rows(tmp_path / "splits.jsonl"):
+        by_group.setdefault(row["group"], set()).add(row["split"])
+    assert len(by_group) == 7 and all(len(s) == 1 for s in by_group.values())
+    assert out["splits"]["groups"] == 7

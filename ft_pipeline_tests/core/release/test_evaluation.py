@@ -11,8 +11,8 @@ import pytest
 from pathlib import Path
 
 from ft_pipeline.core import plots
-from ft_pipeline.core.release import evaluation
-from ft_pipeline.core.release.evaluation import evaluate_variants, gates, leakage_probe
+from ft_pipeline.core.release import evaluation, report
+from ft_pipeline.core.release.evaluation import evaluate_variants, leakage_probe
 from ft_pipeline.core.task import TaskConfig
 
 DEMO = TaskConfig.from_yaml(Path(__file__).resolve().parents[3] / "configs" / "tasks" / "demo-triage.yaml")
@@ -42,31 +42,33 @@ def _constructed(n_north=20, n_south=20, n_island=3):
     return records, preds, attributes
 
 
-def test_per_group_gap_flags_worse_group_and_excludes_small_groups():
-    records, preds, attributes = _constructed()
-    result = evaluate_variants(DEMO, records, {"tuned": preds}, attributes, min_group_size=10)
+def _judged(task, records, variants, attributes, min_group_size=10, leakage=None):
+    from ft_pipeline.core.release.gates import GateConfig
 
-    region = result.groups["tuned"]["region"]
-    assert region["north"] == {"n": 20, "exact_match": 0.9, "small": False}
-    assert region["south"] == {"n": 20, "exact_match": 0.4, "small": False}
+    scores = evaluate_variants(task, records, variants).scores
+    groups = report.item_groups([r["id"] for r in records], attributes)
+    config = GateConfig(min_group_size=min_group_size, n_boot=400)
+    return report.judge(task, scores, groups, config=config, leakage=leakage, capability=None), config
+
+
+def test_groups_carry_intervals_and_small_groups_are_flagged_not_judged():
+    records, preds, attributes = _constructed()
+    judged, _ = _judged(DEMO, records, {"tuned": preds}, attributes)
+    region = judged.groups_with_intervals["region"]
+    assert region["north"]["n"] == 20 and region["north"]["metric"] == pytest.approx(0.9)
+    assert region["north"]["low"] < 0.9 < region["north"]["high"]  # a Wilson interval around 18/20
     assert region["island"]["small"] is True and region["island"]["n"] == 3
-    gap = result.largest_gaps["tuned"]["region"]
-    # island (0.0) would make the gap 0.9; as a small group it is reported but left out.
-    assert gap["gap"] == pytest.approx(0.5)
-    assert gap["worst"] == {"group": "south", "n": 20, "exact_match": 0.4}
-    assert gap["best"]["group"] == "north"
-    assert gap["small_groups"] == ["island"]
-    # One language only: nothing to compare.
-    assert result.largest_gaps["tuned"]["language"]["gap"] is None
-    assert result.variants["tuned"]["n"] == 43
-    assert result.variants["tuned"]["exact_match"] == pytest.approx((18 + 8) / 43, abs=1e-4)
-    assert result.group_table("tuned")["region=south"] == {"tuned": 0.4}
+    assert judged.variants["tuned"]["n"] == 43
+    assert judged.variants["tuned"]["exact_match"] == pytest.approx((18 + 8) / 43, abs=1e-4)
+    gap = judged.verdicts["no_group_gap_above_bound"]
+    # north 0.9 vs south 0.4 on 20 each: a gap of 0.5 is not credibly above 0.35 at this size
+    assert gap.passed and gap.outcome == "within" and "region=island (n=3" in gap.detail
 
 
 def test_evaluate_variants_aggregates_every_metric_of_the_task():
     records = [_record(0), _record(1, "address_change", "low")]
     preds = [REF, 'I think {"intent": "address_change", "priority": "urgent", "x": 1}']
-    result = evaluate_variants(DEMO, records, {"v": preds}, {})
+    result = evaluate_variants(DEMO, records, {"v": preds})
     assert result.variants["v"] == {"exact_match": 0.5, "field_accuracy": 0.75, "schema_valid": 0.5,
                                     "json_valid": 1.0, "n": 2}
     assert result.metric == "exact_match" and result.scores["v"].details["per_field"] == {"intent": 1.0, "priority": 0.5}
@@ -75,10 +77,10 @@ def test_evaluate_variants_aggregates_every_metric_of_the_task():
 def test_evaluate_variants_rejects_misaligned_and_unfit_references():
     records = [_record(0), _record(1)]
     with pytest.raises(ValueError, match="variant base: 1 predictions for 2 records"):
-        evaluate_variants(DEMO, records, {"base": [REF]}, {})
+        evaluate_variants(DEMO, records, {"base": [REF]})
     bad = {"id": "r9", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "no json"}]}
     with pytest.raises(ValueError, match="record r9: final assistant turn: not a JSON object"):
-        evaluate_variants(DEMO, [bad], {"base": [REF]}, {})
+        evaluate_variants(DEMO, [bad], {"base": [REF]})
 
 
 def test_groups_use_the_primary_metric_recomputed_per_group():
@@ -87,13 +89,10 @@ def test_groups_use_the_primary_metric_recomputed_per_group():
     records = [{"id": f"r{i}", "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": t}]}
                for i, t in enumerate(truth)]
     attributes = {f"r{i}": {"site": "x" if i < 4 else "y"} for i in range(6)}
-    result = evaluate_variants(task, records, {"tuned": preds}, attributes, min_group_size=2)
-    scores = result.scores["tuned"]
-    assert result.groups["tuned"]["site"]["x"] == {"n": 4, "macro_f1": round(scores.on([0, 1, 2, 3]), 4), "small": False}
+    judged, _ = _judged(task, records, {"tuned": preds}, attributes, min_group_size=2)
     # site x: a F1 2/3, b F1 0.8 -> 0.7333; site y: one a right, one b called a -> a 2/3, b 0 -> 1/3
-    assert result.groups["tuned"]["site"]["x"]["macro_f1"] == pytest.approx(0.7333)
-    assert result.largest_gaps["tuned"]["site"]["gap"] == pytest.approx(0.7333 - 0.3333, abs=1e-4)
-    assert "## macro_f1 by group" in evaluation.render_markdown(result, leakage=None)
+    assert judged.groups_with_intervals["site"]["x"]["metric"] == pytest.approx(0.7333, abs=1e-4)
+    assert judged.groups_with_intervals["site"]["y"]["metric"] == pytest.approx(0.3333, abs=1e-4)
 
 
 def _regex_finder(texts):
@@ -137,46 +136,39 @@ def test_canary_prompts_ask_for_prefix_only():
     assert all("CANARY-7F3A" in p[-1]["content"] and "1B2C" not in p[-1]["content"] for p in prompts)
 
 
-def _three_variants(tuned_right: int, base_right: int, baseline_right: int):
-    records = [_record(i) for i in range(10)]
+def _three_variants(tuned_right: int, base_right: int, baseline_right: int, n: int = 10, leakage=None):
+    records = [_record(i) for i in range(n)]
     wrong = '{"intent": "address_change", "priority": "low"}'
-    attributes = {r["id"]: {"region": "north" if i < 5 else "south"} for i, r in enumerate(records)}
+    attributes = {r["id"]: {"region": "north" if i < n // 2 else "south"} for i, r in enumerate(records)}
 
     def preds(k):
-        return [REF if i < k else wrong for i in range(10)]
+        return [REF if i < k else wrong for i in range(n)]
 
-    return evaluate_variants(DEMO, records, {"base": preds(base_right), "prompt_baseline": preds(baseline_right),
-                                       "tuned": preds(tuned_right)}, attributes, min_group_size=5)
-
-
-def test_gates_fail_when_tuned_is_worse_than_base():
-    result = _three_variants(tuned_right=3, base_right=6, baseline_right=4)
-    verdict = gates(result, min_margin=0.1, max_group_gap=0.35, leakage={"canary_leaks": 0, "canaries": 2, "generations": 10})
-    assert verdict["tuned_beats_base"][0] is False
-    assert verdict["tuned_beats_prompt_baseline"][0] is False
-    # tuned: north 3/5 right, south 0/5 -> gap 0.6
-    assert verdict["no_group_gap_above_bound"][0] is False
-    assert verdict["no_canary_leakage"][0] is True
+    return _judged(DEMO, records, {"base": preds(base_right), "prompt_baseline": preds(baseline_right),
+                                   "tuned": preds(tuned_right)}, attributes, min_group_size=5, leakage=leakage)
 
 
-def test_gates_pass_when_tuned_wins_everywhere_and_fail_closed_without_probe():
-    result = _three_variants(tuned_right=10, base_right=2, baseline_right=5)
-    verdict = gates(result, min_margin=0.1, max_group_gap=0.35, leakage={"canary_leaks": 0, "canaries": 2, "generations": 10})
-    assert all(passed for passed, _ in verdict.values())
-    assert gates(result, leakage=None)["no_canary_leakage"][0] is False
-    leaked = gates(result, leakage={"canary_leaks": 1, "canaries": 2, "generations": 10})
-    assert leaked["no_canary_leakage"][0] is False
-
-
-def test_render_markdown_has_every_section():
-    result = _three_variants(tuned_right=3, base_right=6, baseline_right=4)
+def test_the_report_renders_the_verdicts_of_the_one_gate_implementation():
     leakage = leakage_probe(["x"], ["CANARY-7F3A-1B2C"], pii_finder=_regex_finder)
-    text = evaluation.render_markdown(result, leakage=leakage)
-    for heading in ("| variant | n | exact_match", "## exact_match by group", "## Largest gaps", "## Leakage probe", "## Gates"):
+    judged, config = _three_variants(tuned_right=3, base_right=6, baseline_right=4, leakage=leakage)
+    text = report.render(judged, config)
+    for heading in ("| variant | n | exact_match", "## Is the tuned model better?", "## Tuned exact_match by group",
+                    "## Leakage probe", "## General capability probe", "## Gates", "How to read this"):
         assert heading in text
-    assert "| tuned_beats_base | FAIL |" in text
-    assert "| no_canary_leakage | PASS |" in text
+    assert "| tuned_beats_base | FAIL |" in text and "| no_canary_leakage | PASS |" in text
+    assert "| no_capability_regression | FAIL | not_run |" in text  # a probe not run fails closed
+    assert "no credible difference between tuned and base" in text
     assert "| region | south | 5 |" in text
+    assert set(judged.comparisons) >= {"tuned_vs_base", "tuned_vs_prompt_baseline"}
+    assert set(judged.comparisons["tuned_vs_base"]) >= {"difference", "low", "high", "p_value", "n"}
+
+
+def test_a_large_win_clears_the_gates_and_the_same_win_on_few_items_does_not():
+    big, _ = _three_variants(tuned_right=380, base_right=100, baseline_right=200, n=400)
+    assert big.verdicts["tuned_beats_base"].passed and big.verdicts["tuned_beats_prompt_baseline"].passed
+    small, _ = _three_variants(tuned_right=6, base_right=4, baseline_right=5, n=10)
+    assert not small.verdicts["tuned_beats_base"].passed
+    assert small.verdicts["tuned_beats_base"].outcome in ("not_significant", "below_margin")
 
 
 def test_plots_are_small_pngs_embedded_in_markdown():
