@@ -61,7 +61,7 @@ def train(
     extra = {"task": export_task(Path(data_dir))} if config.method == "grpo" else {}
     train_ds, eval_ds = load_datasets(config.method, Path(data_dir))
     model, tokenizer, model_path = _load(config, ensure_base_model(config.base_model), precision, cuda)
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = model.num_parameters()  # counts 4-bit weights unpacked (numel() sees two per byte)
     n_tokens = count_tokens(config.method, train_ds, tokenizer, config.max_completion_length)
 
     common = _trainer_args(config, ckpt_dir, precision, cuda, progress)
@@ -131,6 +131,7 @@ def train(
         "device": "cuda" if cuda else "cpu",
         "precision": precision,
         "packing": config.packing,
+        "load_in_4bit": bool(getattr(model, "is_loaded_in_4bit", False)),
         "total_params": n_params,
         "trainable_params": n_trainable,
         "train_examples": len(train_ds),
@@ -161,18 +162,30 @@ def train(
 # --- pieces ------------------------------------------------------------------------------
 
 def _resolve_precision(config: TrainingConfig, cuda: bool) -> str:
-    if config.qlora and not cuda:
-        raise ValueError("TrainingConfig.qlora=True: 4-bit QLoRA (bitsandbytes) needs a CUDA GPU; "
-                         "this machine has none. Set qlora: false to train plain LoRA on CPU.")
+    if config.qlora:
+        _check_qlora(cuda)
     if config.precision == "fp16" and not cuda:
         raise ValueError("TrainingConfig.precision='fp16': fp16 mixed precision needs a CUDA GPU; use fp32 or bf16")
     if config.precision != "auto":
         return config.precision
-    if not cuda:
-        return "fp32"  # CPU bf16 autocast is slower than fp32 on most x86 without AMX
+    if not cuda:  # CPU bf16 autocast is slower than fp32 on most x86 without AMX; 4-bit needs it
+        return "bf16" if config.qlora else "fp32"
     import torch
 
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _check_qlora(cuda: bool) -> None:
+    """4-bit QLoRA runs where the installed bitsandbytes has a backend: a CUDA GPU, or the CPU
+    (bitsandbytes >= 0.48; slow, but the same load path the GPU presets take)."""
+    try:
+        import bitsandbytes
+    except ImportError:
+        raise ValueError("TrainingConfig.qlora=True: 4-bit QLoRA needs bitsandbytes, which is not installed; "
+                         "pip install 'ft_pipeline[gpu]', or set qlora: false") from None
+    if not cuda and "cpu" not in getattr(bitsandbytes, "supported_torch_devices", ()):
+        raise ValueError("TrainingConfig.qlora=True: 4-bit QLoRA (bitsandbytes) needs a CUDA GPU; "
+                         "this machine has none. Set qlora: false to train plain LoRA on CPU.")
 
 
 def _load(config: TrainingConfig, model_path, precision: str, cuda: bool):
@@ -190,7 +203,8 @@ def _load(config: TrainingConfig, model_path, precision: str, cuda: bool):
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=getattr(torch, dtype),
         )
-        device_map = {"": int(os.environ.get("LOCAL_RANK", 0))}  # one full copy per DDP rank
+        # One full copy per DDP rank; on CPU, bitsandbytes' CPU backend holds the 4-bit weights.
+        device_map = {"": int(os.environ.get("LOCAL_RANK", 0))} if cuda else {"": "cpu"}
     model, tokenizer = load_model_and_tokenizer(model_path, dtype=dtype, quantization_config=quant,
                                                 device_map=device_map)
     model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
@@ -328,6 +342,13 @@ def _make_recorder(callback: Callable[[Event], None] | None):
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 self.emit({"event": "start", "max_steps": state.max_steps, **self.start_info})
+
+        def on_step_end(self, args, state, control, **kwargs):
+            # The trainer logs every logging_steps only: a run whose last step falls between two
+            # (or that is shorter than one interval) would end without its last losses.
+            if state.global_step >= state.max_steps:
+                control.should_log = True
+            return control
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if state.is_world_process_zero and logs:

@@ -1,4 +1,6 @@
 """DPO and GRPO on the tiny model: they run end to end and the learning signal moves."""
+import pytest
+
 from ft_pipeline_tests.core.training.helpers import tiny_config
 
 
@@ -54,3 +56,19 @@ def test_grpo_continues_an_sft_adapter(tiny_model_dir, tiny_export, tmp_path):
     with pytest.raises(FileNotFoundError, match="init_adapter=.*adapter_config.json missing"):
         train(tiny_config(tiny_model_dir, max_steps=1, init_adapter=str(tmp_path / "nowhere")), tiny_export,
               tmp_path / "x")
+
+
+@pytest.mark.parametrize("method, steps, logged", [
+    ("sft", 7, [5, 7]),  # max_steps not a multiple of logging_steps
+    ("dpo", 2, [2]),  # a run shorter than one logging interval
+])
+def test_every_run_logs_its_last_step(tiny_model_dir, tiny_export, tmp_path, method, steps, logged):
+    from ft_pipeline.core.training.train import train
+
+    events = []
+    metrics = train(tiny_config(tiny_model_dir, method=method, max_steps=steps, logging_steps=5, max_length=96),
+                    tiny_export, tmp_path, callback=events.append)
+    losses = [h for h in metrics["history"] if "loss" in h]
+    assert [h["step"] for h in losses] == logged
+    assert metrics["final_loss"] == losses[-1]["loss"] > 0
+    assert [e["step"] for e in events if e["event"] == "log" and "loss" in e] == logged  # the run log too

@@ -1,4 +1,6 @@
 import json
+import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -101,11 +103,35 @@ def test_packing_trains(tiny_model_dir, tiny_export, tmp_path):
     assert (tmp_path / "adapter_model.safetensors").is_file()
 
 
-def test_qlora_on_cpu_is_a_clear_error(tiny_model_dir, tiny_export, tmp_path):
+def test_qlora_trains_on_a_4bit_base(tiny_model_dir, tiny_export, tmp_path):
+    """The QLoRA presets' load path — NF4 base weights (bitsandbytes), LoRA on top — run on
+    bitsandbytes' CPU backend: the base really is 4-bit and is sized unpacked for the cost estimate."""
+    from ft_pipeline.core.training.model_stats import count_parameters
     from ft_pipeline.core.training.train import train
 
-    with pytest.raises(ValueError, match="qlora.*CUDA"):
-        train(tiny_config(tiny_model_dir, qlora=True, precision="bf16"), tiny_export, tmp_path)
+    metrics = train(tiny_config(tiny_model_dir, qlora=True, max_steps=2, logging_steps=1), tiny_export, tmp_path)
+    assert metrics["load_in_4bit"] is True and metrics["precision"] == "bf16" and metrics["steps"] == 2
+    assert metrics["total_params"] == count_parameters(tiny_model_dir)  # not the packed half
+    assert metrics["final_loss"] > 0 and (tmp_path / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("bitsandbytes, says", [
+    (None, "TrainingConfig.qlora=True: 4-bit QLoRA needs bitsandbytes, which is not installed; "
+           "pip install 'ft_pipeline[gpu]', or set qlora: false"),
+    (SimpleNamespace(supported_torch_devices={"cuda"}),
+     "TrainingConfig.qlora=True: 4-bit QLoRA (bitsandbytes) needs a CUDA GPU; this machine has none. "
+     "Set qlora: false to train plain LoRA on CPU."),
+], ids=["not-installed", "no-cpu-backend"])
+def test_qlora_without_a_usable_bitsandbytes_is_one_line(tiny_model_dir, tiny_export, tmp_path, monkeypatch,
+                                                          capsys, bitsandbytes, says):
+    from ft_pipeline.core.training.train import main
+
+    monkeypatch.setitem(sys.modules, "bitsandbytes", bitsandbytes)  # None: `import bitsandbytes` fails
+    config = tmp_path / "qlora.yaml"
+    tiny_config(tiny_model_dir, qlora=True).to_yaml(config)
+    assert main(["--config", str(config), "--data", str(tiny_export), "--output", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {says}\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_budget_refuses_to_start(tiny_model_dir, tiny_export, tmp_path):
