@@ -342,16 +342,14 @@ def _remember_lines(where: str, node) -> None:
 
 def _number(value, name: str, fail) -> float:
     """YAML 1.1 reads `8e-1` or `1e5` (no dot) as text; a person means a number."""
+    from ft_pipeline.core.numbers import parse_number
+
     if isinstance(value, bool):
         fail(name, "must be a number, not true/false")
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value.replace("_", "")) if not value.strip().lstrip("-").isdigit() else int(value)
-        except ValueError:
-            pass
-    fail(name, f"{value!r} is not a number")
+    number = parse_number(value)
+    if number is None:
+        fail(name, f"{value!r} is not a number")
+    return number
 
 
 def _resolve_paths(data: dict, base: Path) -> dict:

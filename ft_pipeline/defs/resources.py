@@ -99,6 +99,16 @@ ECS_ENV = {
 }
 
 
+def _trainer_processes() -> dict:
+    """FT_PIPELINE_TRAINER_PROCESSES as a count. A mistake in it must not stop the code location
+    from loading (every asset would vanish from the UI): training refuses with it instead."""
+    raw = os.environ.get("FT_PIPELINE_TRAINER_PROCESSES", "1")
+    if raw.strip().isdigit() and int(raw) >= 1:
+        return {"num_processes": int(raw)}
+    return {"setup_error": f"FT_PIPELINE_TRAINER_PROCESSES={raw!r}: must be a whole number >= 1 "
+                           "(training processes)"}
+
+
 def _ecs_settings() -> dict:
     """The remote-GPU settings from the environment (only those set), so a deployment configures
     ECS without editing code."""
@@ -112,7 +122,7 @@ def resources() -> dg.Definitions:
             "io_manager": io_manager(),
             "trainer": TrainerResource(
                 mode=os.environ.get("FT_PIPELINE_TRAINER_MODE", "in_process"),
-                num_processes=int(os.environ.get("FT_PIPELINE_TRAINER_PROCESSES", "1")),
+                **_trainer_processes(),
                 accelerate_config=os.environ.get("FT_PIPELINE_ACCELERATE_CONFIG", ""),
                 **_ecs_settings(),
             ),

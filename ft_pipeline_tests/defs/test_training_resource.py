@@ -116,11 +116,43 @@ def test_ecs_settings_can_come_from_env(monkeypatch):
     assert result.output_for_node("probe") == "from-env"
 
 
-def test_unknown_mode_is_rejected(tiny_model_dir, tmp_path):
+@pytest.mark.parametrize("variable, value, overrides, says", [
+    ("FT_PIPELINE_TRAINER_PROCESSES", "two", {},
+     "FT_PIPELINE_TRAINER_PROCESSES='two': must be a whole number >= 1 (training processes)"),
+    ("FT_PIPELINE_TRAINER_PROCESSES", "0", {},
+     "FT_PIPELINE_TRAINER_PROCESSES='0': must be a whole number >= 1 (training processes)"),
+    ("FT_PIPELINE_TRAINER_MODE", "slurm", {},
+     "FT_PIPELINE_TRAINER_MODE / TrainerResource.mode='slurm': must be one of in_process, subprocess, accelerate, ecs"),
+    # a mistake only the trainer can find, reported as `ft-pipeline train` reports it (exit 2 there)
+    ("FT_PIPELINE_TRAINER_MODE", "in_process", {"price_per_hour": 1e9, "budget_usd": 0.0},
+     "TrainingConfig.budget_usd=0.0: estimated cost $"),
+])
+def test_a_trainer_mistake_fails_training_in_one_line(monkeypatch, tiny_model_dir, export_dir, tmp_path,
+                                                      variable, value, overrides, says):
+    from ft_pipeline.defs.resources import resources
+
+    monkeypatch.setenv(variable, value)
+    trainer = resources().resources["trainer"]  # as the code location builds it when it loads
+
     @dg.asset
     def adapter(context: dg.AssetExecutionContext, trainer: TrainerResource) -> dict:
-        return trainer.launch(context, tiny_config(tiny_model_dir), tmp_path, tmp_path / "o")
+        return trainer.launch(context, tiny_config(tiny_model_dir, **overrides), export_dir, tmp_path / "o")
 
-    with pytest.raises(ValueError, match="mode='slurm'"):
-        dg.materialize([adapter], resources={"trainer": TrainerResource(mode="slurm")},
-                       instance=dg.DagsterInstance.ephemeral())
+    result = dg.materialize([adapter], resources={"trainer": trainer}, instance=dg.DagsterInstance.ephemeral(),
+                            raise_on_error=False)
+    [failure] = [e.step_failure_data for e in result.all_events if e.is_step_failure]
+    description = failure.user_failure_data.description
+    assert description.startswith(says) and "\n" not in description
+    assert not (tmp_path / "o" / "adapter_model.safetensors").exists()
+
+
+def test_the_code_location_loads_with_a_mistaken_trainer_variable():
+    import os
+    import subprocess
+    import sys
+
+    code = "from ft_pipeline.definitions import defs; print(defs.resources['trainer'].setup_error)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "FT_PIPELINE_TRAINER_PROCESSES": "two"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "FT_PIPELINE_TRAINER_PROCESSES='two': must be a whole number >= 1 (training processes)"

@@ -247,3 +247,20 @@ def test_a_bad_task_file_is_one_line_naming_file_and_field(homes, capsys, body, 
     assert cli.main(["run", str(source), "--task", str(task_file)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(task_file) in err and field in err
+
+
+@pytest.mark.parametrize("line, field", [
+    ("learning_rate: two", "TrainingConfig.learning_rate='two'"),
+    ("lr_scheduler: cosinus", "TrainingConfig.lr_scheduler='cosinus'"),
+    ("packing: 'yes'", "TrainingConfig.packing='yes'"),
+])
+def test_a_bad_preset_is_one_line_naming_file_and_field(homes, capsys, line, field):
+    task_file = homes / "task.yaml"
+    task_file.write_text(TASKS["classification"][0])
+    preset = homes / "preset.yaml"
+    preset.write_text(f"method: sft\n{line}\n")
+    source = classification_source(homes / "intents.csv")
+    assert cli.main(["run", str(source), "--task", str(task_file), "--preset", str(preset)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(preset) in err and field in err
+    assert not (homes / "ft_home").exists()  # nothing was written, no model loaded

@@ -14,6 +14,11 @@ METHODS = ("sft", "dpo", "grpo")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The linear layers of Llama/Qwen/Mistral-style blocks: attention and MLP projections.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# transformers' SchedulerType values (a test keeps this list equal to the installed enum): checked
+# here so a typo names its field before any model is loaded.
+LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                 "inverse_sqrt", "reduce_lr_on_plateau", "cosine_with_min_lr", "cosine_warmup_with_min_lr",
+                 "warmup_stable_decay", "greedy")
 
 
 @dataclass
@@ -95,6 +100,7 @@ class TrainingConfig:
         def fail(name: str, why: str):
             raise ValueError(f"TrainingConfig.{name}={getattr(self, name)!r}: {why}")
 
+        self._read_types(fail)
         if self.method not in METHODS:
             fail("method", f"must be one of {', '.join(METHODS)}")
         if not isinstance(self.base_model, str) or not self.base_model.strip():
@@ -103,17 +109,16 @@ class TrainingConfig:
             self.target_modules = [self.target_modules]
         if not self.target_modules or not all(isinstance(m, str) and m for m in self.target_modules):
             fail("target_modules", "must be a non-empty list of module names")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            fail("lr_scheduler", f"must be one of {', '.join(LR_SCHEDULERS)}")
         if self.precision not in PRECISIONS:
             fail("precision", f"must be one of {', '.join(PRECISIONS)}")
         for name in ("lora_rank", "lora_alpha", "per_device_batch_size", "gradient_accumulation",
                      "max_length", "logging_steps", "save_steps", "save_total_limit", "num_gpus",
                      "max_completion_length"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if getattr(self, name) < 1:
                 fail(name, "must be an integer >= 1")
-        if not isinstance(self.max_steps, int) or isinstance(self.max_steps, bool) or (
-            self.max_steps < 1 and self.max_steps != -1
-        ):
+        if self.max_steps < 1 and self.max_steps != -1:
             fail("max_steps", "must be -1 (use epochs) or an integer >= 1")
         if not 0 <= self.lora_dropout < 1:
             fail("lora_dropout", "must be in [0, 1)")
@@ -125,7 +130,7 @@ class TrainingConfig:
             fail("epochs", "must be > 0")
         if self.dpo_beta <= 0:
             fail("dpo_beta", "must be > 0")
-        if not isinstance(self.num_generations, int) or self.num_generations < 2:
+        if self.num_generations < 2:
             fail("num_generations", "GRPO needs at least 2 completions per prompt to compare")
         if self.price_per_hour < 0:
             fail("price_per_hour", "must be >= 0")
@@ -141,6 +146,27 @@ class TrainingConfig:
 
         if self.gpu_type not in PEAK_FLOPS:
             fail("gpu_type", f"must be one of {', '.join(PEAK_FLOPS)}")
+
+    def _read_types(self, fail) -> None:
+        """Every field as its declared type, numbers as a person means them: YAML reads
+        `learning_rate: 2e-4` as the text "2e-4", which means 0.0002."""
+        from ft_pipeline.core.numbers import parse_number
+
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", "float", "float | None") and value is not None:
+                number = parse_number(value)
+                if number is None:
+                    fail(f.name, "must be a number")
+                if f.type == "int":
+                    if number != int(number):
+                        fail(f.name, "must be a whole number")
+                    number = int(number)
+                setattr(self, f.name, number)
+            elif f.type == "bool" and not isinstance(value, bool):
+                fail(f.name, "must be true or false")
+            elif f.type == "str" and not isinstance(value, str):
+                fail(f.name, "must be text")
 
     # --- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -10,10 +10,22 @@ DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16
 
 
 def count_parameters(model_dir: Path) -> int:
-    """Parameters from the safetensors headers alone (8-byte length, then a JSON header): no weights
-    are read, so a 13B checkpoint is sized in milliseconds."""
+    """Parameters of a model directory, for the cost estimate. A directory without weights is an
+    error, never 0: a model sized 0 would cost $0 and pass any budget."""
+    model_dir = Path(model_dir)
+    if safetensors := sorted(model_dir.glob("*.safetensors")):
+        return _count_safetensors(safetensors)
+    if pickles := sorted(model_dir.glob("pytorch_model*.bin")):  # older transformers, many hub repos
+        return _count_torch_files(pickles)
+    raise FileNotFoundError(f"base_model: {model_dir} has no weights to size the model by "
+                            "(no *.safetensors, no pytorch_model*.bin)")
+
+
+def _count_safetensors(files: list[Path]) -> int:
+    """From the headers alone (8-byte length, then a JSON header): no weights are read, so a 13B
+    checkpoint is sized in milliseconds."""
     total = 0
-    for file in sorted(Path(model_dir).glob("*.safetensors")):
+    for file in files:
         with open(file, "rb") as fh:
             (length,) = struct.unpack("<Q", fh.read(8))
             header = json.loads(fh.read(length))
@@ -24,6 +36,21 @@ def count_parameters(model_dir: Path) -> int:
             for dim in info["shape"]:
                 n *= dim
             total += n
+    return total
+
+
+def _count_torch_files(files: list[Path]) -> int:
+    """Memory-mapped, so only the pickle's index is read. Tied weights (an lm_head sharing the
+    embedding's storage) are one set of parameters, as in safetensors, where they are saved once."""
+    import torch
+
+    seen, total = set(), 0
+    for file in files:
+        for tensor in torch.load(file, map_location="cpu", mmap=True, weights_only=True).values():
+            key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+            if key not in seen:
+                seen.add(key)
+                total += tensor.numel()
     return total
 
 

@@ -33,10 +33,12 @@ class RedactionRunConfig(dg.Config):
         from ft_pipeline.core.data.screening import ScreeningConfig
 
         section = dict(task.redaction) if task is not None else {}
-        where = task.source_path if task is not None else "run config"
         documents: list[str] = []
-        for origin, pattern in (("redaction.protected_documents", section.get("protected_documents")),
-                                ("protected_documents", self.protected_documents)):
+        for where, origin, pattern in (
+            (task.source_path if task is not None else "task", "redaction.protected_documents",
+             section.get("protected_documents")),
+            ("redacted_dataset run config", "protected_documents", self.protected_documents),
+        ):
             if pattern:
                 found = sorted(glob.glob(pattern))
                 if not found:  # a typo must not turn screening off silently

@@ -24,11 +24,14 @@ def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig) -> di
     GGUF once and cached under $FT_PIPELINE_HOME/models/)."""
     from ft_pipeline.core.training.base_model import ensure_base_model
 
-    path = ensure_base_model(config.name_or_path)
-    if not Path(path).is_dir():  # a hub id: resolved by from_pretrained at load time
+    try:  # a path that is not a model: one line naming it, no traceback
+        path = ensure_base_model(config.name_or_path)
+        n_params = model_stats.count_parameters(Path(path)) if Path(path).is_dir() else None
+    except FileNotFoundError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    if n_params is None:  # a hub id: resolved by from_pretrained at load time
         context.add_output_metadata({"hub_id": str(path)})
         return {"path": str(path), "name": config.name_or_path, "n_params": None}
-    n_params = model_stats.count_parameters(Path(path))
     context.add_output_metadata({**file_metadata(Path(path)), "name": config.name_or_path, "parameters": n_params})
     return {"path": str(path), "name": config.name_or_path, "n_params": n_params}
 

@@ -47,12 +47,18 @@ class TrainerResource(dg.ConfigurableResource):
     ecs_security_groups: str = ""  # comma-separated security group ids
     ecs_launch_type: str = "FARGATE"
     ecs_region: str = ""
+    setup_error: str = ""  # a mistake in the environment it was configured from; training refuses with it
 
     def launch(self, context, config: TrainingConfig, data_dir, output_dir, max_steps: int | None = None) -> dict:
+        """The trainer's metrics; a configuration mistake (this resource's, or the TrainingConfig's
+        that only the trainer can find) is a dg.Failure with one line naming it."""
+        if self.setup_error:
+            raise dg.Failure(description=self.setup_error)
         if self.mode not in MODES:
-            raise ValueError(f"TrainerResource.mode={self.mode!r}: must be one of {', '.join(MODES)}")
+            raise dg.Failure(description=f"FT_PIPELINE_TRAINER_MODE / TrainerResource.mode={self.mode!r}: "
+                                         f"must be one of {', '.join(MODES)}")
         if self.num_processes < 1:
-            raise ValueError(f"TrainerResource.num_processes={self.num_processes}: must be >= 1")
+            raise dg.Failure(description=f"TrainerResource.num_processes={self.num_processes}: must be >= 1")
         data_dir, output_dir = Path(data_dir), Path(output_dir)
         context.log.info(f"training {config.method} on {config.base_model} ({self.mode}, "
                          f"{self.num_processes} process(es)) into {output_dir}")
@@ -74,7 +80,10 @@ class TrainerResource(dg.ConfigurableResource):
             if line:
                 context.log.info(line)
 
-        return train(config, data_dir, output_dir, max_steps=max_steps, callback=on_event)
+        try:
+            return train(config, data_dir, output_dir, max_steps=max_steps, callback=on_event)
+        except (FileNotFoundError, ValueError) as exc:  # what `ft-pipeline train` reports as exit 2
+            raise dg.Failure(description=str(exc)) from None
 
     def _ecs(self, context, config, data_dir, output_dir, max_steps) -> dict:
         import boto3

@@ -100,3 +100,42 @@ def test_all_presets_exist():
     names = {p.name for p in PRESETS}
     assert {"smollm2-cpu-sft.yaml", "smollm2-cpu-dpo.yaml", "smollm2-cpu-grpo.yaml", "qwen7b-qlora-1gpu.yaml",
             "llama13b-lora-multigpu.yaml"} <= names
+
+
+@pytest.mark.parametrize("line, field, value", [
+    ("learning_rate: 2e-4", "learning_rate", 0.0002),  # YAML 1.1 reads this as the text "2e-4"
+    ("max_steps: 1e3", "max_steps", 1000),
+    ("budget_usd: 1_000", "budget_usd", 1000),
+    ("epochs: '3'", "epochs", 3),
+    ("lora_rank: 16.0", "lora_rank", 16),
+])
+def test_numbers_are_read_as_a_person_means_them(tmp_path, line, field, value):
+    path = tmp_path / "preset.yaml"
+    path.write_text(f"method: sft\n{line}\n")
+    config = TrainingConfig.from_yaml(path)
+    assert getattr(config, field) == value and type(getattr(config, field)) is type(value)
+
+
+@pytest.mark.parametrize("line, says", [
+    ("learning_rate: two", "TrainingConfig.learning_rate='two': must be a number"),
+    ("learning_rate: .nan", "TrainingConfig.learning_rate=nan: must be a number"),
+    ("max_steps: 10.5", "TrainingConfig.max_steps=10.5: must be a whole number"),
+    ("lora_rank: true", "TrainingConfig.lora_rank=True: must be a number"),
+    ("packing: 'no'", "TrainingConfig.packing='no': must be true or false"),
+    ("method: 3", "TrainingConfig.method=3: must be text"),
+    ("lr_scheduler: cosinus", "TrainingConfig.lr_scheduler='cosinus': must be one of linear, cosine,"),
+])
+def test_a_mistyped_field_is_one_line_naming_file_and_field(tmp_path, line, says):
+    path = tmp_path / "preset.yaml"
+    path.write_text(f"method: sft\n{line}\n")
+    with pytest.raises(ValueError) as info:
+        TrainingConfig.from_yaml(path)
+    assert str(info.value).startswith(f"{path}: {says}") and "\n" not in str(info.value)
+
+
+def test_lr_schedulers_are_transformers_own():
+    from transformers.trainer_utils import SchedulerType
+
+    from ft_pipeline.core.training.config import LR_SCHEDULERS
+
+    assert set(LR_SCHEDULERS) == {s.value for s in SchedulerType}
