@@ -1,4 +1,5 @@
 """Kill a training run after its first checkpoint; the rerun resumes there and stops at max_steps."""
+import dataclasses
 import json
 import signal
 import subprocess
@@ -47,12 +48,30 @@ def test_resume_after_sigkill(tmp_path, tiny_model_dir, tiny_export):
     assert logged[0] == 5 and logged[-1] == MAX_STEPS
 
 
+class Interrupted(Exception):
+    pass
+
+
 def test_changed_config_does_not_resume(tmp_path, tiny_model_dir, tiny_export):
-    """Checkpoints of another config are discarded, not resumed into the wrong run."""
+    """Real checkpoints of another config (a run interrupted after its step-2 checkpoint) are
+    discarded, not resumed into the wrong run; the same config resumes from them."""
+    import shutil
+
+    import pytest
+
     from ft_pipeline.core.training.train import train
 
-    out = tmp_path / "out"
-    (out / "checkpoints" / "checkpoint-5").mkdir(parents=True)
-    (out / "checkpoints" / "run.json").write_text(json.dumps({"fingerprint": "someone-else"}))
-    metrics = train(tiny_config(tiny_model_dir, max_steps=2), tiny_export, out)
-    assert metrics["resumed_from"] is None and metrics["steps"] == 2
+    def stop_at_step_3(event):
+        if event["event"] == "log" and event["step"] == 3:
+            raise Interrupted
+
+    first = tiny_config(tiny_model_dir, max_steps=4, save_steps=2, logging_steps=3)
+    with pytest.raises(Interrupted):
+        train(first, tiny_export, tmp_path / "same", callback=stop_at_step_3)
+    assert (tmp_path / "same" / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+    shutil.copytree(tmp_path / "same", tmp_path / "changed")
+
+    changed = train(dataclasses.replace(first, learning_rate=1e-3), tiny_export, tmp_path / "changed")
+    assert changed["resumed_from"] is None and changed["steps"] == 4
+    same = train(first, tiny_export, tmp_path / "same")
+    assert same["resumed_from"] == 2 and same["steps"] == 4
