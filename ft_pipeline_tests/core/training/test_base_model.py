@@ -24,21 +24,44 @@ def test_bundled_gguf_is_found_without_importing_the_package():
     assert path.suffix == ".gguf" and path.stat().st_size > 50 * 2**20
 
 
-def test_bundled_model_is_converted_once_then_cached(tmp_path, monkeypatch):
-    """A cached conversion is reused; the converter only runs when the cache is empty."""
-    calls = []
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    """The bundled GGUF converted for real, once (~30 s on two busy cores), into a fresh home."""
+    home = tmp_path_factory.mktemp("gguf-home")
+    return home, ensure_base_model(DEFAULT_BASE_MODEL, home=home)
 
-    def fake_convert(name, target):
-        calls.append(name)
-        target.mkdir(parents=True)
-        (target / "config.json").write_text("{}")
-        return target
 
-    monkeypatch.setattr(base_model, "_convert_bundled", fake_convert)
-    first = ensure_base_model(DEFAULT_BASE_MODEL, home=tmp_path)
-    second = ensure_base_model(DEFAULT_BASE_MODEL, home=tmp_path)
-    assert first == second == tmp_path / "models" / DEFAULT_BASE_MODEL
-    assert calls == [DEFAULT_BASE_MODEL]
+def test_bundled_gguf_converts_to_a_plain_model_that_trains_and_generates(converted, tmp_path):
+    """Dequantized fp32 safetensors that peft can wrap and save (it refuses a model still flagged
+    as GGUF-quantized), SmolLM2's chat template with the generation markers, and the answers of
+    the model SmolLM2 is."""
+    import json
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer
+
+    from ft_pipeline.core.release.generation import generate
+    from ft_pipeline.core.training.model_stats import count_parameters
+
+    home, path = converted
+    assert path == home / "models" / DEFAULT_BASE_MODEL
+    config = json.loads((path / "config.json").read_text())
+    assert "quantization_config" not in config and config["dtype"] == "float32"
+    assert count_parameters(path) == 134_515_008  # SmolLM2-135M
+    assert AutoTokenizer.from_pretrained(path).chat_template == base_model.SMOLLM2_CHAT_TEMPLATE
+    model, _ = base_model.load_model_and_tokenizer(path)
+    get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], task_type="CAUSAL_LM")).save_pretrained(tmp_path)
+    assert (tmp_path / "adapter_model.safetensors").is_file()
+    [answer] = generate(path, [[{"role": "user", "content": "What is the capital of France?"}]], max_new_tokens=12)
+    assert "Paris" in answer
+
+
+def test_converted_model_is_cached(converted, monkeypatch):
+    home, path = converted
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
+    monkeypatch.setattr(base_model, "_convert_bundled", lambda *args: pytest.fail("converted a second time"))
+    assert ensure_base_model(DEFAULT_BASE_MODEL, home=home) == path
+    assert (path / "model.safetensors").stat().st_mtime_ns == stamp
 
 
 def test_gguf_quantization_flags_are_cleared():
