@@ -116,6 +116,63 @@ def test_empty_and_malformed_prompts(model_dir):
         generate(model_dir, [PROMPTS[0], [{"content": "no role"}]], max_new_tokens=2)
 
 
+# --- stop_after_json ----------------------------------------------------------------------------
+
+CHAIN = ["{", "x", "}", "y"]  # what the rewired model writes after the generation prompt, "y" forever
+
+
+@pytest.fixture(scope="module")
+def rambler_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny Llama rewired so that its next token depends on the current one alone (attention
+    and MLP outputs zeroed; each chain token its own basis vector; lm_head points every chain
+    token at its successor): after the generation prompt it writes `{x}` and rambles on with `y`,
+    as an untuned model does after its JSON answer."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    [start] = tokenizer(tokenizer.apply_chat_template(PROMPTS[0], add_generation_prompt=True, tokenize=False),
+                        add_special_tokens=False)["input_ids"][-1:]
+    chain = [start] + [tokenizer.convert_tokens_to_ids(t) for t in CHAIN]
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    config.tie_word_embeddings = False
+    model = AutoModelForCausalLM.from_config(config)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        model.model.embed_tokens.weight.zero_()
+        model.lm_head.weight.zero_()
+        for i, (token, successor) in enumerate(zip(chain, chain[1:] + chain[-1:])):
+            model.model.embed_tokens.weight[token, i] = 1.0
+            model.lm_head.weight[successor, i] = 1.0
+    path = tmp_path_factory.mktemp("rambler")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_stop_after_json_ends_each_answer_at_its_closing_brace(rambler_dir):
+    prompts = PROMPTS[:3]
+    assert generate(rambler_dir, prompts, max_new_tokens=8) == ["{x}yyyyy"] * 3  # the rewiring works
+    assert generate(rambler_dir, prompts, max_new_tokens=8, stop_after_json=True) == ["{x}"] * 3
+
+
+@pytest.mark.parametrize("text, closed", [
+    ('{"intent": "refund"}', True),
+    ('{"a": {"b": 1}', False),  # the outer object is still open
+    ('{"a": {"b": 1}}', True),
+    ('{"note": "a } inside a string"', False),
+    ('{"note": "an escaped \\" quote }"', False),
+    ('{"note": "an escaped \\" quote }"}', True),
+    ("} stray closing brace first", False),
+    ('Sure! {"intent": "refund"} and more', True),
+    ("no object at all", False),
+])
+def test_closes_object(text, closed):
+    assert generation._closes_object(text) is closed
+
+
 # --- continuation log-probabilities -------------------------------------------------------------
 
 PAIRS = [
