@@ -90,6 +90,8 @@ def test_every_record_is_accounted_for(pipeline):
     exported = materialization(instance, "jsonl_export").metadata
     total = sum(exported[f"rows_{s}"].value for s in ("train", "eval", "test", "preference_train", "preference_eval"))
     assert total == red["records_out"].value
+    # which redacted bytes of which source went in: what the retrain sensor compares the sources with
+    assert exported["redacted_sha256"].value == {str(pipeline["source"]): red["sha256"].value}
 
 
 def test_pre_training_gates_all_passed(pipeline):

@@ -3,7 +3,8 @@ a file triggers its runs once.
 
 A new file becomes a raw_files partition and gets its own ingest_source run (ingest, redact,
 gate); files landing together are redacted by parallel runs. sources_ready_sensor then requests
-one retrain once every partition's latest redaction has passed its gates.
+one retrain once every partition's latest redaction has passed its gates, when the redacted data
+differs from what the latest adapter was trained on.
 """
 from __future__ import annotations
 
@@ -97,22 +98,29 @@ def new_s3_objects_sensor(context: dg.SensorEvaluationContext):
 
 
 @dg.sensor(job=retrain_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Retrains once every source partition's latest redaction has passed its gates and something changed since the last retrain.")
+           description="Retrains once every source partition's latest redaction has passed its gates and the "
+                       "redacted data differs from what the latest adapter_weights trained on.")
 def sources_ready_sensor(context: dg.SensorEvaluationContext):
-    from ft_pipeline.defs.gates import gate_status, latest_materialization
+    """The rule is defs/automation/trained_data.py's; the cursor holds the redacted data of the last
+    request, so a change is retrained once, whether or not that retrain got as far as training."""
+    from ft_pipeline.defs.automation.trained_data import fingerprint, redacted_now, redacted_trained_on
+    from ft_pipeline.defs.gates import gate_status
 
-    graph = context.repository_def.asset_graph
-    latest = latest_materialization(context.instance, dg.AssetKey("redacted_dataset"))
-    if latest is None:
+    now = redacted_now(context.instance)
+    if not any(now.values()):
         return dg.SkipReason("no source redacted yet")
-    if context.cursor and int(context.cursor) >= latest.storage_id:
-        return dg.SkipReason("no source redacted since the last retrain request")
+    if redacted_trained_on(context.instance) == now:
+        return dg.SkipReason("the latest adapter_weights trained on exactly the sources' latest redactions")
+    change = fingerprint(now)
+    if context.cursor == change:
+        return dg.SkipReason("a retrain on the sources' latest redactions was already requested")
+    graph = context.repository_def.asset_graph
     gates = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey("redacted_dataset")]
     failed = [s for s in gate_status(context.instance, gates, graph) if not s["passed"]]
     if failed:  # a partition still redacting, or one that failed its gates: wait (the UI shows which)
         return dg.SkipReason("waiting on source gates: " + "; ".join(f"{s['gate']} ({s['why']})" for s in failed))
-    context.update_cursor(str(latest.storage_id))
-    return dg.RunRequest(run_key=f"sources-{latest.storage_id}", tags={"ft_pipeline/trigger": "sources_ready"})
+    context.update_cursor(change)
+    return dg.RunRequest(run_key=f"sources-{change[:16]}", tags={"ft_pipeline/trigger": "sources_ready"})
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -166,6 +166,9 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         "split_plan": dg.MetadataValue.json(splits),
         "preview": shape_preview(list(_head(out / "train.jsonl", 2))),
         "source_partitions": len(by_partition(redacted_dataset)),
+        # The redacted data that went in, by source: sources_ready_sensor compares it with the
+        # sources' latest redactions to tell whether a retrain would train on anything new.
+        "redacted_sha256": dg.MetadataValue.json(_redacted_digests(context, redacted_dataset)),
     })
     return {"path": str(out), "counts": counts, "splits": splits}
 
@@ -174,6 +177,16 @@ def redacted_records(redacted_dataset: dict):
     """Every redacted record of every source partition, partition by partition."""
     for _, part in by_partition(redacted_dataset):
         yield from read_jsonl(part["path"])
+
+
+def _redacted_digests(context: dg.AssetExecutionContext, redacted_dataset) -> dict[str, str]:
+    """{source partition: sha256 of its redacted file}, for the partitions this run read."""
+    from ft_pipeline.core.digest import sha256_file
+
+    parts = by_partition(redacted_dataset)
+    if [key for key, _ in parts] == [""]:  # one partition's value on its own: its key is the run's
+        parts = [(context.asset_partition_keys_for_input("redacted_dataset")[0], parts[0][1])]
+    return {key: sha256_file(Path(part["path"])) for key, part in parts}
 
 
 def _head(path: Path, n: int):
