@@ -42,14 +42,55 @@ def released(tmp_path_factory, tiny_model_dir):
         os.environ["FT_PIPELINE_HOME"] = old
 
 
-def test_promotion_publishes_a_documented_version(released):
+def _metadata(instance, name: str) -> dict:
+    return instance.get_latest_materialization_event(dg.AssetKey(name)).asset_materialization.metadata
+
+
+def test_promotion_publishes_what_was_trained_and_judged(released):
     assert released["result"].success
+    instance = released["instance"]
     version_dir = registry.resolve(released["home"] / "registry", "northwind-triage")
     assert version_dir.name == "v1"
-    assert (version_dir / "adapter" / "adapter_config.json").is_file()
-    assert (version_dir / "merged" / "config.json").is_file()
+    # The adapter released is, byte for byte, the one adapter_weights trained.
+    assert _metadata(instance, "promoted_model")["sha256"].value == _metadata(instance, "adapter_weights")["sha256"].value
+    # The card and the lineage carry the evaluation's own numbers and every gate's verdict.
+    report = released["result"].asset_value(dg.AssetKey("eval_report"))
+    lineage = json.loads((version_dir / "lineage.json").read_text())
+    assert lineage["evaluation"]["variants"] == report["variants"]
     card = (version_dir / "MODEL_CARD.md").read_text()
-    assert "## Compliance gates" in card and "labels_are_verified" in card and "## Evaluation" in card
+    metric = report["metric"]
+    for variant, metrics in report["variants"].items():
+        assert f"| {variant} | {metrics[metric]:.3f} |" in card
+    trained = released["result"].asset_value(dg.AssetKey("adapter_weights"))["metrics"]
+    assert f"Training steps: 30, final loss: {trained['final_loss']}" in card
+    for asset in ("raw_dataset", "redacted_dataset", "jsonl_export", "adapter_weights"):
+        assert f"| {asset} | `{_metadata(instance, asset)['sha256'].value[:16]}` |" in card
+    checks = {c["check"]: c["passed"] for c in lineage["checks"]}
+    assert {"labels_are_verified", "export_has_no_residual_pii", "tuned_beats_base", "no_canary_leakage"} <= set(checks)
+    assert all(checks.values()) and "| no_canary_leakage | eval_report | passed |" in card
+    # The lowered release bounds are on record: the task file the lineage names, by its digest.
+    from ft_pipeline.core.task import TaskConfig, file_sha256
+
+    assert file_sha256(lineage["task"]["path"]) == lineage["task"]["sha256"]
+    assert RELAXED_GATES.items() <= TaskConfig.from_yaml(lineage["task"]["path"]).gates.items()
+
+
+def test_merged_weights_are_base_plus_adapter(released, tiny_model_dir):
+    """The merged release answers like base + adapter through peft, and not like the base alone."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    version_dir = registry.resolve(released["home"] / "registry", "northwind-triage")
+    tokenizer = AutoTokenizer.from_pretrained(version_dir / "merged")
+    ids = tokenizer(["my card was charged twice, please refund"], return_tensors="pt")
+    with torch.inference_mode():
+        merged = AutoModelForCausalLM.from_pretrained(version_dir / "merged")(**ids).logits
+        base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        unmerged = PeftModel.from_pretrained(base, version_dir / "adapter")(**ids).logits
+        base_only = AutoModelForCausalLM.from_pretrained(tiny_model_dir)(**ids).logits
+    assert torch.allclose(merged, unmerged, atol=1e-4)
+    assert not torch.allclose(merged, base_only, atol=1e-3)  # the adapter moved something
 
 
 def test_audit_trail_reaches_the_raw_file(released, capsys):
