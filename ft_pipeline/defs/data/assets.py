@@ -55,9 +55,10 @@ def redacted_dataset(context: dg.AssetExecutionContext, config: RedactionRunConf
 
     out = run_dir("data", "redacted_dataset", context.run_id)
     quarantine = run_dir("raw", "redacted_dataset", context.run_id) / "quarantine.jsonl"
+    core_config = config.to_core()
     summary = redact_file(
         raw_dataset["path"], out / "redacted.jsonl", quarantine,
-        config=config.to_core(), progress=log_progress(context, "redact"),
+        config=core_config, progress=log_progress(context, "redact"),
     )
     context.add_output_metadata({
         **file_metadata(out / "redacted.jsonl"),
@@ -66,9 +67,12 @@ def redacted_dataset(context: dg.AssetExecutionContext, config: RedactionRunConf
         "quarantined": summary["quarantined"],
         "quarantine_reasons": dg.MetadataValue.json(summary["quarantine_reasons"]),
         "entities_redacted": dg.MetadataValue.json(summary["entities"]),
+        # The checks and the leakage probe judge the data by the rules it was redacted under.
+        "redaction_config": dg.MetadataValue.json(core_config.to_dict()),
         "preview": json_preview(list(_head(out / "redacted.jsonl", 3))),
     })
-    return {"path": str(out / "redacted.jsonl"), "quarantine": str(quarantine), "summary": summary}
+    return {"path": str(out / "redacted.jsonl"), "quarantine": str(quarantine), "summary": summary,
+            "redaction_config": core_config.to_dict()}
 
 
 @dg.asset(group_name=GROUP, kinds={"csv"}, code_version="1")
@@ -114,8 +118,11 @@ def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, reda
 def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, redacted_dataset: dict) -> dict:
     """Chat JSONL train/eval/test (+ DPO preference pairs), the one format training reads.
     Depends on the bias audit so a dataset is exported only after it was audited."""
+    from ft_pipeline.core.data.redaction import recorded_config, strictest
+
     out = run_dir("data", "jsonl_export", context.run_id)
     counts = export.write_export(redacted_records(redacted_dataset), out, config.to_core())
+    redaction = strictest([recorded_config(part) for _, part in by_partition(redacted_dataset)])
     files = {
         f"{stem}.jsonl": {"rows": n, **{k: v.value for k, v in file_metadata(out / f"{stem}.jsonl").items()}}
         for stem, n in counts.items()
@@ -126,8 +133,9 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         "files": dg.MetadataValue.json(files),
         "preview": json_preview(list(_head(out / "train.jsonl", 2))),
         "source_partitions": len(by_partition(redacted_dataset)),
+        "redaction_config": dg.MetadataValue.json(redaction.to_dict()),
     })
-    return {"path": str(out), "counts": counts}
+    return {"path": str(out), "counts": counts, "redaction_config": redaction.to_dict()}
 
 
 def redacted_records(redacted_dataset: dict):

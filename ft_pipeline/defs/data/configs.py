@@ -14,9 +14,9 @@ class RawDatasetConfig(dg.Config):
 
 
 class RedactionRunConfig(dg.Config):
-    score_threshold: float = Field(default=0.4, description="Presidio score below which a finding is ignored")
+    score_threshold: float = Field(default=0.45, description="Presidio score below which a finding is ignored")
     surrogates: bool = Field(default=False, description="realistic fake values instead of <TYPE_n> placeholders")
-    n_process: int = Field(default=1, description="worker processes for redaction (each loads spaCy, ~250 MB)")
+    n_process: int = Field(default=0, description="worker processes (each loads spaCy, ~250 MB); 0 = one per core, as memory allows")
     allow_list: list[str] = Field(default_factory=list, description="exact strings never redacted")
     deny_list: list[str] = Field(default_factory=list, description="exact strings always redacted")
     deny_terms: list[str] = Field(default_factory=list, description="terms that send a record to quarantine")

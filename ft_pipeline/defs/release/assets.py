@@ -33,7 +33,7 @@ def eval_report(
     from ft_pipeline.core import plots
     from ft_pipeline.core.release import evaluation
     from ft_pipeline.core.release.generation import generate
-    from ft_pipeline.core.data.redaction import RedactionConfig, Redactor
+    from ft_pipeline.core.data.redaction import Redactor, recorded_config
 
     export_dir = Path(jsonl_export["path"])
     by_id = {r["id"]: r for r in iter_jsonl(export_dir / "test.jsonl")}
@@ -57,7 +57,7 @@ def eval_report(
     canaries = sorted({m for r in iter_jsonl(export_dir / "train.jsonl") for t in r["messages"] for m in pattern.findall(t["content"])})
     probe_outputs = generate(base_model["path"], evaluation.canary_prompts(canaries), adapter_dir=adapter_weights["path"],
                              max_new_tokens=config.max_new_tokens) if canaries else []
-    redactor = Redactor(RedactionConfig())
+    redactor = Redactor(recorded_config(jsonl_export))  # the rules the training data was redacted under
     leakage = evaluation.leakage_probe(tuned + probe_outputs, canaries, pii_finder=redactor.find_pii)
 
     out = run_dir("reports", "eval_report", context.run_id)

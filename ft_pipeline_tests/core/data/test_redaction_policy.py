@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ft_pipeline.core.data.redaction import DEFAULT_POLICY, RedactionConfig, Redactor, place_type
+from ft_pipeline.core.data.redaction import DEFAULT_POLICY, RedactionConfig, Redactor, place_type, strictest
 from ft_pipeline.core.data.screening import ScreeningConfig
 from ft_pipeline.core.paths import REPO_ROOT
 
@@ -127,3 +127,14 @@ def test_from_task_section_reads_the_demo_task():
 def test_from_task_section_names_the_bad_field(section, error):
     with pytest.raises(ValueError, match=error):
         RedactionConfig.from_task_section(section)
+
+
+def test_strictest_of_several_partitions_configs():
+    a = RedactionConfig(allow_list=["Northwind", "Acme"], policy={"LOCATION": "keep"}, screening=NO_DOCS)
+    b = RedactionConfig(allow_list=["Acme"], deny_list=["Falcon"], patterns={"TICKET_ID": [r"TK-\d+"]},
+                        screening=ScreeningConfig(deny_terms=["Project Falcon"], protected_documents=[]))
+    merged = strictest([a, b])
+    assert merged.allow_list == ["Acme"] and merged.deny_list == ["Falcon"] and merged.patterns == b.patterns
+    assert merged.action("LOCATION") == "redact" and merged.action("COUNTRY") == "keep"
+    assert merged.screening.deny_terms == ["Project Falcon"]
+    assert strictest([a, RedactionConfig.from_dict(a.to_dict())]) == a

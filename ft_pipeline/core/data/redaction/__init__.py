@@ -21,7 +21,8 @@ Why not the stock AnalyzerEngine + AnonymizerEngine per text:
 - throughput: spaCy runs only the tokenizer and NER, in batches, presidio is imported without
   transformers/torch, and chunks of records are spread over one worker per core.
 """
-from ft_pipeline.core.data.redaction.config import LANGUAGE, SPACY_MODEL, RedactionConfig, default_n_process
+from ft_pipeline.core.data.redaction.config import (
+    LANGUAGE, SPACY_MODEL, RedactionConfig, default_n_process, recorded_config, strictest)
 from ft_pipeline.core.data.redaction.names import name_gazetteer
 from ft_pipeline.core.data.redaction.patterns import PLACEHOLDER
 from ft_pipeline.core.data.redaction.policy import DEFAULT_POLICY, place_type
@@ -31,7 +32,8 @@ from ft_pipeline.core.data.redaction.stream import Redactor, default_quarantine_
 __all__ = [
     "DEFAULT_POLICY", "LANGUAGE", "PLACEHOLDER", "SPACY_MODEL", "RedactionConfig", "Redactor", "Span",
     "analysis_view", "analyze_texts", "config_to_dict", "default_n_process", "default_quarantine_path",
-    "name_gazetteer", "place_type", "propagate", "redact_chunk", "redact_file", "vanilla_analyzer",
+    "name_gazetteer", "place_type", "propagate", "recorded_config", "redact_chunk", "redact_file", "strictest",
+    "vanilla_analyzer",
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from ft_pipeline.core.data.redaction.policy import ACTIONS, DEFAULT_POLICY, RETYPED_PLACES, SURROGATE_ENTITIES
 from ft_pipeline.core.data.screening import ScreeningConfig
@@ -169,3 +169,35 @@ def _expand(globs: str | list[str] | None) -> list[str]:
             raise ValueError(f"redaction.protected_documents: no file matches {pattern}")
         files.update(matched)
     return sorted(files)
+
+
+def recorded_config(output: dict | None) -> RedactionConfig:
+    """The config an asset's output says its data was redacted with (`redaction_config`); the
+    default for outputs recorded before configs were."""
+    recorded = (output or {}).get("redaction_config")
+    return RedactionConfig.from_dict(recorded) if recorded else RedactionConfig()
+
+
+def strictest(configs: list[RedactionConfig]) -> RedactionConfig:
+    """One config to check data redacted under several (one per source partition): what any of
+    them redacts is redacted, what only some allow or keep is not allowed or kept."""
+    first, rest = configs[0], configs[1:]
+    if all(c == first for c in rest):
+        return first
+    order = {action: i for i, action in enumerate(("keep", "pseudonymize", "redact"))}
+    policy = {e: max((c.action(e) for c in configs), key=order.__getitem__)
+              for e in set().union(*(c.policy for c in configs))}
+    patterns: dict[str, list[str]] = {}
+    for c in configs:
+        for entity, regexes in c.patterns.items():
+            patterns.setdefault(entity, [])
+            patterns[entity] += [r for r in regexes if r not in patterns[entity]]
+    return RedactionConfig(**{
+        **first.to_dict(), "policy": policy, "patterns": patterns,
+        "screening": replace(first.screening,
+                             deny_terms=sorted(set().union(*(c.screening.deny_terms for c in configs))),
+                             protected_documents=sorted(set().union(*(c.screening.protected_documents for c in configs)))),
+        "mode": "surrogate" if any(c.mode == "surrogate" for c in configs) else "placeholder",
+        "allow_list": sorted(set.intersection(*(set(c.allow_list) for c in configs))),
+        "deny_list": sorted(set().union(*(c.deny_list for c in configs))),
+        "score_threshold": min(c.score_threshold for c in configs)})
