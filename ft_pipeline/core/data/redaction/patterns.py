@@ -86,7 +86,10 @@ _DATE = (
     r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?,?\s+(?:19|20)\d{2})"
 )
 
-# --- rules: (entity, [(name, regex, score)], context words, case-sensitive) ----------------------
+# --- rules: (entity, [(name, regex, score)], context words, case-sensitive, gate) ------------------
+# The gate (None: always run) is for rules whose every pattern needs its cue word or a context
+# word to pass the threshold: a text with neither skips the rule's regexes. It is the context
+# words plus the regex given here ("" for none), searched case-insensitively.
 ADDRESS_CONTEXT = [
     "address", "live", "lives", "living", "street", "ship", "shipping", "mail", "mailing", "reside", "located",
     "move", "moved", "deliver", "delivery", "home", "at", "residence", "billing", "sent", "send", "corner",
@@ -116,51 +119,51 @@ RULES = [
         ("named", _NAMED, 0.3),
         # A postcode alone at the end of an address block ("Czech Republic 82704").
         ("country_zip", r"(?<=^[ \t]*(?:[?}>*•]+[ \t]*)?" + _CAP + r"(?:[ \t]+" + _CAP + r")?[ \t]+)\d{4,6}(?=[ \t]*$)", 0.35),
-    ], ADDRESS_CONTEXT, True),
+    ], ADDRESS_CONTEXT, True, None),
     ("PERSON", [
         ("titled", r"(?<=\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir)\.?[ \t]+)\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+)?", 0.6),
         ("introduced", _INTRODUCED + r"\p{Lu}[\p{Ll}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){0,2}", 0.45),
         ("signoff", r"(?<=^[ \t]*(?:--|—|–|-|~)[ \t]*)[A-Z][a-zA-Z'’-]+(?:[ \t]+[A-Z][a-zA-Z'’-]+){0,2}[ \t]*$", 0.5),
         ("here", r"\b\p{Lu}[\p{Ll}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){1,2}(?=[ \t]+(?:here|speaking)\b)", 0.45),
-    ], [], True),
+    ], [], True, None),
     ("DATE_OF_BIRTH", [
         ("labelled", r"(?<=\b(?i:DOB|D\.O\.B\.?|date of birth|birth date|birthdate|born on|born|birthday)"
                      r"(?:\s+is)?[:\s-]{1,3})" + _DATE, 0.85),
         ("date", r"\b" + _DATE + r"\b", 0.2),
-    ], ["dob", "birth", "born", "birthday", "birthdate", "age"], True),
+    ], ["dob", "birth", "born", "birthday", "birthdate", "age"], True, r"d\.o\.b"),
     ("MEDICAL_RECORD_NUMBER", [
         ("labelled", r"(?<=\b(?:MRN|medical record|chart)" + _IS + r")"
                      r"[A-Z]{0,3}-?\d{5,10}\b", 0.85),
         ("digits", r"\b(?:MRN-?)?\d{6,10}\b", 0.15),
-    ], ["mrn", "medical", "record", "chart", "patient", "hospital"], False),
+    ], ["mrn", "medical", "record", "chart", "patient", "hospital"], False, ""),
     ("HEALTH_PLAN_ID", [
         ("labelled", r"(?<=\b(?:member id|member number|member #|subscriber id|health plan id|plan id|"
                      r"insurance id|group number)[:#\s-]{1,4})[A-Z0-9][A-Z0-9-]{5,18}\b", 0.8),
         ("coded", r"\b[A-Z]{2,4}-?\d{6,12}\b", 0.25),
-    ], ["member", "subscriber", "plan", "insurance", "health", "group", "coverage", "medicaid", "medicare"], False),
+    ], ["member", "subscriber", "plan", "insurance", "health", "group", "coverage", "medicaid", "medicare"], False, ""),
     ("POLICY_NUMBER", [
         ("labelled", r"(?<=\bpolicy" + _IS + r")" + _ID, 0.75),
-    ], ["policy"], False),
+    ], ["policy"], False, ""),
     ("CLAIM_NUMBER", [
         # Account-like numbers are identifiers under HIPAA's safe harbor list.
         ("labelled", r"(?<=\bclaims?" + _IS + r")" + _ID, 0.75),
         ("coded", r"\bCLM-[A-Z0-9-]{4,20}\b", 0.8),
-    ], ["claim"], False),
+    ], ["claim"], False, r"\bCLM-"),
     ("EMPLOYEE_ID", [
         ("prefixed", r"\b(?:EMP|EID|EMPL)[-#]?\d{3,8}\b", 0.8),
         ("labelled", r"(?<=\b(?:employee (?:id|number|no\.?|#)|staff (?:id|number)|badge(?: number| #)?)"
                      r"[:#\s-]{1,4})[A-Z]{0,4}-?\d{3,10}\b", 0.8),
-    ], ["employee", "staff", "badge", "payroll", "hr"], False),
+    ], ["employee", "staff", "badge", "payroll", "hr"], False, r"\b(?:EMP|EID|EMPL)"),
     ("DRIVER_LICENSE", [
         ("cued", r"(?<=\b(?:driver'?s?|driving|drivers’?)[ \t]+(?:licen[cs]e|permit)" + _IS + r")" + _CODE, 0.85),
         ("dl", r"(?<=\bDL" + _IS + r")" + _CODE, 0.6),
-    ], ["driver", "driving", "licence", "license"], False),
+    ], ["driver", "driving", "licence", "license"], False, r"\bDL"),
     ("PASSPORT_NUMBER", [
         ("cued", r"(?<=\bpassport" + _IS + r")(?=[A-Z0-9]*\d)[A-Z0-9]{6,12}\b", 0.85),
-    ], ["passport"], False),
+    ], ["passport"], False, ""),
     ("ZIP_CODE", [
         ("cued", r"(?<=\b(?i:zip|zip ?code|post ?code|postal code|plz|cep)" + _IS + r")(?:" + POSTCODE + r"|\d{3}\b)", 0.85),
-    ], ["zip", "postcode", "postal"], True),
+    ], ["zip", "postcode", "postal"], True, r"post ?code|plz|cep"),
     # Where someone lives, is or goes: a city unless the policy's lists say country or state.
     ("LOCATION", [
         ("cued", r"(?<=\b(?i:(?:i'm|i am|we're|we are|lives?|lived|living|stay(?:s|ed|ing)?|based|located|moved|"
@@ -168,12 +171,12 @@ RULES = [
                  r"residing|resides?|originally|come|comes|came)(?:[ \t]+(?:here|back|over|out))?[ \t]+(?:in|to|from|at|near)|"
                  r"home ?town|home city|"
                  r"city of|town of|village of|university of|where:)[ \t]+)" + PLACE, 0.55),
-    ], [], True),
+    ], [], True, None),
     ("PHONE_NUMBER", [
         ("us", r"(?<![\w+-])(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,5})?\b", 0.6),
         ("uk", r"(?<![\w+])(?:\+44\s?\(?0?\)?\s?|\b0)(?:\d[\s-]?){9,10}\b", 0.55),
-    ], ["phone", "call", "mobile", "cell", "tel", "telephone", "number", "reach", "text", "fax"], False),
-    ("US_SSN", [("dashed", r"\b\d{3}[- .]\d{2}[- .]\d{4}\b", 0.5)], ["ssn", "social", "security"], False),
+    ], ["phone", "call", "mobile", "cell", "tel", "telephone", "number", "reach", "text", "fax"], False, None),
+    ("US_SSN", [("dashed", r"\b\d{3}[- .]\d{2}[- .]\d{4}\b", 0.5)], ["ssn", "social", "security"], False, None),
 ]
 
 # Any national grouping: "(07700)553419", "+46 (0)8 515 691 54", "05.53.18.69.64", "87 47 98".

@@ -17,6 +17,8 @@ from ft_pipeline.core.data.redaction.policy import country_pattern
 import_presidio()
 from presidio_analyzer import (  # noqa: E402
     AnalysisExplanation, LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult)
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer  # noqa: E402
+from presidio_analyzer.predefined_recognizers import UrlRecognizer  # noqa: E402
 
 IGNORE_CASE = re.IGNORECASE | re.MULTILINE  # for codes: "mrn", "MRN"
 CASE_SENSITIVE = re.MULTILINE  # for names and addresses, where capitalization is the signal
@@ -29,12 +31,17 @@ class ContextPatternRecognizer(PatternRecognizer):
 
     BEFORE, AFTER = 48, 16
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, gate: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         words = sorted(self.context or [], key=len, reverse=True)
         self._near = re.compile(r"(?i)\b(?:" + "|".join(map(re.escape, words)) + r")") if words else None
+        # Skipping a text without any cue or context word saves most of these rules' regex time.
+        alternatives = [f"(?:{gate})"] * bool(gate) + [rf"\b(?:{'|'.join(map(re.escape, words))})"] * bool(words)
+        self._gate = re.compile("(?i)" + "|".join(alternatives)) if gate is not None else None
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        if self._gate is not None and not self._gate.search(text):
+            return []
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
         for r in results:
             if self._near and r.score < 1.0 and (self._near_in(text[max(0, r.start - self.BEFORE):r.start])
@@ -47,6 +54,30 @@ class ContextPatternRecognizer(PatternRecognizer):
     def _near_in(self, window: str) -> bool:
         # "<POLICY_NUMBER_1>" is not the context word "number".
         return bool(self._near.search(PLACEHOLDER.sub(" ", window) if "<" in window else window))
+
+
+class StockContextEnhancer(LemmaContextAwareEnhancer):
+    """Presidio's lemma context, for the stock recognizers' results only: ours weigh their own
+    context, and the enhancer deep-copies every result it is given (a tenth of analysis time)."""
+
+    def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
+        with_context = {r.id for r in recognizers if r.context}
+        todo = [r for r in raw_results if r.recognition_metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY) in with_context
+                and not r.recognition_metadata.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY)]
+        if not todo:
+            return raw_results
+        rest = [r for r in raw_results if not any(r is t for t in todo)]
+        return rest + super().enhance_using_context(text, todo, nlp_artifacts, recognizers, context)
+
+
+class DottedUrlRecognizer(UrlRecognizer):
+    """Presidio's URL recognizer, run only on texts with a dot between two word characters
+    ("example.org"): its patterns cost a tenth of all analysis, and most texts hold no URL."""
+
+    DOTTED = re.compile(r"\w\.\w")
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        return super().analyze(text, entities, nlp_artifacts, regex_flags) if self.DOTTED.search(text) else []
 
 
 class DigitsRecognizer(ContextPatternRecognizer):
@@ -128,21 +159,22 @@ def _place_before_country():
     before = r"(?<=(?:^|\n)[ \t]*(?:[?}>*•]+[ \t]*)?|\b(?:in|at|from|to|near|of)[ \t]+|,[ \t]*)"
     after = (r"(?=[ \t]*(?:,[ \t]*|\n[ \t]*(?:[?}>*•]+[ \t]*)?)" + country_pattern()
              + r"(?:[ \t]+" + POSTCODE + r")?[ \t]*(?:$|[.,;:!?)\n]))")
-    return PatternRecognizer(supported_entity="LOCATION", name="ft_place_before_country",
-                             patterns=[Pattern("before_country", before + PLACE + after, 0.6)],
-                             global_regex_flags=CASE_SENSITIVE)
+    return ContextPatternRecognizer(supported_entity="LOCATION", name="ft_place_before_country",
+                                    patterns=[Pattern("before_country", before + PLACE + after, 0.6)],
+                                    global_regex_flags=CASE_SENSITIVE, gate=r",|\n")
 
 
 def build_recognizers(config: RedactionConfig) -> list:
     """Every recognizer we add to Presidio's predefined ones, for this config."""
-    def rule(entity, patterns, context=(), case_sensitive=False, name=None):
+    def rule(entity, patterns, context=(), case_sensitive=False, gate=None, name=None):
         context = list(context) + config.context_words.get(entity, [])
         return ContextPatternRecognizer(
             supported_entity=entity, name=name or f"ft_{entity.lower()}",
             patterns=[Pattern(n, regex, score) for n, regex, score in patterns], context=context or None,
-            global_regex_flags=CASE_SENSITIVE if case_sensitive else IGNORE_CASE)
+            global_regex_flags=CASE_SENSITIVE if case_sensitive else IGNORE_CASE, gate=gate)
 
-    out = [rule(*spec) for spec in RULES] + [DigitsRecognizer(), LuhnRecognizer(), _place_before_country()]
+    out = [rule(*spec) for spec in RULES] + [DigitsRecognizer(), LuhnRecognizer(), _place_before_country(),
+                                             DottedUrlRecognizer()]
     if config.name_gazetteer:
         out.append(KnownNameRecognizer(name_gazetteer()))
     for entity, regexes in config.patterns.items():

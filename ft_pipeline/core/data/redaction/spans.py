@@ -48,18 +48,19 @@ def analyze_texts(texts: list[str], config: RedactionConfig) -> list[list[Span]]
 
     analyzer = analyzer_for(config)
     views = [analysis_view(t) for t in texts]
-    out: list[list[Span]] = [[] for _ in texts]
     # User patterns and deny lists can match anything, so they turn the shortcut off.
     skip_ok = not (config.deny_list or config.patterns)
-    todo = [i for i, text in enumerate(views) if not skip_ok or _MAYBE_PII.search(text)]
-    artifacts = analyzer.nlp_engine.process_batch([views[i] for i in todo], LANGUAGE, batch_size=config.batch_size)
+    # Each distinct text once: a system prompt repeated on every record is analyzed once per chunk.
+    todo = [v for v in dict.fromkeys(views) if not skip_ok or _MAYBE_PII.search(v)]
+    artifacts = analyzer.nlp_engine.process_batch(todo, LANGUAGE, batch_size=config.batch_size)
     entities = config.detected_entities
     allow = frozenset(config.allow_list) | surrogate_values(config)
-    for i, (view, nlp_artifacts) in zip(todo, artifacts):
+    found: dict[str, list[Span]] = {}
+    for view, nlp_artifacts in artifacts:  # (text, artifacts) pairs, in order
         results = analyzer.analyze(view, LANGUAGE, entities=entities, nlp_artifacts=nlp_artifacts,
                                    score_threshold=config.score_threshold)
-        out[i] = to_spans(view, results, config, allow)
-    return out
+        found[view] = to_spans(view, results, config, allow)
+    return [list(found.get(v, ())) for v in views]
 
 
 def to_spans(text: str, results, config: RedactionConfig, allow: frozenset[str]) -> list[Span]:
