@@ -37,7 +37,8 @@ _ALIASES = {
                 "Vatican", "Ivory Coast", "Burma", "Macedonia", "Swaziland", "EU", "European Union",
                 "Europe", "Asia", "Africa", "North America", "South America", "Latin America", "Oceania",
                 "Antarctica", "Middle East", "Scandinavia"],
-    "CURRENCY": ["pound", "pounds", "sterling", "dollar", "dollars", "euro", "euros", "yen", "franc", "francs"],
+    "CURRENCY": ["pound", "pounds", "sterling", "dollar", "dollars", "euro", "euros", "yen", "franc", "francs",
+                 "Bitcoin", "Ethereum", "Litecoin", "Tether"],
 }
 # States, provinces and the UK's nations of the countries whose first-level units English text
 # names as such ("Ontario", "NSW", "Scotland"). Elsewhere the unit is usually named after its

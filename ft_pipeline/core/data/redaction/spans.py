@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ft_pipeline.core.data.redaction.config import LANGUAGE, RedactionConfig
 from ft_pipeline.core.data.redaction.names import (
-    LABEL_WORDS, NAME_WORD, english_first_names, is_name_word, name_gazetteer, widen_person)
+    LABEL_WORDS, NAME_WORD, common_words, english_first_names, is_name_word, name_gazetteer, widen_person)
 from ft_pipeline.core.data.redaction.patterns import PLACEHOLDER
 from ft_pipeline.core.data.redaction.policy import place_type
 from ft_pipeline.core.data.redaction.pseudonyms import surrogate_values
@@ -72,7 +72,7 @@ def to_spans(text: str, results, config: RedactionConfig, allow: frozenset[str])
         if r.entity_type == "PERSON":
             found = [piece for s in found
                      for piece in ([_widened(text, line) for line in _lines(text, s)] if s.entity == "PERSON" else [s])]
-        spans += [_typed(text, s) for s in found if s.end > s.start]
+        spans += [typed for s in found if s.end > s.start and (typed := _typed(text, s))]
     # Allowed strings and our own placeholders are not PII, nor is anything found inside them
     # ("example.org" in the surrogate "person1@example.org", "Northwind" in "Northwind Mutual").
     holes = placeholder_spans(text) + [(s.start, s.end) for s in spans if text[s.start:s.end] in allow]
@@ -129,12 +129,15 @@ def placeholder_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in PLACEHOLDER.finditer(text)] if "<" in text else []
 
 
-def _typed(text: str, span: Span) -> Span:
+def _typed(text: str, span: Span) -> Span | None:
     """A place the policy keeps is typed as such: "UK" is a COUNTRY. NER calls some first names
     places ("Hannah, Chad and Danny"), so a place that is also an English first name stays
-    redacted; it also calls a country alone on its line a PERSON, which any known name vetoes."""
+    redacted; it also calls a country alone on its line a PERSON, which any known name vetoes.
+    A common word is no place ("I am from Support"): None."""
     if span.entity in ("LOCATION", "PERSON"):
         value = text[span.start:span.end]
+        if span.entity == "LOCATION" and value.casefold() in common_words():
+            return None
         kind = place_type(value)
         if kind and value not in (english_first_names() if span.entity == "LOCATION" else name_gazetteer()):
             return Span(kind, span.start, span.end, span.score)
