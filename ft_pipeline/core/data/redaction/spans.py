@@ -96,16 +96,27 @@ def propagate(texts: list[str], spans: list[list[Span]]) -> list[list[Span]]:
                         needles.setdefault(token, "PERSON")
     if not needles:
         return spans
-    # Longest first, so "John Smith" wins over "John" where both match.
-    alternatives = "|".join(re.escape(v) for v in sorted(needles, key=len, reverse=True))
-    pattern = re.compile(r"(?<![\w@.-])(?:" + alternatives + r")(?![\w@-])")
     out = []
     for text, found in zip(texts, spans):
         holes = placeholder_spans(text)
-        extra = [Span(needles[m.group()], m.start(), m.end(), 1.0) for m in pattern.finditer(text)]
+        extra = [Span(entity, start, end, 1.0) for value, entity in needles.items() for start, end in _occurrences(text, value)]
         extra = [s for s in extra if not _overlaps(s, holes)]
+        # "John Smith" and "John" found at the same place merge into the longer.
         out.append(merge(found + extra) if extra else found)
     return out
+
+
+def _occurrences(text: str, value: str):
+    """Where `value` stands as a whole token (not inside a word, an email or a number): str.find,
+    not a regex per record, whose compilation cost more than the search."""
+    start = text.find(value)
+    while start != -1:
+        end = start + len(value)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before in "_@.-") and not (after.isalnum() or after in "_@-"):
+            yield start, end
+        start = text.find(value, start + 1)
 
 
 def merge(spans: list[Span]) -> list[Span]:
