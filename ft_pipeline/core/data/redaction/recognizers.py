@@ -24,6 +24,22 @@ IGNORE_CASE = re.IGNORECASE | re.MULTILINE  # for codes: "mrn", "MRN"
 CASE_SENSITIVE = re.MULTILINE  # for names and addresses, where capitalization is the signal
 
 
+class CompiledPattern(Pattern):
+    """A Presidio Pattern compiled once, with the flags its recognizer runs it with. Presidio
+    compiles every pattern twice (to validate it, without flags, then with them on first use),
+    and the address grammar is large enough for that to be a second of every worker's start-up."""
+
+    def __init__(self, name: str, regex: str, score: float, flags: int):
+        import regex as regex_module  # Presidio's engine
+
+        self.name, self.regex, self.score = name, regex, score
+        self.compiled_regex, self.compiled_with_flags = regex_module.compile(regex, flags=flags), flags
+
+
+def _patterns(specs, flags: int) -> list[CompiledPattern]:
+    return [CompiledPattern(name, regex, score, flags) for name, regex, score in specs]
+
+
 class ContextPatternRecognizer(PatternRecognizer):
     """Context by nearby text rather than Presidio's lemma window: that window skips spaCy
     stop words, and "call", "at", "to", "me" are stop words ("call me on 76 177 296"). A label
@@ -85,7 +101,7 @@ class DigitsRecognizer(ContextPatternRecognizer):
 
     def __init__(self, min_digits: int = 6, max_digits: int = 15):
         super().__init__(supported_entity="PHONE_NUMBER", name="ft_phone_number_digits",
-                         patterns=[Pattern(n, regex, score) for n, regex, score in PHONE_GROUPINGS],
+                         patterns=_patterns(PHONE_GROUPINGS, IGNORE_CASE),
                          context=PHONE_CONTEXT, global_regex_flags=IGNORE_CASE)
         self.min_digits, self.max_digits = min_digits, max_digits
 
@@ -101,7 +117,7 @@ class LuhnRecognizer(ContextPatternRecognizer):
 
     def __init__(self):
         super().__init__(supported_entity="CREDIT_CARD", name="ft_credit_card_luhn",
-                         patterns=[Pattern("digits", CARD_DIGITS, 0.3)], context=CARD_CONTEXT,
+                         patterns=_patterns([("digits", CARD_DIGITS, 0.3)], CASE_SENSITIVE), context=CARD_CONTEXT,
                          global_regex_flags=CASE_SENSITIVE)
 
     def validate_result(self, pattern_text):
@@ -160,7 +176,7 @@ def _place_before_country():
     after = (r"(?=[ \t]*(?:,[ \t]*|\n[ \t]*(?:[?}>*•]+[ \t]*)?)" + country_pattern()
              + r"(?:[ \t]+" + POSTCODE + r")?[ \t]*(?:$|[.,;:!?)\n]))")
     return ContextPatternRecognizer(supported_entity="LOCATION", name="ft_place_before_country",
-                                    patterns=[Pattern("before_country", before + PLACE + after, 0.6)],
+                                    patterns=_patterns([("before_country", before + PLACE + after, 0.6)], CASE_SENSITIVE),
                                     global_regex_flags=CASE_SENSITIVE, gate=r",|\n")
 
 
@@ -168,10 +184,10 @@ def build_recognizers(config: RedactionConfig) -> list:
     """Every recognizer we add to Presidio's predefined ones, for this config."""
     def rule(entity, patterns, context=(), case_sensitive=False, gate=None, name=None):
         context = list(context) + config.context_words.get(entity, [])
+        flags = CASE_SENSITIVE if case_sensitive else IGNORE_CASE
         return ContextPatternRecognizer(
-            supported_entity=entity, name=name or f"ft_{entity.lower()}",
-            patterns=[Pattern(n, regex, score) for n, regex, score in patterns], context=context or None,
-            global_regex_flags=CASE_SENSITIVE if case_sensitive else IGNORE_CASE, gate=gate)
+            supported_entity=entity, name=name or f"ft_{entity.lower()}", patterns=_patterns(patterns, flags),
+            context=context or None, global_regex_flags=flags, gate=gate)
 
     out = [rule(*spec) for spec in RULES] + [DigitsRecognizer(), LuhnRecognizer(), _place_before_country(),
                                              DottedUrlRecognizer()]
