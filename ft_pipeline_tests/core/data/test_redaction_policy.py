@@ -138,3 +138,16 @@ def test_strictest_of_several_partitions_configs():
     assert merged.action("LOCATION") == "redact" and merged.action("COUNTRY") == "keep"
     assert merged.screening.deny_terms == ["Project Falcon"]
     assert strictest([a, RedactionConfig.from_dict(a.to_dict())]) == a
+
+
+@pytest.mark.parametrize("cores, available_mb, workers", [(4, 64_000, 4), (4, 900, 2), (4, 100, 1), (1, 64_000, 1)])
+def test_workers_default_to_the_cores_memory_allows(monkeypatch, cores, available_mb, workers):
+    import os
+    from types import SimpleNamespace
+
+    import psutil
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(available=available_mb * 2**20))
+    assert RedactionConfig(screening=NO_DOCS).workers() == workers
+    assert RedactionConfig(n_process=3, screening=NO_DOCS).workers() == 3

@@ -142,11 +142,10 @@ def default_n_process() -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
         cores = os.cpu_count() or 1
-    try:
-        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return cores
-    return max(1, min(cores, available // WORKER_MEMORY_BYTES))
+    import psutil
+
+    # Available, not free: the page cache a worker's memory would displace counts as available.
+    return max(1, min(cores, psutil.virtual_memory().available // WORKER_MEMORY_BYTES))
 
 
 def _check_regex(where: str, regex: str) -> None:
