@@ -73,10 +73,12 @@ def to_spans(text: str, results, config: RedactionConfig, allow: frozenset[str])
             found = [piece for s in found
                      for piece in ([_widened(text, line) for line in _lines(text, s)] if s.entity == "PERSON" else [s])]
         spans += [typed for s in found if s.end > s.start and (typed := _typed(text, s))]
-    # Allowed strings and our own placeholders are not PII, nor is anything found inside them
-    # ("example.org" in the surrogate "person1@example.org", "Northwind" in "Northwind Mutual").
-    holes = placeholder_spans(text) + [(s.start, s.end) for s in spans if text[s.start:s.end] in allow]
-    spans = [s for s in spans if not _overlaps(s, holes)]
+    # Our own placeholders are not PII ("<PERSON_1>" is no person), nor are allowed strings or
+    # what lies inside them ("example.org" in the surrogate "person1@example.org", "Northwind" in
+    # "Northwind Mutual"); a longer span that only overlaps an allowed one stays.
+    allowed = [(s.start, s.end) for s in spans if text[s.start:s.end] in allow]
+    spans = [s for s in spans if not _overlaps(s, placeholder_spans(text))
+             and not any(b <= s.start and s.end <= e for b, e in allowed)]
     # Kept types take part in the merge, so "UK" stays a country rather than part of something else.
     return [s for s in merge(spans) if config.action(s.entity) != "keep"]
 
