@@ -40,9 +40,20 @@ def cmd_redact(args) -> int:
     from ft_pipeline.core.data.ingest import InputError
     from ft_pipeline.core.data.redaction import RedactionConfig, redact_file
 
+    config = RedactionConfig()
+    if args.task:  # the task's own identifiers, allow list, deny terms and protected documents
+        from ft_pipeline.core.task import TaskConfig, TaskError
+
+        try:
+            task = TaskConfig.from_yaml(_from_cwd(args.task))
+            config = RedactionConfig.from_task_section(task.redaction)
+        except TaskError as exc:
+            raise UserError(str(exc)) from None
+        except ValueError as exc:
+            raise UserError(f"{task.source_path}: field {exc}") from None
     bar, update = _progress_bar("redact")
     try:
-        summary = redact_file(args.input, args.output, args.quarantine, config=RedactionConfig(), progress=update)
+        summary = redact_file(args.input, args.output, args.quarantine, config=config, progress=update)
     except (InputError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         raise UserError(str(exc)) from None
     finally:
@@ -240,6 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--quarantine", default=None, help="where quarantined records go (keep it in the raw zone)")
+    p.add_argument("--task", help="a task file whose redaction section applies (identifiers, allow list, ...)")
     p.set_defaults(func=cmd_redact)
 
     p = sub.add_parser("train", help="the standalone trainer")

@@ -42,3 +42,30 @@ def test_missing_input_is_one_line_and_exit_2(tmp_path):
 def test_directory_input_is_one_line_and_exit_2(tmp_path):
     out = run(tmp_path, tmp_path / "out.jsonl", home=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def test_the_task_file_brings_its_own_protected_documents(tmp_path):
+    """The demo's proprietary memo is the demo task's to protect, not a product default: a pasted
+    excerpt is quarantined with --task and passes without it."""
+    task = Path(__file__).resolve().parents[2] / "configs" / "tasks" / "demo-triage.yaml"
+    memo = (Path(__file__).resolve().parents[2] / "data" / "demo" / "protected" / "pricing_model_memo.txt").read_text()
+    excerpt = " ".join(memo.split("\n\n")[2].split()[:45])  # a paragraph, without its confidentiality header
+    record = {"id": "r1", "prompt": f"Can you explain this? {excerpt}",
+              "completion": '{"intent": "coverage_question", "priority": "normal"}'}
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(record) + "\n")
+    plain = run(source, tmp_path / "plain.jsonl", home=tmp_path)
+    tasked = run(source, tmp_path / "tasked.jsonl", "--task", task, "--quarantine", tmp_path / "raw" / "q.jsonl",
+                 home=tmp_path)
+    assert plain.returncode == 0 and tasked.returncode == 0, tasked.stderr[-500:]
+    assert json.loads(plain.stdout.strip().splitlines()[-1])["out"] == 1
+    summary = json.loads(tasked.stdout.strip().splitlines()[-1])
+    assert summary["out"] == 0 and summary["quarantined"] == 1
+
+
+def test_a_bad_task_file_is_one_line_and_exit_2(tmp_path):
+    task = tmp_path / "task.yaml"
+    task.write_text("name: x\ntype: structured\nredaction: {protected_documents: /nowhere/*.txt}\n")
+    out = run(DEMO_RECORDS, tmp_path / "out.jsonl", "--task", task, home=tmp_path)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert str(task) in out.stderr and "redaction.protected_documents" in out.stderr

@@ -103,6 +103,29 @@ def test_residual_pii_gate(tmp_path):
     assert "jane" not in json.dumps({k: str(v) for k, v in leaked.metadata.items()}).lower()
 
 
+def test_residual_pii_gate_keeps_what_the_policy_keeps(tmp_path):
+    # A bank's data: the redactor keeps currencies and countries, and so must its check.
+    assert data_checks.export_has_no_residual_pii(export_dir(tmp_path, "I changed over Russian Ruble to UK pounds")).passed
+
+
+def test_data_gates_use_the_config_the_data_was_redacted_with(tmp_path):
+    from ft_pipeline.core.data.redaction import RedactionConfig
+    from ft_pipeline.core.data.screening import ScreeningConfig
+
+    # A product named like a person, on the user's allow list; a code name on the deny terms.
+    export = export_dir(tmp_path, "Ask Amara Okonkwo about the premium plan for Project Falcon")
+    assert not data_checks.export_has_no_residual_pii(export).passed, "the default config sees a person"
+    assert data_checks.export_has_no_confidential_content(export).passed, "no deny terms by default"
+    config = RedactionConfig(allow_list=["Amara Okonkwo"],
+                             screening=ScreeningConfig(deny_terms=["Project Falcon"], protected_documents=[]))
+    recorded = {**export, "redaction_config": config.to_dict()}
+    assert data_checks.export_has_no_residual_pii(recorded).passed
+    assert not data_checks.export_has_no_confidential_content(recorded).passed
+    redacted = {"path": write_jsonl(tmp_path / "r.jsonl", [record(0, text="about Project Falcon")]),
+                "redaction_config": config.to_dict()}
+    assert not data_checks.redacted_dataset_has_no_confidential_content(redacted).passed
+
+
 def test_export_confidential_gate(tmp_path):
     assert data_checks.export_has_no_confidential_content(export_dir(tmp_path / "ok", "I lost my card")).passed
     key = "AKIA" + "Q" * 16

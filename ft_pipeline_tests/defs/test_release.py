@@ -1,11 +1,12 @@
 """Promotion, model card, audit trail and rollback, end to end through Dagster and the CLI.
 
-The tiny random model cannot beat a baseline, so this test lowers the release bounds through the
-checks' own run config, as an operator could (and as the audit trail then records)."""
+The tiny random model cannot beat a baseline, so this test lowers the release bounds in the task
+file's `gates:`, as an operator could (and as the audit trail then records, by the task's sha256)."""
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 import os
 
 import dagster as dg
@@ -105,8 +106,14 @@ def test_audit_trail_reaches_the_raw_file(released, capsys):
     checks = {c["check"]: c for c in trail["checks"]}
     assert checks["labels_are_verified"]["passed"] and checks["tuned_beats_base"]["passed"]
     assert checks["labels_are_verified"]["partition"] == str(released["source"])
+    # the task the model was trained and evaluated for, by digest, on the release and on every asset
+    task_sha = hashlib.sha256(Path(trail["task"]["path"]).read_bytes()).hexdigest()
+    assert trail["task"]["sha256"] == task_sha and trail["task"]["name"] == "northwind-triage"
+    readers = [a for a in trail["assets"] if a["asset"] in ("raw_dataset", "jsonl_export", "adapter_weights", "eval_report")]
+    assert readers and all(a["metadata"]["task_sha256"] == task_sha for a in readers)
     assert cli.main(["audit"]) == 0
-    assert raw_sha in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert raw_sha in out and "## The task it was trained and evaluated for" in out and task_sha in out
 
 
 def test_second_promotion_then_rollback(released, capsys):

@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_pipeline.core.data.near_duplicates import NearDuplicateIndex, normalize, signature
-from ft_pipeline.core.paths import REPO_ROOT
 from ft_pipeline.core.records import text_fields
 
-DEMO_PROTECTED_DIR = REPO_ROOT / "data" / "demo" / "protected"
 
 DEFAULT_MARKERS = [
     r"\bCONFIDENTIAL\b",  # upper case only: "is my data kept confidential?" is not a marker
@@ -61,9 +59,9 @@ class ScreeningConfig:
     secrets: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SECRETS), metadata={
         "help": "Secret detectors {name: regex}; the reason names the detector, never the secret."})
     protected_documents: list[str] = field(
-        default_factory=lambda: sorted(str(p) for p in DEMO_PROTECTED_DIR.glob("*.txt")), metadata={
-            "help": "Text files whose content must not enter training data. Default: the bundled "
-                    "demo set in data/demo/protected/; a deployment lists its own."})
+        default_factory=list, metadata={
+            "help": "Text files whose content must not enter training data (the task file's "
+                    "redaction.protected_documents; none by default)."})
     near_dup_threshold: float = field(default=0.3, metadata={
         "help": "Estimated Jaccard similarity of shingle sets above which a record window matches "
                 "a document window. Unrelated text scores < 0.05; a lightly edited excerpt > 0.4."})

@@ -12,20 +12,30 @@ def render(lineage: dict, fmt: str = "md") -> str:
         "",
         f"Promoted {lineage['promoted_at']} in run `{lineage['run_id']}` at code version `{lineage.get('code_version')}`.",
         "",
+    ]
+    task = lineage.get("task")
+    if task:
+        lines += ["## The task it was trained and evaluated for",
+                  f"`{task['name']}` ({task['type']}; primary metric {task['metric']}, target {task['target']}), "
+                  f"defined by `{task['path']}`, sha256 `{task['sha256']}`. Every asset below records the sha256 of "
+                  "the task definition it read.", ""]
+    lines += [
         "## Assets, from the raw file to the release",
-        "| asset | run | materialized | code version | sha256 | config |",
-        "|---|---|---|---|---|---|",
+        "| asset | run | materialized | code version | sha256 | task sha256 | config |",
+        "|---|---|---|---|---|---|---|",
     ]
     for a in lineage.get("assets", []):
         asset = f"{a['asset']} [{a['partition']}]" if a.get("partition") else a["asset"]
         if not a.get("materialized"):
-            lines.append(f"| {asset} | — | never | | | |")
+            lines.append(f"| {asset} | — | never | | | | |")
             continue
         config = json.dumps(a.get("config") or {}, sort_keys=True)
-        lines.append(f"| {asset} | `{a['run_id']}` | {a['timestamp']} | {a.get('code_version')} | `{a.get('sha256')}` | `{config}` |")
+        task_digest = (a.get("metadata") or {}).get("task_sha256")
+        lines.append(f"| {asset} | `{a['run_id']}` | {a['timestamp']} | {a.get('code_version')} | `{a.get('sha256')}` | "
+                     f"{f'`{task_digest[:16]}`' if task_digest else ''} | `{config}` |")
         if a.get("metadata", {}).get("source_sha256"):
             for file, digest in a["metadata"]["source_sha256"].items():
-                lines.append(f"| ↳ source file `{file}` | | | | `{digest}` | |")
+                lines.append(f"| ↳ source file `{file}` | | | | `{digest}` | | |")
     lines += ["", "## Checks", "| check | asset | blocking | result | run |", "|---|---|---|---|---|"]
     for c in lineage.get("checks", []):
         asset = f"{c['asset']} [{c['partition']}]" if c.get("partition") else c["asset"]

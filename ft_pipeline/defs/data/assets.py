@@ -82,9 +82,12 @@ def redacted_dataset(
         "quarantined": summary["quarantined"],
         "quarantine_reasons": dg.MetadataValue.json(summary["quarantine_reasons"]),
         "entities_redacted": dg.MetadataValue.json(summary["entities"]),
+        # The checks and the leakage probe judge the data by the rules it was redacted under.
+        "redaction_config": dg.MetadataValue.json(core_config.to_dict()),
         "preview": shape_preview(list(_head(out / "redacted.jsonl", 3))),
     })
-    return {"path": str(out / "redacted.jsonl"), "quarantine": str(quarantine), "summary": summary}
+    return {"path": str(out / "redacted.jsonl"), "quarantine": str(quarantine), "summary": summary,
+            "redaction_config": core_config.to_dict()}
 
 
 @dg.asset(group_name=GROUP, kinds={"csv"}, code_version="2")
@@ -148,9 +151,12 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
     """Chat JSONL train/eval/test (+ DPO preference pairs), the one format training reads, each
     conversation under the task's system prompt; the task file travels with it (task.yaml).
     Depends on the bias audit so a dataset is exported only after it was audited."""
+    from ft_pipeline.core.data.redaction import recorded_config, strictest
+
     out = run_dir("data", "jsonl_export", context.run_id)
     written = export.write_export(lambda: redacted_records(redacted_dataset), out, config.to_core(), task_config(task))
     counts, splits = written["files"], written["splits"]
+    redaction = strictest([recorded_config(part) for _, part in by_partition(redacted_dataset)])
     files = {
         f"{stem}.jsonl": {"rows": n, **{k: v.value for k, v in file_metadata(out / f"{stem}.jsonl").items()}}
         for stem, n in counts.items()
@@ -166,11 +172,12 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         "split_plan": dg.MetadataValue.json(splits),
         "preview": shape_preview(list(_head(out / "train.jsonl", 2))),
         "source_partitions": len(by_partition(redacted_dataset)),
+        "redaction_config": dg.MetadataValue.json(redaction.to_dict()),
         # The redacted data that went in, by source: sources_ready_sensor compares it with the
         # sources' latest redactions to tell whether a retrain would train on anything new.
         "redacted_sha256": dg.MetadataValue.json(_redacted_digests(context, redacted_dataset)),
     })
-    return {"path": str(out), "counts": counts, "splits": splits}
+    return {"path": str(out), "counts": counts, "splits": splits, "redaction_config": redaction.to_dict()}
 
 
 def redacted_records(redacted_dataset: dict):

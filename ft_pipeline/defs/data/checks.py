@@ -47,9 +47,10 @@ def annotators_agree(config: LabelGateConfig, redacted_dataset: dict) -> dg.Asse
 
 @dg.asset_check(asset=redacted_dataset, blocking=True, partitions_def=RAW_FILES, description="No record left in the redacted data trips a confidential marker, secret detector or protected document.")
 def redacted_dataset_has_no_confidential_content(redacted_dataset: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
+    from ft_pipeline.core.data.redaction import recorded_config
+    from ft_pipeline.core.data.screening import screen_record
 
-    screening = ScreeningConfig()
+    screening = recorded_config(redacted_dataset).screening
     reasons: Counter = Counter()
     ids: list[str] = []
     for record in iter_jsonl(redacted_dataset["path"]):
@@ -108,9 +109,10 @@ def export_schema_is_valid(jsonl_export: dict) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=jsonl_export, blocking=True, description="A second Presidio pass over every exported text finds no PII the redaction missed.")
 def export_has_no_residual_pii(jsonl_export: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.data.redaction import Redactor, RedactionConfig
+    from ft_pipeline.core.data.redaction import Redactor, recorded_config
 
-    redactor = Redactor(RedactionConfig())
+    # The config the data was redacted with: its allow list, kept types and own patterns.
+    redactor = Redactor(recorded_config(jsonl_export))
     by_type: Counter = Counter()
     where: list[str] = []
     for batch in _batches(_export_texts(jsonl_export["path"]), 256):
@@ -135,9 +137,10 @@ def export_has_no_residual_pii(jsonl_export: dict) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=jsonl_export, blocking=True, description="No exported record trips a confidential marker, secret detector or protected document.")
 def export_has_no_confidential_content(jsonl_export: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
+    from ft_pipeline.core.data.redaction import recorded_config
+    from ft_pipeline.core.data.screening import screen_record
 
-    screening = ScreeningConfig()
+    screening = recorded_config(jsonl_export).screening
     flagged = []
     for name, ident, texts in _export_texts(jsonl_export["path"]):
         record = {"id": ident, "messages": [{"role": "user", "content": t} for t in texts]}

@@ -13,9 +13,9 @@ class RawDatasetConfig(dg.Config):
 
 
 class RedactionRunConfig(dg.Config):
-    score_threshold: float = Field(default=0.4, description="Presidio score below which a finding is ignored")
+    score_threshold: float = Field(default=0.45, description="Presidio score below which a finding is ignored")
     surrogates: bool = Field(default=False, description="realistic fake values instead of <TYPE_n> placeholders")
-    n_process: int = Field(default=1, description="worker processes for redaction (each loads spaCy, ~250 MB)")
+    n_process: int = Field(default=0, description="worker processes (each loads spaCy, ~250 MB); 0 = one per core, as memory allows")
     allow_list: list[str] = Field(default_factory=list, description="exact strings never redacted")
     deny_list: list[str] = Field(default_factory=list, description="exact strings always redacted")
     deny_terms: list[str] = Field(default_factory=list, description="terms that send a record to quarantine")
@@ -25,40 +25,25 @@ class RedactionRunConfig(dg.Config):
     )
 
     def to_core(self, task=None):
-        """The run's knobs plus the task's own redaction section (its identifiers, allow and deny
-        lists, protected documents): lists are joined, the task's patterns added."""
-        import glob
-
+        """The task's own redaction section (its identifiers, allow and deny lists, policy,
+        protected documents) with the run's knobs over it; the run's lists are added to the task's.
+        A mistake (a glob that matches nothing, a regex that does not compile) is a ValueError
+        naming the task file and the field."""
         from ft_pipeline.core.data.redaction import RedactionConfig
-        from ft_pipeline.core.data.screening import ScreeningConfig
 
         section = dict(task.redaction) if task is not None else {}
-        documents: list[str] = []
-        for where, origin, pattern in (
-            (task.source_path if task is not None else "task", "redaction.protected_documents",
-             section.get("protected_documents")),
-            ("redacted_dataset run config", "protected_documents", self.protected_documents),
-        ):
-            if pattern:
-                found = sorted(glob.glob(pattern))
-                if not found:  # a typo must not turn screening off silently
-                    raise ValueError(f"{where}: field {origin}: the pattern {pattern} matches no file")
-                documents += found
-        patterns = {entity: "|".join(f"(?:{p})" for p in ([regexes] if isinstance(regexes, str) else regexes))
-                    for entity, regexes in (section.get("patterns") or {}).items()}
-        return RedactionConfig(
-            score_threshold=self.score_threshold,
-            mode="surrogate" if self.surrogates else "placeholder",
-            n_process=self.n_process,
-            allow_list=[*self.allow_list, *section.get("allow_list", [])],
-            deny_list=[*self.deny_list, *section.get("deny_list", [])],
-            patterns=patterns,
-            policy_patterns=[],
-            screening=ScreeningConfig(
-                deny_terms=[*self.deny_terms, *section.get("deny_terms", [])],
-                protected_documents=documents,
-            ),
-        )
+        where = task.source_path if task is not None else "run config"
+        for key in ("allow_list", "deny_list", "deny_terms"):
+            section[key] = [*(section.get(key) or []), *getattr(self, key)]
+        documents = section.get("protected_documents") or []
+        documents = [documents] if isinstance(documents, str) else list(documents)
+        section["protected_documents"] = documents + ([self.protected_documents] if self.protected_documents else [])
+        try:
+            return RedactionConfig.from_task_section(
+                section, score_threshold=self.score_threshold, n_process=self.n_process,
+                mode="surrogate" if self.surrogates else "placeholder")
+        except ValueError as exc:
+            raise ValueError(f"{where}: field {exc}") from None
 
 
 class BiasAuditConfig(dg.Config):

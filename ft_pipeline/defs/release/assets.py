@@ -33,7 +33,7 @@ def eval_report(
     probe and a general capability probe, judged by the release gates (one implementation, also
     behind the blocking checks)."""
     from ft_pipeline.core import plots
-    from ft_pipeline.core.data.redaction import RedactionConfig, Redactor
+    from ft_pipeline.core.data.redaction import Redactor, recorded_config
     from ft_pipeline.core.release.evaluate import Inputs, evaluate
     from ft_pipeline.core.release.gates import GateConfig
     from ft_pipeline.core.task import TaskError
@@ -48,7 +48,8 @@ def eval_report(
                     adapter=adapter_weights["path"], test_ids=fit_assessment.get("test_ids"),
                     fixed={"prompt_baseline": baseline} if spec.type != "preference" else None,
                     labels=fit_assessment.get("labels"), max_examples=config.max_examples,
-                    pii_finder=Redactor(RedactionConfig()).find_pii)
+                    # the rules the training data was redacted under: the probe and the data agree
+                    pii_finder=Redactor(recorded_config(jsonl_export)).find_pii)
     result = evaluate(inputs, gate_config, lambda what: log_progress(context, what))
     judged = result.report
 

@@ -51,7 +51,8 @@ def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey, partition
     event = record.event_log_entry
     materialization = event.asset_materialization
     metadata = {k: _metadata_value(v) for k, v in materialization.metadata.items()
-                if k in {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method"}}
+                if k in {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method",
+                         "task_sha256"}}
     run = instance.get_run_by_id(event.run_id)
     op_config = (run.run_config or {}).get("ops", {}).get(key.to_python_identifier(), {}) if run else {}
     return {

@@ -9,6 +9,7 @@ import pytest
 
 from ft_pipeline.core.data.redaction import RedactionConfig, Redactor, redact_file
 from ft_pipeline.core.data.screening import ScreeningConfig
+from ft_pipeline.core.paths import REPO_ROOT
 from ft_pipeline_tests.conftest import DEMO_RECORDS, read_jsonl
 
 # (entity, sentence, the PII substrings that must all disappear)
@@ -52,6 +53,20 @@ CASES = [
     ("STREET_ADDRESS", "Our offices are located at Monika and Turjaška 48", ["Monika", "Turjaška", "48"]),
     ("STREET_ADDRESS", "}} 90878 Martin Linges veg 149 \n}} Suite 12\n}} HEIMDAL \n}} Norway 13372",
      ["90878", "Linges", "149", "12", "HEIMDAL", "13372"]),
+    # Contact blocks exported with literal "\n" escapes between the fields (CRM and CSV exports).
+    ("PHONE_NUMBER", r"Rue de la Sarthe 45\nMobile: 040-073-983\nDesk: 09827649793\nFax: 06 12 34 56 78",
+     ["040-073-983", "09827649793", "06 12 34 56 78"]),
+    ("PHONE_NUMBER", r"Personal Info:\nPhone:\n9749 0982\n\nE-mail:", ["9749 0982"]),
+    ("PERSON", r"Name: Bernd Frey\nPhone: 041-442-943", ["Bernd", "Frey", "041-442-943"]),
+    ("PHONE_NUMBER", r"Lisa Haas\tMobile:\t0176 4432 1187\tDesk:\t030 8812 44", ["0176 4432 1187", "030 8812 44"]),
+    # Document numbers after their cue words.
+    ("DRIVER_LICENSE", "My driver's license number is D6101-40706-60905 and it expires soon.", ["D6101", "40706"]),
+    ("DRIVER_LICENSE", "Driving licence no: 123 456 789", ["123 456 789"]),
+    ("PASSPORT_NUMBER", "My passport number is X4385629, issued in 2019.", ["X4385629"]),
+    ("ZIP_CODE", "ZIP: 7736 PJ", ["7736 PJ"]),
+    # Geography below a state: the city goes, the country stays (see test_redaction_policy.py).
+    ("LOCATION", "Leigha Mackay\n\nLa Sagne\nSwitzerland", ["La Sagne"]),
+    ("LOCATION", "We moved here from Sint Anthonis last year.", ["Sint Anthonis"]),
 ]
 
 
@@ -233,12 +248,17 @@ def test_redact_file_failure_leaves_no_output(tmp_path, redactor):
 
 @pytest.mark.skipif(not DEMO_RECORDS.exists(), reason="demo records not generated")
 def test_demo_slice_has_no_residual_pii(tmp_path):
+    from ft_pipeline.core.task import load_task
+
     src = tmp_path / "demo.jsonl"
     with open(DEMO_RECORDS, encoding="utf-8") as fh:
         src.write_text("".join(line for _, line in zip(range(80), fh)), encoding="utf-8")
-    summary = redact_file(src, tmp_path / "red.jsonl", tmp_path / "q.jsonl")
-    redactor = Redactor()
+    task = load_task(REPO_ROOT / "configs" / "tasks" / "demo-triage.yaml")
+    config = RedactionConfig.from_task_section(task.redaction)
+    summary = redact_file(src, tmp_path / "red.jsonl", tmp_path / "q.jsonl", config=config)
+    redactor = Redactor(config)
     texts = [m["content"] for r in read_jsonl(tmp_path / "red.jsonl") for m in r["messages"]]
     residual = sum(len(found) for found in redactor.find_pii(texts))
     assert residual == 0, f"{residual} residual PII spans in the redacted demo slice"
+    assert "NW-POL-" not in (tmp_path / "red.jsonl").read_text(), "the task's own policy-number format survived"
     assert summary["quarantine_reasons"], "the demo slice holds confidential records that must be quarantined"

@@ -2,6 +2,8 @@
 ordinary support chats are not."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 
 import pytest
@@ -131,6 +133,11 @@ def test_missing_protected_document_is_a_config_error(tmp_path):
         ScreeningConfig(protected_documents=[str(tmp_path / "absent.txt")])
 
 
-def test_demo_protected_documents_are_the_default():
-    names = {p.rsplit("/", 1)[-1] for p in ScreeningConfig().protected_documents}
+def test_protected_documents_come_from_the_task_not_from_a_default():
+    from ft_pipeline.core.data.redaction import RedactionConfig
+    from ft_pipeline.core.task import TaskConfig
+
+    assert ScreeningConfig().protected_documents == []  # the demo's documents are the demo's
+    demo = TaskConfig.from_yaml(Path(__file__).resolve().parents[3] / "configs" / "tasks" / "demo-triage.yaml")
+    names = {p.rsplit("/", 1)[-1] for p in RedactionConfig.from_task_section(demo.redaction).screening.protected_documents}
     assert {"claims_adjustment_playbook.txt", "pricing_model_memo.txt"} <= names

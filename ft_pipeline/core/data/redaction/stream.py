@@ -1,0 +1,157 @@
+"""Records through the redactor: chunks of records, worker processes, and the file path shared by
+the asset and the CLI (read, screen, redact, write atomically, quarantine with a reason)."""
+from __future__ import annotations
+
+import itertools
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from ft_pipeline.core.data.ingest import classify_row, read_jsonl_rows
+from ft_pipeline.core.data.redaction.config import RedactionConfig
+from ft_pipeline.core.data.redaction.pseudonyms import replace
+from ft_pipeline.core.data.redaction.spans import analysis_view, analyze_texts, propagate
+from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
+from ft_pipeline.core.jsonl import atomic_jsonl, count_lines, sha256_file
+from ft_pipeline.core.paths import raw_zone
+from ft_pipeline.core.records import text_fields, with_texts
+
+Redacted = tuple[dict, dict[str, int]]  # the redacted record, {entity: values replaced}
+
+
+class Redactor:
+    """Redacts normalized records. Engines are cached per process, so constructing many
+    Redactors is cheap; worker processes are started per redact_records call, and only when
+    there is more than one chunk of records to share out."""
+
+    def __init__(self, config: RedactionConfig | None = None):
+        self.config = config or RedactionConfig()
+
+    def redact_records(self, records: Iterable[dict]) -> Iterator[Redacted]:
+        chunks = _chunks(records, self.config.chunk_records)
+        workers = self.config.workers()
+        head = list(itertools.islice(chunks, 2 if workers > 1 else 1))
+        if workers > 1 and len(head) > 1:
+            yield from self._parallel(itertools.chain(head, chunks), workers)
+            return
+        for chunk in itertools.chain(head, chunks):
+            yield from redact_chunk(chunk, self.config)
+
+    def _parallel(self, chunks: Iterator[list[dict]], workers: int) -> Iterator[Redacted]:
+        import multiprocessing as mp
+        from collections import deque
+
+        # spawn, not fork: the parent may hold threads (Dagster, torch) that fork would copy
+        # mid-state. A bounded window of futures keeps memory flat on large inputs.
+        window = 2 * workers
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker) as pool:
+            pending: deque = deque()
+            for chunk in chunks:
+                pending.append(pool.submit(redact_chunk, chunk, self.config))
+                if len(pending) >= window:
+                    yield from pending.popleft().result()
+            while pending:
+                yield from pending.popleft().result()
+
+    def find_pii(self, texts: list[str]) -> list[list[tuple[str, int, int, float]]]:
+        """(entity, start, end, score) per text: what this config would still redact. Placeholders,
+        surrogates, allowed strings and kept types are not PII."""
+        return [[(s.entity, s.start, s.end, s.score) for s in spans] for spans in analyze_texts(list(texts), self.config)]
+
+
+def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]:
+    """One spaCy batch over every text of the chunk, then record by record: values found in one
+    field are redacted in all of them, with the record's consistent pseudonyms."""
+    per_record = [[t for _, t in text_fields(r)] for r in records]
+    flat = analyze_texts([t for texts in per_record for t in texts], config)
+    out, i = [], 0
+    for record, texts in zip(records, per_record):
+        views = [analysis_view(t) for t in texts]
+        spans = propagate(views, flat[i:i + len(texts)])
+        new_texts, counts = replace(texts, views, spans, config)
+        out.append((with_texts(record, new_texts), dict(counts)))
+        i += len(texts)
+    return out
+
+
+def _init_worker() -> None:
+    # One BLAS thread per worker: n workers x n BLAS threads each oversubscribe the cores and
+    # made two workers slower than one.
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def default_quarantine_path(output_path: str | os.PathLike) -> Path:
+    return raw_zone() / "quarantine" / f"{Path(output_path).stem}.quarantine.jsonl"
+
+
+def redact_file(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    quarantine_path: str | os.PathLike | None = None,
+    config: RedactionConfig | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> dict:
+    """Raw or normalized JSONL in, redacted normalized JSONL out (ids and order preserved).
+    Unparseable, duplicate and confidential records go to the quarantine (raw zone) with a reason."""
+    from ft_pipeline.core.data.ingest import InputError, resolve_local
+
+    config = config or RedactionConfig()
+    (path,) = resolve_local(str(input_path))
+    total = count_lines(path)
+    if total == 0:
+        raise InputError(f"{path}: the file is empty (no records)")
+    quarantine_path = Path(quarantine_path) if quarantine_path else default_quarantine_path(output_path)
+    reasons: Counter = Counter()
+    entities: Counter = Counter()
+    seen: set[bytes] = set()
+    state = {"in": 0, "done": 0}
+
+    def admitted(quarantine) -> Iterator[dict]:
+        for row in read_jsonl_rows(path, max_record_bytes=1 << 62):
+            state["in"] += 1
+            reason, field_name, record = _admit(row, seen, config.screening)
+            if record is not None:
+                yield record
+                continue
+            quarantine.write({"source_file": str(path), "line": row.line, "reason": reason,
+                              "field": field_name, "raw": row.raw})
+            reasons[reason] += 1
+            state["done"] += 1
+
+    with atomic_jsonl(output_path) as out, atomic_jsonl(quarantine_path) as quarantine:
+        for record, counts in Redactor(config).redact_records(admitted(quarantine)):
+            out.write(record)
+            entities.update(counts)
+            state["done"] += 1
+            if progress and state["done"] % 100 == 0:
+                progress(state["done"], total)
+        assert state["in"] == out.count + quarantine.count, "redaction accounting: in != out + quarantined"
+    if progress:
+        progress(state["in"], total)
+    return {"in": state["in"], "out": out.count, "quarantined": quarantine.count,
+            "entities": dict(sorted(entities.items())), "quarantine_reasons": dict(sorted(reasons.items())),
+            "output": str(output_path), "quarantine": str(quarantine_path), "sha256": sha256_file(output_path)}
+
+
+def _admit(row, seen: set[bytes], screening: ScreeningConfig) -> tuple[str | None, str | None, dict | None]:
+    """Ingestion's parse-and-deduplicate, then confidential-content screening."""
+    reason, field_name, record = classify_row(row, seen)
+    if record is None:
+        return reason, field_name, None
+    reason = screen_record(record, screening)
+    if reason:
+        return reason, None, None
+    return None, None, record
