@@ -17,8 +17,9 @@ def failure_description(result) -> str:
 
 
 @pytest.mark.parametrize("in_task, in_run_config, says", [
-    ("/nowhere/protectd/*.txt", "", "{task}: field redaction.protected_documents: the pattern /nowhere/protectd/*.txt matches no file"),
-    (None, "/nowhere/*.md", "redacted_dataset run config: field protected_documents: the pattern /nowhere/*.md matches no file"),
+    ("/nowhere/protectd/*.txt", "", "{task}: field redaction.protected_documents: no file matches /nowhere/protectd/*.txt"),
+    # the run config's glob joins the task's list, and is reported as part of it
+    (None, "/nowhere/*.md", "{task}: field redaction.protected_documents: no file matches /nowhere/*.md"),
 ], ids=["task-file", "run-config"])
 def test_a_protected_documents_typo_stops_redaction(tmp_path, ft_home, in_task, in_run_config, says):
     """A glob that matches nothing would turn proprietary-document screening off without a word."""
