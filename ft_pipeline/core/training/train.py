@@ -205,8 +205,12 @@ def _load(config: TrainingConfig, model_path, precision: str, cuda: bool):
         )
         # One full copy per DDP rank; on CPU, bitsandbytes' CPU backend holds the 4-bit weights.
         device_map = {"": int(os.environ.get("LOCAL_RANK", 0))} if cuda else {"": "cpu"}
-    model, tokenizer = load_model_and_tokenizer(model_path, dtype=dtype, quantization_config=quant,
-                                                device_map=device_map)
+    try:
+        model, tokenizer = load_model_and_tokenizer(model_path, dtype=dtype, quantization_config=quant,
+                                                    device_map=device_map)
+    except OSError as exc:  # a hub id misspelt, or not reachable offline: the user's to fix
+        raise ValueError(f"TrainingConfig.base_model={config.base_model!r}: cannot load it "
+                         f"({str(exc).splitlines()[0]})") from None
     model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
     return model, tokenizer, model_path
 

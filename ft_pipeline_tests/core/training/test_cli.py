@@ -36,6 +36,16 @@ def test_missing_config_and_data_exit_2(tmp_path, tiny_model_dir, capsys):
     assert "nodata" in capsys.readouterr().err
 
 
+def test_a_base_model_that_cannot_be_loaded_exits_2_naming_it(tmp_path, tiny_export, capsys):
+    """A hub id with a typo (the hub is unreachable here, as offline anywhere)."""
+    cfg = tmp_path / "c.yaml"
+    tiny_config(tmp_path, base_model="Qwen/Qwen2.5-7B-Instrct").to_yaml(cfg)
+    assert main(["--config", str(cfg), "--data", str(tiny_export), "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err  # after the datasets library's progress bars (\r-separated)
+    assert err.splitlines()[-1].startswith("error: TrainingConfig.base_model='Qwen/Qwen2.5-7B-Instrct': cannot load it (")
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize(("task_yaml", "expected"), [
     (None, r"task.yaml: no task file; GRPO scores answers with the task's verifier"),
     ("name: t\ntype: essay\n", r"task.yaml line 2: field type: 'essay' is not a task type"),
