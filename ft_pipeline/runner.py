@@ -61,7 +61,7 @@ class RunSummary:
 
 def check_request(request: RunRequest):
     """Everything that can be checked before any work starts; raises UserError naming file and field."""
-    from ft_pipeline.core.data.ingest import InputError, _format_of, source_columns
+    from ft_pipeline.core.data.sources import InputError, format_of, source_columns
     from ft_pipeline.core.task import TaskConfig, TaskError, check_columns
     from ft_pipeline.defs.data.partitions import source_location
     from ft_pipeline.defs.task import task_file
@@ -84,7 +84,7 @@ def check_request(request: RunRequest):
             raise UserError(f"{source}: no such file")
         for name in files:
             try:
-                check_columns(task, source_columns(name, _format_of(name)), name)
+                check_columns(task, source_columns(name, format_of(name)), name)
             except (TaskError, InputError) as exc:
                 raise UserError(str(exc)) from None
     if request.preset:

@@ -113,7 +113,7 @@ def check_jsonl(path: Path) -> dict:
 def check_csv(path: Path, columns: dict[str, str], id_prefix: str) -> dict:
     """A CSV as ingestion reads it (ft_pipeline's CSV reader decodes the cells), its columns renamed
     by the task's `columns` mapping and an id from the line number, then parse_record."""
-    from ft_pipeline.core.data.ingest import read_csv_rows
+    from ft_pipeline.core.data.sources import read_csv_rows
     from ft_pipeline.core.records import RecordError, parse_record
 
     counts: dict[str, Counter] = {"task": Counter(), "split": Counter(), "failed": Counter()}

@@ -24,11 +24,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ft_pipeline.core.training.config import TrainingConfig, _atomic_write
+from ft_pipeline.core.training.checkpoints import prepare_checkpoints, write_outputs
+from ft_pipeline.core.training.config import TrainingConfig
+from ft_pipeline.core.training.model_setup import adapter_dir, load_for_training, lora_config, resolve_precision
 
 Event = dict
 METHOD_MODULES = {"sft": "sft", "dpo": "dpo", "grpo": "grpo"}
-RUN_FILE = "run.json"  # in checkpoints/: which config the checkpoints belong to
 
 
 def train(
@@ -55,12 +56,12 @@ def train(
         config = dataclasses.replace(config, max_steps=max_steps)
     output_dir, ckpt_dir = Path(output_dir), Path(output_dir) / "checkpoints"
     cuda = torch.cuda.is_available()
-    precision = _resolve_precision(config, cuda)
+    precision = resolve_precision(config, cuda)
 
     # GRPO rewards come from the task's verifier: read the task before any model is loaded.
     extra = {"task": export_task(Path(data_dir))} if config.method == "grpo" else {}
     train_ds, eval_ds = load_datasets(config.method, Path(data_dir))
-    model, tokenizer, model_path = _load(config, ensure_base_model(config.base_model), precision, cuda)
+    model, tokenizer, model_path = load_for_training(config, ensure_base_model(config.base_model), precision, cuda)
     n_params = model.num_parameters()  # counts 4-bit weights unpacked (numel() sees two per byte)
     n_tokens = count_tokens(config.method, train_ds, tokenizer, config.max_completion_length)
 
@@ -68,11 +69,11 @@ def train(
     set_seed(config.seed)  # before the trainer wraps the model: fixes the LoRA init
     recorder = _make_recorder(callback)
     module = importlib.import_module(f"ft_pipeline.core.training.{METHOD_MODULES[config.method]}")
-    peft_config = _lora_config(config)
+    peft_config = lora_config(config)
     if config.init_adapter:  # continue an existing adapter (SFT -> GRPO/DPO): peft loads it trainable
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, _adapter_dir(config.init_adapter), is_trainable=True)
+        model = PeftModel.from_pretrained(model, adapter_dir(config.init_adapter), is_trainable=True)
         peft_config = None
     trainer = module.build_trainer(
         config, model, tokenizer, train_ds, eval_ds, common, peft_config, [recorder], **extra
@@ -99,7 +100,7 @@ def train(
         )
 
     with args.main_process_first(desc="checkpoint check"):
-        resume = _prepare_checkpoints(ckpt_dir, config, args.process_index == 0)
+        resume = prepare_checkpoints(ckpt_dir, config, args.process_index == 0)
     resumed_from = int(Path(resume).name.rsplit("-", 1)[1]) if resume else None
     recorder.start_info = {"resumed_from": resumed_from, "world_size": args.world_size,
                            "trainable_params": n_trainable, "total_params": n_params}
@@ -152,7 +153,7 @@ def train(
         "history": history,
     }
     if trainer.is_world_process_zero():
-        _write_outputs(trainer, tokenizer, config, metrics, output_dir)
+        write_outputs(trainer, tokenizer, config, metrics, output_dir)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # complete: the adapter supersedes them
         recorder.emit({"event": "end", **{k: v for k, v in metrics.items() if k != "history"}})
     args.distributed_state.wait_for_everyone()
@@ -160,86 +161,6 @@ def train(
 
 
 # --- pieces ------------------------------------------------------------------------------
-
-def _resolve_precision(config: TrainingConfig, cuda: bool) -> str:
-    if config.qlora:
-        _check_qlora(cuda)
-    if config.precision == "fp16" and not cuda:
-        raise ValueError("TrainingConfig.precision='fp16': fp16 mixed precision needs a CUDA GPU; use fp32 or bf16")
-    if config.precision != "auto":
-        return config.precision
-    if not cuda:  # CPU bf16 autocast is slower than fp32 on most x86 without AMX; 4-bit needs it
-        return "bf16" if config.qlora else "fp32"
-    import torch
-
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-
-
-def _check_qlora(cuda: bool) -> None:
-    """4-bit QLoRA runs where the installed bitsandbytes has a backend: a CUDA GPU, or the CPU
-    (bitsandbytes >= 0.48; slow, but the same load path the GPU presets take)."""
-    try:
-        import bitsandbytes
-    except ImportError:
-        raise ValueError("TrainingConfig.qlora=True: 4-bit QLoRA needs bitsandbytes, which is not installed; "
-                         "pip install 'ft_pipeline[gpu]', or set qlora: false") from None
-    if not cuda and "cpu" not in getattr(bitsandbytes, "supported_torch_devices", ()):
-        raise ValueError("TrainingConfig.qlora=True: 4-bit QLoRA (bitsandbytes) needs a CUDA GPU; "
-                         "this machine has none. Set qlora: false to train plain LoRA on CPU.")
-
-
-def _load(config: TrainingConfig, model_path, precision: str, cuda: bool):
-    from ft_pipeline.core.training.base_model import load_model_and_tokenizer
-
-    dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[precision]
-    quant, device_map = None, None
-    if config.qlora:
-        import torch
-        from transformers import BitsAndBytesConfig
-
-        quant = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=getattr(torch, dtype),
-        )
-        # One full copy per DDP rank; on CPU, bitsandbytes' CPU backend holds the 4-bit weights.
-        device_map = {"": int(os.environ.get("LOCAL_RANK", 0))} if cuda else {"": "cpu"}
-    try:
-        model, tokenizer = load_model_and_tokenizer(model_path, dtype=dtype, quantization_config=quant,
-                                                    device_map=device_map)
-    except OSError as exc:  # a hub id misspelt, or not reachable offline: the user's to fix
-        raise ValueError(f"TrainingConfig.base_model={config.base_model!r}: cannot load it "
-                         f"({str(exc).splitlines()[0]})") from None
-    model.config.use_cache = False  # the KV cache is useless in training and warns with checkpointing
-    return model, tokenizer, model_path
-
-
-def _adapter_dir(location: str) -> str:
-    """init_adapter: absolute, or relative to $FT_PIPELINE_HOME (where `ft-pipeline train` writes
-    adapters/<preset name> by default)."""
-    from ft_pipeline.core.paths import pipeline_home
-
-    path = Path(location).expanduser()
-    path = path if path.is_absolute() else pipeline_home() / path
-    if not (path / "adapter_config.json").is_file():
-        raise FileNotFoundError(f"TrainingConfig.init_adapter={location!r}: no LoRA adapter there "
-                                "(adapter_config.json missing); train the SFT preset into it first")
-    return str(path)
-
-
-def _lora_config(config: TrainingConfig):
-    from peft import LoraConfig
-
-    targets = "all-linear" if config.target_modules == ["all-linear"] else list(config.target_modules)
-    return LoraConfig(
-        r=config.lora_rank,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        task_type="CAUSAL_LM",
-    )
-
 
 def _trainer_args(config: TrainingConfig, ckpt_dir: Path, precision: str, cuda: bool, progress: bool) -> dict:
     return dict(
@@ -276,51 +197,6 @@ def _planned_tokens(config: TrainingConfig, tokens_per_epoch: int, n_examples: i
         per_step = config.per_device_batch_size * config.gradient_accumulation * world_size
         return int(config.max_steps * per_step * tokens_per_epoch / max(n_examples, 1))
     return int(tokens_per_epoch * config.epochs)
-
-
-def _prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool) -> str | None:
-    """The checkpoint to resume from, if the checkpoints on disk belong to this same config."""
-    run_file = ckpt_dir / RUN_FILE
-    fingerprint = config.fingerprint()
-    if ckpt_dir.is_dir():
-        same = run_file.is_file() and json.loads(run_file.read_text()).get("fingerprint") == fingerprint
-        if same:
-            return _last_complete_checkpoint(ckpt_dir)
-        if is_main:  # checkpoints of another config cannot be resumed: start over
-            shutil.rmtree(ckpt_dir)
-    if is_main:
-        _atomic_write(run_file, json.dumps({"fingerprint": fingerprint, "config": config.to_dict()}))
-    return None
-
-
-def _last_complete_checkpoint(ckpt_dir: Path) -> str | None:
-    """Newest checkpoint-N whose trainer_state.json (saved last) is readable: a run killed while
-    saving leaves a folder without it, and resuming from that would crash."""
-    steps = []
-    for path in ckpt_dir.glob("checkpoint-*"):
-        try:
-            json.loads((path / "trainer_state.json").read_text())
-            steps.append((int(path.name.rsplit("-", 1)[1]), path))
-        except (OSError, ValueError):
-            continue
-    return str(max(steps)[1]) if steps else None
-
-
-def _write_outputs(trainer, tokenizer, config: TrainingConfig, metrics: dict, output_dir: Path) -> None:
-    partial = output_dir / ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    trainer.model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    config.to_yaml(partial / "training_config.yaml")
-    (partial / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-    # metrics.json last: a reader that sees it can trust every other file is the new one.
-    for item in sorted(partial.iterdir(), key=lambda p: p.name == "metrics.json"):
-        target = output_dir / item.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(item, target)
-    partial.rmdir()
 
 
 def _peak_memory(cuda: bool) -> int:

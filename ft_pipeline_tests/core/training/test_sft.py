@@ -78,7 +78,8 @@ def test_assistant_only_mask(tiny_model_dir, tiny_export, tmp_path):
     from ft_pipeline.core.training.base_model import load_model_and_tokenizer
     from ft_pipeline.core.training import sft
     from ft_pipeline.core.training.data import load_datasets
-    from ft_pipeline.core.training.train import _lora_config, _trainer_args
+    from ft_pipeline.core.training.model_setup import lora_config as _lora_config
+    from ft_pipeline.core.training.train import _trainer_args
 
     config = tiny_config(tiny_model_dir)
     model, tok = load_model_and_tokenizer(tiny_model_dir)

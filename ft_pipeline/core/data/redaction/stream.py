@@ -9,7 +9,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from ft_pipeline.core.data.ingest import classify_row, read_jsonl_rows
+from ft_pipeline.core.data.ingest import classify_row
+from ft_pipeline.core.data.sources import read_jsonl_rows
 from ft_pipeline.core.data.redaction.config import RedactionConfig
 from ft_pipeline.core.data.redaction.pseudonyms import replace
 from ft_pipeline.core.data.redaction.spans import analysis_view, analyze_texts, propagate
@@ -106,7 +107,7 @@ def redact_file(
 ) -> dict:
     """Raw or normalized JSONL in, redacted normalized JSONL out (ids and order preserved).
     Unparseable, duplicate and confidential records go to the quarantine (raw zone) with a reason."""
-    from ft_pipeline.core.data.ingest import InputError, resolve_local
+    from ft_pipeline.core.data.sources import InputError, resolve_local
 
     config = config or RedactionConfig()
     (path,) = resolve_local(str(input_path))

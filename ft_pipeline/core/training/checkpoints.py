@@ -1,0 +1,58 @@
+"""Checkpoints and final files of a training run: resume only from checkpoints of the same config,
+only from a complete one, and move the finished adapter in so that metrics.json, written last,
+means "complete"."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ft_pipeline.core.training.config import TrainingConfig, _atomic_write
+
+RUN_FILE = "run.json"  # in checkpoints/: which config the checkpoints belong to
+
+
+def prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool) -> str | None:
+    """The checkpoint to resume from, if the checkpoints on disk belong to this same config."""
+    run_file = ckpt_dir / RUN_FILE
+    fingerprint = config.fingerprint()
+    if ckpt_dir.is_dir():
+        same = run_file.is_file() and json.loads(run_file.read_text()).get("fingerprint") == fingerprint
+        if same:
+            return last_complete_checkpoint(ckpt_dir)
+        if is_main:  # checkpoints of another config cannot be resumed: start over
+            shutil.rmtree(ckpt_dir)
+    if is_main:
+        _atomic_write(run_file, json.dumps({"fingerprint": fingerprint, "config": config.to_dict()}))
+    return None
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """Newest checkpoint-N whose trainer_state.json (saved last) is readable: a run killed while
+    saving leaves a folder without it, and resuming from that would crash."""
+    steps = []
+    for path in ckpt_dir.glob("checkpoint-*"):
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+            steps.append((int(path.name.rsplit("-", 1)[1]), path))
+        except (OSError, ValueError):
+            continue
+    return str(max(steps)[1]) if steps else None
+
+
+def write_outputs(trainer, tokenizer, config: TrainingConfig, metrics: dict, output_dir: Path) -> None:
+    partial = output_dir / ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    trainer.model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    config.to_yaml(partial / "training_config.yaml")
+    (partial / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    # metrics.json last: a reader that sees it can trust every other file is the new one.
+    for item in sorted(partial.iterdir(), key=lambda p: p.name == "metrics.json"):
+        target = output_dir / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    partial.rmdir()
