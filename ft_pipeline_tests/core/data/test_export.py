@@ -123,6 +123,22 @@ def test_near_copies_of_train_leave_the_held_out_splits(tmp_path):
     assert actions == {"c2": "moved_to_train", "c3": "dropped"}
 
 
+def test_a_chain_of_near_copies_is_followed_until_no_held_out_item_copies_train(tmp_path):
+    """test c3 ~ test c2 ~ train c1, c3 not close to c1: moving c2 to train makes c3 a near-copy of
+    train, so the plan checks again (seen on the demo: the gate caught 2 the first pass left)."""
+    from ft_pipeline.core.data import contamination
+
+    words = text(1).split() + text(2).split()
+    c1, c2, c3 = " ".join(words[:30]), " ".join(words[5:35]), " ".join(words[10:40])
+    records = [chat(1, "train", c1), chat(2, "test", c2), chat(3, "test", c3), chat(4, "test")]
+    out = export.write_export(lambda: records, tmp_path)
+    assert out["splits"]["moved_to_train"] == 2
+    assert [r["id"] for r in rows(tmp_path / "test.jsonl")] == ["c4"]
+    split = {r["id"]: r["split"] for r in rows(tmp_path / "splits.jsonl")}
+    left = contamination.find_cross_split((i, split[i], t) for i, t in (("c1", c1), ("c2", c2), ("c3", c3), ("c4", text(4))))
+    assert left == []
+
+
 def test_records_of_one_group_never_straddle_splits(tmp_path):
     from ft_pipeline.core.task import TaskConfig
 
