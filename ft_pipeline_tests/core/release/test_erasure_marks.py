@@ -37,6 +37,18 @@ def test_a_continued_adapter_inherits_what_its_parent_saw(tmp_path):
     assert set(child["trained_on"]) == {sha256_text("old"), sha256_text("new")}
 
 
+def test_a_parent_named_relative_to_the_pipeline_home_is_found_there(tmp_path, monkeypatch):
+    """The trainer reads init_adapter: adapters/smollm2-cpu-sft under $FT_PIPELINE_HOME, and so must
+    the manifest, whatever the working directory."""
+    monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    parent = tmp_path / "home" / "adapters" / "sft"
+    erasure_marks.write_training_manifest(parent, erasure_marks.training_manifest(export(tmp_path / "e1", {"train.jsonl": ["old"]}), "sft"))
+    child = erasure_marks.training_manifest(export(tmp_path / "e2", {"train.jsonl": ["new"]}), "grpo",
+                                            init_adapter="adapters/sft")
+    assert set(child["trained_on"]) == {sha256_text("old"), sha256_text("new")}
+
+
 def publish(root, trained: list[str], name="m"):
     staging = registry.staging_dir(root, name)
     (staging / "merged").mkdir()

@@ -78,3 +78,9 @@ def test_cli_trains_and_prints_json_summary_last(tmp_path, tiny_model_dir, tiny_
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 3 and summary["output"] == str(tmp_path / "out")
     assert "it/s" in proc.stderr or "s/it" in proc.stderr  # the tqdm progress bar
+    # What it trained on, as digests, beside the adapter: an erasure finds an adapter trained here
+    # and any adapter later continued from it.
+    from ft_pipeline.core.release import erasure_marks
+
+    manifest = erasure_marks.read_training_manifest(tmp_path / "out")
+    assert manifest == erasure_marks.training_manifest(tiny_export, "sft")
