@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
+
+__all__ = ["TaskConfig", "TaskError", "load_task", "file_sha256", "check_columns"]
 
 TYPES = ("classification", "structured", "generation", "math", "preference")
 # The metrics each type can be judged by; the first is the default primary metric. Each is a
@@ -48,15 +51,6 @@ RECORD_FIELDS = ("id", "prompt", "completion", "messages", "chosen", "rejected",
                  "label_verified", "annotator", "verified_at", "split", "source")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 ANSWER_LABEL = "label"  # outcome.field / label_field that means "the whole (classification) answer"
-
-
-class TaskError(ValueError):
-    """A bad task file: one line naming the file, the line where known, and the field."""
-
-    def __init__(self, where: str, field_name: str, why: str, line: int | None = None):
-        self.where, self.field, self.why, self.line = where, field_name, why, line
-        at = f"{where} line {line}" if line else where
-        super().__init__(f"{at}: field {field_name}: {why}")
 
 
 @dataclass
@@ -101,7 +95,8 @@ class TaskConfig:
         "help": "regex of canaries planted in the training data; the leakage probe asks the tuned model for them."})
     method: str = field(default="", metadata={"help": "Default training method: sft, dpo or grpo "
                                                        "(default: dpo for preference tasks, else sft)."})
-    few_shot: int = field(default=0, metadata={"help": "Training examples shown to the prompt-only baseline."})
+    few_shot: int = field(default=0, metadata={
+        "help": "Examples the fit assessment's few-shot arms show when fit.shots is not set (0: 3)."})
     group_key: str | None = field(default=None, metadata={
         "help": "Record field or attributes.<name> that ties records together (a conversation, a customer): "
                 "records sharing it never straddle the train/eval/test splits."})
@@ -113,7 +108,7 @@ class TaskConfig:
         "help": "Folder of documents (.txt/.md) the RAG arm of the fit assessment retrieves from."})
     requests_per_month: int = field(default=100_000, metadata={
         "help": "Expected request volume, for the monthly cost of each alternative."})
-    fit: dict = field(default_factory=dict, metadata={"help": "Fit-assessment knobs (arms, prices); see fit.py."})
+    fit: dict = field(default_factory=dict, metadata={"help": "Fit-assessment knobs (arms, prices, pilot); see core/release/fit_config.py."})
     gates: dict = field(default_factory=dict, metadata={"help": "Release-gate knobs (alpha, margins, bounds)."})
     source_path: str | None = field(default=None, metadata={"help": "Where this task was read from (set on load)."})
 
@@ -122,7 +117,7 @@ class TaskConfig:
         where = self.source_path or "task"
 
         def fail(name: str, why: str):
-            raise TaskError(where, name, why, _LINES.get((where, name.split(".")[0])))
+            raise TaskError(where, name, why, line_of((where, name.split(".")[0])))
 
         for name in ("name", "type"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
@@ -138,7 +133,7 @@ class TaskConfig:
         if self.metric not in METRICS[self.type]:
             fail("metric", f"{self.metric!r} is not a metric of a {self.type} task; use one of "
                            f"{', '.join(METRICS[self.type])}")
-        self.target = _number(self.target, "target", fail)
+        self.target = number(self.target, "target", fail)
         if not 0.0 <= self.target <= 1.0:
             fail("target", f"{self.target} must be within [0, 1] (metrics are shares)")
         if self.labels is not None:
@@ -192,26 +187,38 @@ class TaskConfig:
         targets = list(self.columns.values())
         if len(set(targets)) != len(targets):
             fail("columns", "maps two source columns to the same record field")
-        self.max_new_tokens = int(_number(self.max_new_tokens, "max_new_tokens", fail))
+        self.max_new_tokens = int(number(self.max_new_tokens, "max_new_tokens", fail))
         if self.max_new_tokens < 0:
             fail("max_new_tokens", "must be >= 0 (0: the default for the task type)")
         self.max_new_tokens = self.max_new_tokens or DEFAULT_MAX_NEW_TOKENS[self.type]
         self.method = self.method or ("dpo" if self.type == "preference" else "sft")
         if self.method not in METHODS:
             fail("method", f"{self.method!r} is not a training method; use one of {', '.join(METHODS)}")
-        self.few_shot = int(_number(self.few_shot, "few_shot", fail))
+        self.few_shot = int(number(self.few_shot, "few_shot", fail))
         if self.few_shot < 0:
             fail("few_shot", "must be >= 0")
-        self.requests_per_month = int(_number(self.requests_per_month, "requests_per_month", fail))
+        self.requests_per_month = int(number(self.requests_per_month, "requests_per_month", fail))
         if self.requests_per_month < 0:
             fail("requests_per_month", "must be >= 0")
         for name in ("redaction", "fit", "gates"):
             if not isinstance(getattr(self, name), dict):
                 fail(name, "must be a mapping")
+        self._check_knobs(fail)
         if self.label_field is not None and self.type != "structured":
             fail("label_field", "applies to structured tasks (a classification answer is its label)")
         if self.group_key is not None and (not isinstance(self.group_key, str) or not self.group_key.strip()):
             fail("group_key", "must be a record field or attributes.<name>")
+
+    def _check_knobs(self, fail) -> None:
+        """`fit:` and `gates:` are checked on load, so a typo there stops the run before any work."""
+        from ft_pipeline.core.release.fit_config import FitConfig
+        from ft_pipeline.core.release.gates import GateConfig
+
+        for name, config in (("fit", FitConfig), ("gates", GateConfig)):
+            try:
+                config.from_dict(getattr(self, name))
+            except TaskError as exc:
+                fail(exc.field, exc.why)
 
     # --- what the rest of the pipeline asks -----------------------------------------------
     @property
@@ -253,7 +260,7 @@ class TaskConfig:
         for key in data:
             if key not in known:
                 raise TaskError(where, str(key), "is not a task field; known fields: "
-                                + ", ".join(sorted(known - {"source_path"})), _LINES.get((where, key)))
+                                + ", ".join(sorted(known - {"source_path"})), line_of((where, key)))
         for key in ("name", "type"):
             if key not in data:
                 raise TaskError(where, key, "is required")
@@ -275,25 +282,7 @@ class TaskConfig:
     def from_yaml(cls, path: Path | str) -> "TaskConfig":
         """Reads and validates a task file. Relative paths inside it (knowledge, the redaction's
         protected_documents) are read from the task file's own folder."""
-        import yaml
-
-        path = Path(path)
-        where = str(path)
-        if not path.is_file():
-            raise TaskError(where, "(file)", "no such task file" if not path.exists() else "is not a file")
-        try:
-            text = path.read_text(encoding="utf-8")
-            node = yaml.compose(text)
-            data = yaml.safe_load(text)
-        except UnicodeDecodeError:
-            raise TaskError(where, "(file)", "is not UTF-8 text") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise TaskError(where, "(yaml)", f"invalid YAML ({getattr(exc, 'problem', None) or exc})",
-                            mark.line + 1 if mark is not None else None) from None
-        _remember_lines(where, node)
-        if isinstance(data, dict):
-            data = _resolve_paths(data, path.parent)
+        data, where = read_task_file(Path(path))
         return cls.from_dict(data if data is not None else {}, where)
 
     def sha256(self) -> str:
@@ -322,47 +311,4 @@ def check_columns(task: TaskConfig, available: list[str], source: str) -> None:
         shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
         raise TaskError(task.source_path or "task", f"columns.{missing[0]}",
                         f"the source {source} has no column {missing[0]!r} (it has: {shown or 'none'})",
-                        _LINES.get((task.source_path or "task", "columns")))
-
-
-# --- helpers ------------------------------------------------------------------------------
-
-# (file, top-level key) -> line, so a validation error can point at the line of the field.
-_LINES: dict[tuple[str, str], int] = {}
-
-
-def _remember_lines(where: str, node) -> None:
-    import yaml
-
-    if isinstance(node, yaml.MappingNode):
-        for key, _ in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                _LINES[(where, str(key.value))] = key.start_mark.line + 1
-
-
-def _number(value, name: str, fail) -> float:
-    """YAML 1.1 reads `8e-1` or `1e5` (no dot) as text; a person means a number."""
-    from ft_pipeline.core.numbers import parse_number
-
-    if isinstance(value, bool):
-        fail(name, "must be a number, not true/false")
-    number = parse_number(value)
-    if number is None:
-        fail(name, f"{value!r} is not a number")
-    return number
-
-
-def _resolve_paths(data: dict, base: Path) -> dict:
-    data = dict(data)
-
-    def resolve(value):
-        if not isinstance(value, str) or not value or value.startswith("s3://"):
-            return value
-        expanded = os.path.expanduser(value)
-        return expanded if os.path.isabs(expanded) else str((base / expanded).resolve())
-
-    if data.get("knowledge"):
-        data["knowledge"] = resolve(data["knowledge"])
-    if isinstance(data.get("redaction"), dict) and data["redaction"].get("protected_documents"):
-        data["redaction"] = {**data["redaction"], "protected_documents": resolve(data["redaction"]["protected_documents"])}
-    return data
+                        line_of((task.source_path or "task", "columns")))

@@ -1,0 +1,84 @@
+"""Reading a task file: YAML with the line of every top-level key kept, so that an error names
+the file, the line and the field (`TaskError`), and relative paths read from the file's folder."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class TaskError(ValueError):
+    """A bad task file: one line naming the file, the line where known, and the field."""
+
+    def __init__(self, where: str, field_name: str, why: str, line: int | None = None):
+        self.where, self.field, self.why, self.line = where, field_name, why, line
+        at = f"{where} line {line}" if line else where
+        super().__init__(f"{at}: field {field_name}: {why}")
+
+
+def read_task_file(path: Path) -> tuple[dict, str]:
+    """(the file's mapping, with relative paths resolved; where, for errors)."""
+    import yaml
+
+    where = str(path)
+    if not path.is_file():
+        raise TaskError(where, "(file)", "no such task file" if not path.exists() else "is not a file")
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise TaskError(where, "(file)", "is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise TaskError(where, "(yaml)", f"invalid YAML ({getattr(exc, 'problem', None) or exc})",
+                        mark.line + 1 if mark is not None else None) from None
+    _remember_lines(where, node)
+    if isinstance(data, dict):
+        data = _resolve_paths(data, path.parent)
+    return (data if data is not None else {}), where
+
+
+def line_of(key: tuple[str, str]) -> int | None:
+    """The line of a top-level key, (file, key), in a task file read by read_task_file."""
+    return _LINES.get(key)
+
+
+# (file, top-level key) -> line, so a validation error can point at the line of the field.
+_LINES: dict[tuple[str, str], int] = {}
+
+
+def _remember_lines(where: str, node) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                _LINES[(where, str(key.value))] = key.start_mark.line + 1
+
+
+def number(value, name: str, fail) -> float:
+    """YAML 1.1 reads `8e-1` or `1e5` (no dot) as text; a person means a number."""
+    from ft_pipeline.core.numbers import parse_number
+
+    if isinstance(value, bool):
+        fail(name, "must be a number, not true/false")
+    number = parse_number(value)
+    if number is None:
+        fail(name, f"{value!r} is not a number")
+    return number
+
+
+def _resolve_paths(data: dict, base: Path) -> dict:
+    data = dict(data)
+
+    def resolve(value):
+        if not isinstance(value, str) or not value or value.startswith("s3://"):
+            return value
+        expanded = os.path.expanduser(value)
+        return expanded if os.path.isabs(expanded) else str((base / expanded).resolve())
+
+    if data.get("knowledge"):
+        data["knowledge"] = resolve(data["knowledge"])
+    if isinstance(data.get("redaction"), dict) and data["redaction"].get("protected_documents"):
+        data["redaction"] = {**data["redaction"], "protected_documents": resolve(data["redaction"]["protected_documents"])}
+    return data
