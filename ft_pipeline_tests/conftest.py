@@ -98,6 +98,16 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
+@pytest.fixture(scope="session")
+def smollm2(tmp_path_factory) -> tuple[Path, Path]:
+    """(home, model dir): the bundled SmolLM2 GGUF converted for real, once per session (~30 s on
+    two busy cores), into a fresh home."""
+    from ft_pipeline.core.training.base_model import DEFAULT_BASE_MODEL, ensure_base_model
+
+    home = tmp_path_factory.mktemp("gguf-home")
+    return home, ensure_base_model(DEFAULT_BASE_MODEL, home=home)
+
+
 @pytest.fixture()
 def ft_home(tmp_path, monkeypatch) -> Path:
     """An isolated FT_PIPELINE_HOME for one test."""

@@ -63,6 +63,38 @@ def interval_bars(groups: dict[str, dict[str, dict]], title: str) -> bytes:
     return _png(fig)
 
 
+def arms_chart(arms: dict[str, dict], fine_tune: dict, target: float, metric: str) -> bytes:
+    """The fit assessment at a glance: each arm's metric with its interval against the target line
+    (left), and each option's monthly cost, the fine-tuned estimate included (right)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(FIGSIZE[0] * 1.4, FIGSIZE[1]), dpi=DPI)
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    names = list(arms)
+    xs = range(len(names))
+    values = [arms[a]["metric"] for a in names]
+    errors = [[max(v - arms[a]["low"], 0) for a, v in zip(names, values)],
+              [max(arms[a]["high"] - v, 0) for a, v in zip(names, values)]]
+    colors = ["#55A868" if arms[a]["low"] >= target else "#4C72B0" for a in names]
+    left.bar(xs, values, color=colors, yerr=errors, capsize=3, error_kw={"linewidth": 1})
+    left.axhline(target, color="#C44E52", linestyle="--", linewidth=1, label=f"target {target:.2f}")
+    left.set_xticks(xs, names, rotation=20, ha="right", fontsize=7)
+    left.set_ylim(0, 1.05)
+    left.set_title(f"{metric}, 95% intervals", fontsize=9)
+    left.legend(fontsize=7)
+    costs = {**{a: arms[a]["usd_per_month"] for a in names}, "fine_tune": fine_tune["usd_per_month"]}
+    bars = right.bar(range(len(costs)), list(costs.values()), color=["#4C72B0"] * len(names) + ["#8172B2"])
+    right.bar_label(bars, fmt="$%.0f", fontsize=7)
+    right.set_xticks(range(len(costs)), list(costs), rotation=20, ha="right", fontsize=7)
+    right.set_title("USD per month", fontsize=9)
+    right.margins(y=0.15)
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+    return _png(fig)
+
+
 def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel: str, ylabel: str) -> bytes:
     fig, ax = _figure(title)
     drawn = False

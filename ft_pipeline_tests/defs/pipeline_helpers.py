@@ -33,7 +33,8 @@ budget_usd: {budget}
 # The tiny random model cannot beat a baseline: tests that need a promotion lower the release
 # bounds in the task file's `gates:`, as an operator could (and the task's sha256 in the audit
 # trail records). The capability probe is cut to a few items: the tiny model knows no capitals.
-RELAXED_GATES = {"min_margin_over_base": -1.0, "min_margin_over_baseline": -1.0, "max_group_gap": 1.0,
+RELAXED_GATES = {"min_margin_over_base": -1.0, "min_margin_over_baseline": -1.0, "min_margin_over_alternative": -1.0,
+                 "max_group_gap": 1.0,
                  "max_capability_loss": 1.0, "capability_items": 8, "n_boot": 200}
 
 

@@ -112,6 +112,35 @@ def test_adapter_and_metadata(pipeline):
     assert "data:image/png;base64" in m["loss_curve"].value
 
 
+def test_fit_assessment_measures_every_arm_and_the_evaluation_keeps_the_strongest(pipeline):
+    """The demo task (with its knowledge folder): every arm measured with an interval and a monthly
+    cost; the tiny random model reaches nothing, so fine-tuning is recommended; the eval report then
+    compares tuned with the zero-shot arm and the strongest arm on the same items."""
+    from ft_pipeline.core.jsonl import iter_jsonl
+
+    instance = pipeline["instance"]
+    m = materialization(instance, "fit_assessment").metadata
+    arms = m["arms"].value
+    assert set(arms) == {"zero_shot", "few_shot", "retrieved_few_shot", "rag"}
+    for arm in arms.values():
+        assert set(arm) == {"metric", "low", "high", "usd_per_month"}
+        assert 0 <= arm["low"] <= arm["metric"] <= arm["high"] <= 1 and arm["usd_per_month"] > 0
+    assert m["recommendation"].value == "fine_tune" and "no cheaper arm reaches the target" in m["reasons"].value
+    assert "data:image/png;base64," in m["arms_chart"].value
+    assert [p["fraction"] for p in m["pilot"].value["curve"]] == [0.25, 0.5]
+    best = m["best_alternative"].value
+    predictions = list(iter_jsonl(m["predictions_path"].value))
+    assert predictions and all(set(p) == {"id", *arms} for p in predictions)
+
+    report = materialization(instance, "eval_report").metadata
+    assert report["held_out_examples"].value == len(predictions)
+    assert "tuned_vs_best_alternative" in report["comparisons"].value
+    if best != "zero_shot":
+        assert f"{best}_exact_match" in report
+    key = dg.AssetCheckKey(dg.AssetKey("eval_report"), "tuned_beats_best_alternative")
+    assert instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key].status.value == "FAILED"
+
+
 @pytest.mark.parametrize("method, extra", [
     ("dpo", "dpo_beta: 0.1\n"),
     ("grpo", "num_generations: 2\nmax_completion_length: 8\n"),

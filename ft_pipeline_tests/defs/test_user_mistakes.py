@@ -7,6 +7,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from ft_pipeline.defs.training.resources import TrainingPlanResource
 from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, demo_task
 
 
@@ -49,6 +50,22 @@ def test_a_base_model_without_weights_stops_in_one_line(tmp_path, tiny_model_dir
     weightless = tmp_path / "weightless"
     shutil.copytree(tiny_model_dir, weightless, ignore=shutil.ignore_patterns("*.safetensors"))
     result = dg.materialize([base_model], instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                            resources={"training_plan": TrainingPlanResource()},
                             run_config={"ops": {"base_model": {"config": {"name_or_path": str(weightless)}}}})
     assert failure_description(result) == (f"base_model: {weightless} has no weights to size the model by "
                                            "(no *.safetensors, no pytorch_model*.bin)")
+
+
+def test_without_a_base_model_the_presets_own_is_loaded_and_priced(tmp_path, tiny_model_dir):
+    """`--preset qwen7b-qlora-1gpu.yaml` alone must not train (and price) the bundled 135M model
+    with a 7B preset's settings: the preset's base_model is the model."""
+    from ft_pipeline.defs.training.assets import base_model
+    from ft_pipeline_tests.defs.pipeline_helpers import write_preset
+
+    preset = write_preset(tmp_path / "preset.yaml")
+    preset.write_text(preset.read_text().replace("base_model: tiny", f"base_model: {tiny_model_dir}"))
+    assert f"base_model: {tiny_model_dir}" in preset.read_text()
+    result = dg.materialize([base_model], instance=dg.DagsterInstance.ephemeral(),
+                            resources={"training_plan": TrainingPlanResource(preset=str(preset))})
+    value = result.output_for_node("base_model")
+    assert value["path"] == str(tiny_model_dir) and value["n_params"] > 0

@@ -18,7 +18,23 @@ from ft_pipeline.defs.release.lineage import collect_lineage
 GROUP = "release"
 
 
-@dg.asset(group_name=GROUP, kinds={"transformers", "scipy"}, code_version="3")
+def alternatives(fit_assessment: dict, task_type: str) -> tuple[dict | None, str | None]:
+    """The fit assessment's answers the tuned model is compared with, by variant, and the variant
+    named as the best cheaper alternative: the zero-shot arm is the prompt-only baseline; the
+    strongest arm joins as itself (or is the baseline, when zero-shot was the strongest)."""
+    if task_type == "preference":  # no generated answers to compare: base is the alternative
+        return None, None
+    rows = list(iter_jsonl(fit_assessment["predictions_path"]))
+    column = {arm: {row["id"]: row[arm] for row in rows} for arm in (rows[0] if rows else {}) if arm != "id"}
+    fixed = {"prompt_baseline": column["zero_shot"]}
+    best = fit_assessment.get("best_alternative")
+    if best in column and best != "zero_shot":
+        fixed[best] = column[best]
+        return fixed, best
+    return fixed, "prompt_baseline"
+
+
+@dg.asset(group_name=GROUP, kinds={"transformers", "scipy"}, code_version="4")
 def eval_report(
     context: dg.AssetExecutionContext,
     config: EvalConfig,
@@ -43,10 +59,10 @@ def eval_report(
         gate_config = GateConfig.from_dict(spec.gates, spec.source_path or "task")
     except TaskError as exc:
         raise dg.Failure(description=str(exc)) from None
-    baseline = {row["id"]: row["prediction"] for row in iter_jsonl(fit_assessment["predictions_path"])}
+    fixed, alternative = alternatives(fit_assessment, spec.type)
     inputs = Inputs(task=spec, export_dir=Path(jsonl_export["path"]), base_model=base_model["path"],
                     adapter=adapter_weights["path"], test_ids=fit_assessment.get("test_ids"),
-                    fixed={"prompt_baseline": baseline} if spec.type != "preference" else None,
+                    fixed=fixed, alternative=alternative,
                     labels=fit_assessment.get("labels"), max_examples=config.max_examples,
                     # the rules the training data was redacted under: the probe and the data agree
                     pii_finder=Redactor(recorded_config(jsonl_export)).find_pii)

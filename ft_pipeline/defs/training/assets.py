@@ -6,9 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from ft_pipeline.core import answers, paths
+from ft_pipeline.core import paths
 from ft_pipeline.core.training import model_stats
-from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.data.assets import jsonl_export
 from ft_pipeline.defs.gates import require_gates
@@ -19,24 +18,28 @@ GROUP = "training"
 
 
 @dg.asset(group_name=GROUP, kinds={"transformers"}, code_version="1")
-def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig) -> dict:
+def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig, training_plan: TrainingPlanResource) -> dict:
     """The base model as a local Hugging Face directory (the bundled SmolLM2 is converted from
-    GGUF once and cached under $FT_PIPELINE_HOME/models/)."""
-    from ft_pipeline.core.training.base_model import ensure_base_model
+    GGUF once and cached under $FT_PIPELINE_HOME/models/): the one configured, else the training
+    preset's own (the default presets train the bundled SmolLM2)."""
+    from ft_pipeline.core.training.base_model import DEFAULT_BASE_MODEL, ensure_base_model
 
-    try:  # a path that is not a model: one line naming it, no traceback
-        path = ensure_base_model(config.name_or_path)
+    name = config.name_or_path
+    try:  # a path that is not a model, a preset that is not there: one line naming it, no traceback
+        if not name:
+            name = training_plan.training_config("sft").base_model if training_plan.preset else DEFAULT_BASE_MODEL
+        path = ensure_base_model(name)
         n_params = model_stats.count_parameters(Path(path)) if Path(path).is_dir() else None
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from None
     if n_params is None:  # a hub id: resolved by from_pretrained at load time
         context.add_output_metadata({"hub_id": str(path)})
-        return {"path": str(path), "name": config.name_or_path, "n_params": None}
-    context.add_output_metadata({**file_metadata(Path(path)), "name": config.name_or_path, "parameters": n_params})
-    return {"path": str(path), "name": config.name_or_path, "n_params": n_params}
+        return {"path": str(path), "name": name, "n_params": None}
+    context.add_output_metadata({**file_metadata(Path(path)), "name": name, "parameters": n_params})
+    return {"path": str(path), "name": name, "n_params": n_params}
 
 
-@dg.asset(group_name=GROUP, kinds={"transformers"}, code_version="2")
+@dg.asset(group_name=GROUP, kinds={"transformers", "bm25s"}, code_version="3")
 def fit_assessment(
     context: dg.AssetExecutionContext,
     config: FitAssessmentConfig,
@@ -45,79 +48,82 @@ def fit_assessment(
     jsonl_export: dict,
     task: dict,
 ) -> dict:
-    """Should this task be fine-tuned at all? The base model with the task's instructions (and
-    few-shot examples if the task asks) on the held-out split, against the task's target; plus
-    the cost of the planned training run and model-size guidance."""
+    """Should this task be fine-tuned at all? The cheaper alternatives — zero-shot, few-shot,
+    retrieved few-shot and RAG over the task's knowledge folder — measured on the held-out split in
+    the task's metric with intervals, priced at the task's request volume against the training
+    run's cost, and an optional pilot learning curve. Recommends the cheapest arm that reaches the
+    target with confidence, fine-tuning only when none does."""
     from ft_pipeline.core import plots
-    from ft_pipeline.core.release import evaluation, fit
-    from ft_pipeline.core.release.generation import generate
-    from ft_pipeline.core.release.prompts import baseline_system_prompt, label_set
-    from ft_pipeline.core.training.cost import estimate_cost, model_size_guidance
+    from ft_pipeline.core.release import fit
+    from ft_pipeline.core.release.assessment import run_assessment
+    from ft_pipeline.core.release.fit_config import FitConfig
+    from ft_pipeline.core.task import TaskError
+    from ft_pipeline.core.training.cost import model_size_guidance
 
     spec = task_config(task)
-    export_dir = Path(jsonl_export["path"])
-    test = list(iter_jsonl(export_dir / "test.jsonl"))
-    if config.max_examples:
-        test = test[: config.max_examples]
-    labels = label_set(spec, iter_jsonl(export_dir / "train.jsonl"))
-    system_prompt = baseline_system_prompt(spec, labels)
-    shots = list(iter_jsonl(export_dir / "train.jsonl"))[: spec.few_shot] if spec.few_shot else []
-    prompts = [fit.build_prompt(answers.prompt_turns(r), system_prompt, shots) for r in test]
-    context.log.info(f"prompt-only baseline on {len(prompts)} held-out examples")
-    predictions = generate(base_model["path"], prompts, max_new_tokens=spec.max_new_tokens,
-                           stop_after_json=spec.type == "structured",
-                           progress=log_progress(context, "baseline generation"))
-
-    out = run_dir("reports", "fit_assessment", context.run_id)
-    with open(out / "baseline_predictions.jsonl", "w", encoding="utf-8") as fh:
-        for record, text in zip(test, predictions):
-            fh.write(json.dumps({"id": record["id"], "prediction": text}, ensure_ascii=False) + "\n")
-    result = evaluation.evaluate_variants(spec, test, {"prompt_baseline": predictions}, labels=labels)
-    baseline = result.variants["prompt_baseline"]
-    assessment = fit.assess_fit(baseline, spec.target, task_profile={"task": spec.type}, metric=spec.metric)
-
     try:
+        fit_config = FitConfig.from_dict(spec.fit, spec.source_path or "task")
         training = training_plan.training_config(spec.method)
-    except ValueError as exc:
+    except (TaskError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from None
-    train_texts = (m["content"] for r in iter_jsonl(export_dir / "train.jsonl") for m in r["messages"])
-    tokenizer_dir = Path(base_model["path"]) if Path(base_model["path"]).is_dir() else None
-    n_tokens = model_stats.count_tokens(train_texts, tokenizer_dir)
-    n_params = base_model["n_params"] or 0
-    cost = estimate_cost(training, n_tokens, n_params)
-    guidance = model_size_guidance(jsonl_export["counts"]["train"], n_tokens, spec.type)
-
-    report = fit.render_markdown(assessment)
-    chart = plots.bar_chart({f"baseline {spec.metric}": baseline[spec.metric], "target": spec.target},
-                            "Prompt-only baseline vs target")
+    out = run_dir("reports", "fit_assessment", context.run_id)
+    try:
+        result = run_assessment(spec, fit_config, Path(jsonl_export["path"]), base_model["path"], training,
+                                n_params=base_model["n_params"], max_items=config.max_examples,
+                                progress=lambda what: log_progress(context, what), log=context.log.info,
+                                warn=context.log.warning, workdir=out)
+    except (FileNotFoundError, ValueError) as exc:  # a knowledge folder that is not there, no held-out items
+        raise dg.Failure(description=str(exc)) from None
+    except OSError as exc:  # a base model that cannot be loaded (a hub id, offline)
+        raise dg.Failure(description=f"base model {base_model['name']!r}: cannot load it ({str(exc).splitlines()[0]})") from None
+    decision = result.decision
+    with open(out / "arm_predictions.jsonl", "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in result.predictions)
+    guidance = model_size_guidance(jsonl_export["counts"]["train"], result.train_tokens, spec.type)
+    chart = plots.arms_chart(decision["arms"], decision["fine_tune"], spec.target, spec.metric)
+    figures = plots.png_to_markdown(chart, "arms: metric with intervals, and cost")
+    pilot = decision.get("pilot")
+    if pilot:
+        points = [(p["examples"], p["metric"]) for p in pilot["curve"]]
+        curve = plots.line_chart({f"pilot {spec.metric}": points, "target": [(points[0][0], spec.target),
+                                  (points[-1][0] * 2, spec.target)]}, "Pilot learning curve", "training examples", spec.metric)
+        figures += "\n\n" + plots.png_to_markdown(curve, "pilot learning curve")
+    report = fit.render_markdown(decision)
+    (out / "fit_assessment.md").write_text(report + "\n" + figures + "\n")
     context.add_output_metadata({
-        **file_metadata(out / "baseline_predictions.jsonl"),
+        **file_metadata(out / "fit_assessment.md"),
         **task_metadata(task),
-        "recommendation": assessment["recommendation"],
-        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in assessment["reasons"])),
+        "predictions_path": dg.MetadataValue.path(str(out / "arm_predictions.jsonl")),
+        "recommendation": decision["recommendation"],
+        "winner": decision["winner"],
+        "best_alternative": decision["best_alternative"],
+        "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision["reasons"])),
         "metric": spec.metric,
-        f"baseline_{spec.metric}": baseline[spec.metric],
         "target": spec.target,
-        "held_out_examples": len(test),
+        "arms": dg.MetadataValue.json(fit.arms_metadata(decision["arms"])),
+        **{f"{arm}_{spec.metric}": r["metric"] for arm, r in decision["arms"].items()},
+        "held_out_examples": len(result.test_ids),
+        "requests_per_month": spec.requests_per_month,
+        "fine_tune_cost": dg.MetadataValue.json(decision["fine_tune"]),
+        **({"pilot": dg.MetadataValue.json({k: v for k, v in pilot.items() if k != "summary"})} if pilot else {}),
         "override": config.override,
         "override_reason": config.override_reason,
-        "estimated_cost_usd": cost["usd"],
-        "estimated_device_hours": cost["device_hours"],
-        "cost_estimate": dg.MetadataValue.json(cost),
+        "estimated_cost_usd": result.cost["usd"],
+        "estimated_device_hours": result.cost["device_hours"],
+        "cost_estimate": dg.MetadataValue.json(result.cost),
         "model_size_guidance": dg.MetadataValue.json(guidance),
-        "baseline_vs_target": dg.MetadataValue.md(plots.png_to_markdown(chart, "baseline vs target")),
+        "arms_chart": dg.MetadataValue.md(figures),
         "report": dg.MetadataValue.md(report),
     })
     return {
-        **assessment,
-        "path": str(out / "baseline_predictions.jsonl"),
-        "baseline": baseline,
-        "predictions_path": str(out / "baseline_predictions.jsonl"),
-        "system_prompt": system_prompt,
-        "few_shot_ids": [s["id"] for s in shots],
-        "labels": labels,
-        "test_ids": [r["id"] for r in test],
-        "cost": cost,
+        **decision,
+        "path": str(out / "fit_assessment.md"),
+        "predictions_path": str(out / "arm_predictions.jsonl"),
+        "system_prompt": result.system_prompt,
+        "few_shot_ids": result.few_shot_ids,
+        "labels": result.labels,
+        "test_ids": result.test_ids,
+        "cost": result.cost,
         "budget_usd": training.budget_usd,
         "size_guidance": guidance,
         "override": config.override,

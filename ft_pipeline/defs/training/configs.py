@@ -8,8 +8,9 @@ from pydantic import Field
 
 class BaseModelConfig(dg.Config):
     name_or_path: str = Field(
-        default="smollm2-135m-instruct",
-        description="bundled name, local directory or Hugging Face hub id (e.g. Qwen/Qwen2.5-7B-Instruct)",
+        default="",
+        description="bundled name, local directory or Hugging Face hub id (e.g. Qwen/Qwen2.5-7B-Instruct); "
+                    "empty: the training preset's base_model, so a 7B preset trains and is priced as 7B",
     )
 
 

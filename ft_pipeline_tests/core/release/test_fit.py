@@ -1,84 +1,104 @@
-"""The fit assessment (prompt / RAG / fine-tune) and the prompt-only baseline's prompt."""
-from __future__ import annotations
-
 import pytest
 
-from ft_pipeline.core.release.fit import assess_fit, build_prompt, render_markdown
+from ft_pipeline.core.release import fit, pilot
+from ft_pipeline.core.release.fit_config import FitConfig
+from ft_pipeline.core.release.metrics import Scores
+from ft_pipeline.core.task import TaskConfig, TaskError
 
-CLASSIFICATION = {"task": "classification", "needs_fresh_facts": False}
-
-
-def _baseline(exact_match, json_valid=1.0, schema_valid=1.0, intent_acc=None, n=50):
-    return {"exact_match": exact_match, "intent_acc": intent_acc if intent_acc is not None else exact_match,
-            "json_valid": json_valid, "schema_valid": schema_valid, "rouge_l": 0.5, "n": n}
-
-
-def test_baseline_meeting_target_means_prompt_engineering():
-    out = assess_fit(_baseline(0.86), 0.8, task_profile=CLASSIFICATION)
-    assert out["recommendation"] == "prompt_engineering"
-    assert "0.860" in out["reasons"][0] and "0.800" in out["reasons"][0]
-    assert out["baseline"]["exact_match"] == 0.86 and out["target"] == 0.8
+TUNED = {"usd_per_month": 30.0, "one_off_usd": 120.0, "amortize_months": 12, "prompt_tokens": 60.0,
+         "serving_usd_per_month": 20.0}
 
 
-def test_close_to_target_with_clean_format_means_prompt_engineering():
-    out = assess_fit(_baseline(0.78), 0.8, task_profile=CLASSIFICATION)
-    assert out["recommendation"] == "prompt_engineering"
+def _arm(metric, low, high, usd, tokens=100.0, n=50):
+    return {"metric": metric, "low": low, "high": high, "usd_per_month": usd, "prompt_tokens": tokens, "n": n}
 
 
-@pytest.mark.parametrize("profile", [{"task": "classification", "needs_fresh_facts": True}, {"task": "knowledge"}])
-def test_missing_facts_mean_rag(profile):
-    out = assess_fit(_baseline(0.3, json_valid=0.95, schema_valid=0.9), 0.8, task_profile=profile)
-    assert out["recommendation"] == "rag"
-    assert any("0.300" in r for r in out["reasons"])
-    assert any("90.0%" in r for r in out["reasons"])
+def test_cheapest_arm_that_reaches_the_target_with_confidence_wins():
+    arms = {"zero_shot": _arm(0.70, 0.60, 0.80, 10.0),
+            "few_shot": _arm(0.90, 0.82, 0.95, 40.0, 400),
+            "retrieved_few_shot": _arm(0.93, 0.85, 0.97, 45.0, 450)}
+    out = fit.assess(arms, target=0.8, metric="accuracy", fine_tune=TUNED, requests_per_month=50_000)
+    assert out["recommendation"] == "prompt_engineering" and out["winner"] == "few_shot"
+    assert out["best_alternative"] == "retrieved_few_shot"  # the strongest arm, whatever it costs
+    assert "0.820" in out["reasons"][0] and "$40.00/month" in out["reasons"][0]
+    # The tuned model would serve cheaper: said, with the payback, but not chosen.
+    assert any("pays back" in r for r in out["reasons"])
 
 
-def test_format_failures_on_classification_mean_fine_tune():
-    out = assess_fit(_baseline(0.1, json_valid=0.4, schema_valid=0.25, intent_acc=0.2), 0.8, task_profile=CLASSIFICATION)
-    assert out["recommendation"] == "fine_tune"
-    text = " ".join(out["reasons"])
-    for number in ("0.100", "0.700", "75.0%", "40.0%", "25.0%"):
-        assert number in text, f"reasons do not cite {number}"
-    assert out["failure_profile"] == {"format_failures": 0.75, "content_failures": 0.15}
+def test_rag_wins_when_it_is_the_cheapest_arm_that_reaches():
+    arms = {"zero_shot": _arm(0.2, 0.1, 0.3, 10.0), "rag": _arm(0.95, 0.85, 0.99, 60.0)}
+    out = fit.assess(arms, target=0.8, metric="accuracy", fine_tune=TUNED, requests_per_month=1000)
+    assert (out["recommendation"], out["winner"]) == ("rag", "rag")
 
 
-def test_well_formed_but_mislabelled_far_below_target_means_fine_tune():
-    out = assess_fit(_baseline(0.4, intent_acc=0.5), 0.8, task_profile=CLASSIFICATION)
-    assert out["recommendation"] == "fine_tune"
-    assert any("mislabelled" in r and "0.500" in r for r in out["reasons"])
-    assert "fine tune" in render_markdown(out)
+def test_fine_tune_only_when_no_arm_reaches_and_a_point_estimate_is_not_enough():
+    arms = {"zero_shot": _arm(0.3, 0.2, 0.4, 10.0), "few_shot": _arm(0.82, 0.70, 0.90, 40.0)}
+    out = fit.assess(arms, target=0.8, metric="exact_match", fine_tune=TUNED, requests_per_month=1000)
+    assert out["recommendation"] == "fine_tune" and out["winner"] == "fine_tune"
+    assert out["best_alternative"] == "few_shot"
+    assert any("point estimate only" in r for r in out["reasons"])
+    text = fit.render_markdown(out)
+    assert "fine tune" in text and "| few-shot | 0.820 | 0.700–0.900 |" in text and "$120.00 once" in text
 
 
-def test_target_out_of_range_is_rejected():
+def test_assess_refuses_a_target_outside_unit_interval():
     with pytest.raises(ValueError, match="target"):
-        assess_fit(_baseline(0.5), 1.5, task_profile=CLASSIFICATION)
+        fit.assess({"zero_shot": _arm(0.5, 0.4, 0.6, 1.0)}, target=1.5, metric="accuracy", fine_tune=TUNED,
+                   requests_per_month=1)
 
 
-CONVERSATION = [
-    {"role": "system", "content": "original system"},
-    {"role": "user", "content": "my card was charged twice"},
-]
-SHOT = {"id": "s1", "messages": [
-    {"role": "system", "content": "shot system"},
-    {"role": "user", "content": "please update my address"},
-    {"role": "assistant", "content": '{"intent": "address_change", "priority": "low"}'},
-]}
+def test_interval_is_wilson_for_shares_and_bootstrap_otherwise():
+    binary = Scores("accuracy", {"accuracy": 0.8}, {"accuracy": [1.0] * 8 + [0.0] * 2}, n=10)
+    low, high = fit.interval(binary, binary=True)
+    assert low == pytest.approx(0.490, abs=0.01) and high == pytest.approx(0.943, abs=0.01)
+    continuous = Scores("rouge_l", {"rouge_l": 0.5}, {"rouge_l": [0.4, 0.6] * 20}, n=40)
+    low, high = fit.interval(continuous, binary=False)
+    assert 0.45 < low < 0.5 < high < 0.55
 
 
-def test_build_prompt_replaces_system_and_prepends_shots():
-    turns = build_prompt(CONVERSATION, "Reply with JSON", [SHOT])
-    assert [t["role"] for t in turns] == ["system", "user", "assistant", "user"]
-    assert turns[0]["content"] == "Reply with JSON"
-    assert turns[1]["content"] == "please update my address"
-    assert turns[-1] == CONVERSATION[-1]
+def test_monthly_cost_is_tokens_times_volume_times_price():
+    assert fit.monthly_usd(900, 100, 50_000, 0.20) == pytest.approx(10.0)
 
 
-def test_build_prompt_keeps_original_system_without_replacement():
-    assert build_prompt(CONVERSATION, None, []) == CONVERSATION
-    no_system = build_prompt(CONVERSATION[1:], "Reply with JSON")
-    assert no_system[0] == {"role": "system", "content": "Reply with JSON"} and len(no_system) == 2
+def test_arms_metadata_has_the_keys_tools_read():
+    meta = fit.arms_metadata({"zero_shot": {**_arm(0.5, 0.41234, 0.6, 3.14159), "accuracy": 0.5}})
+    assert meta == {"zero_shot": {"metric": 0.5, "low": 0.4123, "high": 0.6, "usd_per_month": 3.14}}
 
 
-def test_build_prompt_rejects_shot_without_answer():
-    with pytest.raises(ValueError, match="few-shot record s2"):
-        build_prompt(CONVERSATION, "x", [{"id": "s2", "messages": [{"role": "user", "content": "q"}]}])
+def test_fit_config_validates_like_the_task_file():
+    assert FitConfig.from_dict({}).arms == ["zero_shot", "few_shot", "retrieved_few_shot", "rag"]
+    assert FitConfig.from_dict({"shots": 0}).k(task_few_shot=5) == 5 and FitConfig().k(0) == 3
+    with pytest.raises(TaskError, match="field fit.arms: 'rgb' is not an arm"):
+        FitConfig.from_dict({"arms": ["zero_shot", "rgb"]})
+    with pytest.raises(TaskError, match="must include zero_shot"):
+        FitConfig.from_dict({"arms": ["rag"]})
+    with pytest.raises(TaskError, match="field fit.shots: 'three' is not a number"):
+        FitConfig.from_dict({"shots": "three"})
+    with pytest.raises(TaskError, match="field fit.max_item: is not a fit setting"):
+        FitConfig.from_dict({"max_item": 3})
+
+
+def test_a_task_file_with_a_bad_fit_knob_fails_on_load_naming_file_line_and_field(tmp_path):
+    path = tmp_path / "task.yaml"
+    path.write_text("name: t\ntype: classification\nmetric: accuracy\ntarget: 0.8\n"
+                    "fit:\n  pilot: yes please\n")
+    with pytest.raises(TaskError) as err:
+        TaskConfig.from_yaml(path)
+    assert str(err.value) == f"{path} line 5: field fit.pilot: 'yes please' must be true or false"
+
+
+def test_pilot_extrapolates_one_doubling_and_says_what_it_means():
+    curve = [{"fraction": 0.25, "examples": 50, "steps": 6, "metric": 0.30, "low": 0.2, "high": 0.4},
+             {"fraction": 0.5, "examples": 100, "steps": 12, "metric": 0.45, "low": 0.35, "high": 0.55}]
+    short = pilot.extrapolate(curve, 0.8, "accuracy")
+    assert short["verdict"] == "needs_more" and short["projected_full"] == pytest.approx(0.6)
+    assert "about 3 doublings" in short["summary"] and "4x the planned data" in short["summary"]
+    assert pilot.extrapolate(curve, 0.55, "accuracy")["verdict"] == "likely_reaches"
+    flat = pilot.extrapolate([curve[1], {**curve[1], "metric": 0.44}], 0.8, "accuracy")
+    assert flat["verdict"] == "flat" and "flat" in flat["summary"]
+
+
+def test_pilot_steps_scale_with_the_data_share():
+    assert pilot.pilot_steps(48, 0.25) == 12 and pilot.pilot_steps(48, 0.5) == 24
+    assert pilot.pilot_steps(48, 0.25, half_steps=8) == 4 and pilot.pilot_steps(48, 0.5, half_steps=8) == 8
+    assert pilot.pilot_steps(2, 0.25) == 1

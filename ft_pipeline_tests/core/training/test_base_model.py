@@ -25,10 +25,8 @@ def test_bundled_gguf_is_found_without_importing_the_package():
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    """The bundled GGUF converted for real, once (~30 s on two busy cores), into a fresh home."""
-    home = tmp_path_factory.mktemp("gguf-home")
-    return home, ensure_base_model(DEFAULT_BASE_MODEL, home=home)
+def converted(smollm2):
+    return smollm2
 
 
 def test_bundled_gguf_converts_to_a_plain_model_that_trains_and_generates(converted, tmp_path):
