@@ -210,7 +210,10 @@ def cmd_run(args) -> int:
     sources = [s if s.startswith("s3://") else _from_cwd(s) for s in args.sources]
     request = runner.RunRequest(sources=sources, task=_from_cwd(args.task), method=args.method or "",
                                 preset=_from_cwd(args.preset) if args.preset else "", max_steps=args.max_steps or 0,
-                                max_examples=args.max_examples or 0, base_model=args.base_model or "")
+                                max_examples=args.max_examples or 0, base_model=args.base_model or "",
+                                override_reason=(args.override_fit or "").strip())
+    if args.override_fit is not None and not request.override_reason:
+        raise UserError("--override-fit: give the reason training goes ahead against the fit assessment (it is recorded)")
     try:
         summary = runner.run(request)
     except runner.UserError as exc:
@@ -238,7 +241,7 @@ def _from_cwd(path: str) -> str:
 def cmd_demo(args) -> int:
     """`run` on the bundled demo: its records and its task file."""
     args.sources, args.task = [DEMO_SOURCE], DEMO_TASK
-    for name in ("method", "preset", "max_steps", "max_examples", "base_model"):
+    for name in ("method", "preset", "max_steps", "max_examples", "base_model", "override_fit"):
         setattr(args, name, getattr(args, name, None))
     return cmd_run(args)
 
@@ -297,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", help="training preset YAML (default: configs/presets/smollm2-cpu-<method>.yaml)")
     p.add_argument("--max-steps", type=int, help="cap the training steps")
     p.add_argument("--max-examples", type=int, help="cap the held-out examples evaluated")
-    p.add_argument("--base-model", help="bundled name, local directory or hub id (default: smollm2-135m-instruct)")
+    p.add_argument("--base-model", help="bundled name, local directory or hub id (default: the preset's base_model)")
+    p.add_argument("--override-fit", metavar="REASON",
+                   help="train even when the fit assessment recommends something cheaper; the reason is recorded")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="`run` on the bundled demo (data/demo/records.jsonl, configs/tasks/demo-triage.yaml)")

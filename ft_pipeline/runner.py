@@ -37,6 +37,7 @@ class RunRequest:
     max_steps: int = 0
     max_examples: int = 0
     base_model: str = ""
+    override_reason: str = ""  # train against the fit assessment's recommendation, for this recorded reason
 
 
 @dataclass
@@ -131,6 +132,9 @@ def run_config(request: RunRequest, task_path: str) -> dict:
             config["ops"][op] = {"config": {"max_examples": request.max_examples}}
     if request.base_model:
         config["ops"]["base_model"] = {"config": {"name_or_path": request.base_model}}
+    if request.override_reason:
+        fit = config["ops"].setdefault("fit_assessment", {"config": {}})["config"]
+        fit.update(override=True, override_reason=request.override_reason)
     return config
 
 

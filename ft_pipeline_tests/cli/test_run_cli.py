@@ -1,0 +1,26 @@
+"""`ft-pipeline run`'s options become the run config the assets read (one place, runner.run_config)."""
+from ft_pipeline import cli, runner
+
+
+def test_options_become_the_run_config_of_the_assets_they_steer():
+    request = runner.RunRequest(sources=["a.jsonl"], task="t.yaml", preset="p.yaml", max_steps=7, max_examples=9,
+                                base_model="Qwen/Qwen2.5-7B-Instruct", override_reason="regulator wants on-prem")
+    config = runner.run_config(request, "/abs/t.yaml")
+    assert config["ops"]["task"] == {"config": {"path": "/abs/t.yaml"}}
+    assert config["resources"]["training_plan"]["config"] == {"preset": "p.yaml", "max_steps": 7}
+    assert config["ops"]["fit_assessment"]["config"] == {"max_examples": 9, "override": True,
+                                                         "override_reason": "regulator wants on-prem"}
+    assert config["ops"]["eval_report"]["config"] == {"max_examples": 9}
+    assert config["ops"]["base_model"]["config"] == {"name_or_path": "Qwen/Qwen2.5-7B-Instruct"}
+    plain = runner.run_config(runner.RunRequest(sources=["a.jsonl"], task="t.yaml"), "/abs/t.yaml")
+    assert set(plain["ops"]) == {"task"} and "resources" not in plain
+
+
+def test_an_override_without_a_reason_is_refused_in_one_line(tmp_path, capsys):
+    task = tmp_path / "task.yaml"
+    task.write_text("name: t\ntype: classification\n")
+    source = tmp_path / "s.jsonl"
+    source.write_text("")
+    assert cli.main(["run", str(source), "--task", str(task), "--override-fit", "  "]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "ft-pipeline run: error: --override-fit: give the reason training goes ahead against the fit assessment (it is recorded)"
