@@ -140,7 +140,7 @@ def _pilot(task, config, export_dir, base_model, training, test, labels, workdir
     # The pilot trains the model the run will train, whatever the preset file names.
     training = dataclasses.replace(training, base_model=base_model)
     curve = pilot.run_pilot(training, export_dir, score=score, half_steps=config.pilot_steps, workdir=workdir, log=log)
-    return pilot.extrapolate(curve, task.target, task.metric)
+    return pilot.extrapolate(curve, task.target, task.metric, training.max_steps)
 
 
 def _preference(task, config, export_dir, base_model, training, cost, tokens, limit, progress, warn) -> Assessment:

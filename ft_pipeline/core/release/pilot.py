@@ -4,9 +4,9 @@ the target, or whether more data or more steps would be needed.
 
 Each pilot trains the planned preset (SFT) in-process for a share of the planned steps on a share
 of the data; the half pilot trains twice the quarter's steps, so one doubling of data and steps
-separates the two points. Extrapolating one more doubling gives a rough figure for the full run:
-a learning curve is roughly linear in log data over short ranges, and it bends down, not up, so
-the extrapolation is optimistic — the summary says so.
+separates the two points. Extrapolating along that line to the planned run's steps gives a rough
+figure for the full run: a learning curve is roughly linear in log data over short ranges, and it
+bends down, not up, so the extrapolation is optimistic — the summary says so.
 """
 from __future__ import annotations
 
@@ -68,26 +68,29 @@ def _lines(path: Path, n: int):
             yield line.rstrip("\n")
 
 
-def extrapolate(curve: list[dict], target: float, metric: str) -> dict:
-    """One more doubling past the half pilot: the full run's likely metric, and what it says."""
+def extrapolate(curve: list[dict], target: float, metric: str, planned_steps: int) -> dict:
+    """The full run's likely metric on the pilot's straight line in log work: the quarter and half
+    pilots are one doubling of data and steps apart, the planned run log2(planned / half steps)
+    doublings past the half pilot."""
     quarter, half = curve[0], curve[-1]
     per_doubling = half["metric"] - quarter["metric"]
-    projected = min(1.0, max(0.0, half["metric"] + per_doubling))
+    to_plan = max(0.0, math.log2(max(planned_steps, 1) / max(half["steps"], 1)))
+    projected = min(1.0, max(0.0, half["metric"] + per_doubling * to_plan))
     head = (f"pilot: {quarter['examples']} examples x {quarter['steps']} steps scored {metric} {quarter['metric']:.3f}, "
-            f"{half['examples']} x {half['steps']} scored {half['metric']:.3f} ({per_doubling:+.3f} per doubling)")
+            f"{half['examples']} x {half['steps']} scored {half['metric']:.3f} ({per_doubling:+.3f} per doubling of "
+            f"data and steps)")
+    plan = f"the planned run ({planned_steps} steps on all the data, {to_plan:.1f} doublings further)"
     if per_doubling <= 0:
         verdict = "flat"
         tail = ("the curve is flat: more of the same data or steps is unlikely to help; check label quality, "
                 "the prompt format or a larger base model")
     elif projected >= target:
         verdict = "likely_reaches"
-        tail = (f"one more doubling (the full set and plan) points to about {projected:.3f}, at or above the target "
-                f"{target:.3f} (an optimistic straight-line reading)")
+        tail = f"{plan} points to about {projected:.3f}, at or above the target {target:.3f} (an optimistic straight-line reading)"
     else:
-        doublings = math.ceil((target - half["metric"]) / per_doubling)
+        more = math.ceil((target - projected) / per_doubling)
         verdict = "needs_more"
-        tail = (f"the full set and plan point to about {projected:.3f}, short of the target {target:.3f}: on this "
-                f"curve it takes about {doublings} doublings past the half pilot ({2 ** (doublings - 1):g}x the "
-                "planned data and steps), or a stronger base model")
-    return {"curve": curve, "per_doubling": round(per_doubling, 4), "projected_full": round(projected, 4),
-            "verdict": verdict, "summary": f"{head}; {tail}"}
+        tail = (f"{plan} points to about {projected:.3f}, short of the target {target:.3f}: on this curve it takes "
+                f"about {more} more doubling(s) of data and steps ({2 ** more:g}x the plan), or a stronger base model")
+    return {"curve": curve, "per_doubling": round(per_doubling, 4), "doublings_to_plan": round(to_plan, 2),
+            "projected_full": round(projected, 4), "verdict": verdict, "summary": f"{head}; {tail}"}

@@ -87,14 +87,18 @@ def test_a_task_file_with_a_bad_fit_knob_fails_on_load_naming_file_line_and_fiel
     assert str(err.value) == f"{path} line 5: field fit.pilot: 'yes please' must be true or false"
 
 
-def test_pilot_extrapolates_one_doubling_and_says_what_it_means():
+def test_pilot_extrapolates_along_log_work_to_the_planned_run_and_says_what_it_means():
     curve = [{"fraction": 0.25, "examples": 50, "steps": 6, "metric": 0.30, "low": 0.2, "high": 0.4},
              {"fraction": 0.5, "examples": 100, "steps": 12, "metric": 0.45, "low": 0.35, "high": 0.55}]
-    short = pilot.extrapolate(curve, 0.8, "accuracy")
+    # The plan (24 steps) is one doubling past the half pilot: 0.45 + 0.15.
+    short = pilot.extrapolate(curve, 0.8, "accuracy", planned_steps=24)
     assert short["verdict"] == "needs_more" and short["projected_full"] == pytest.approx(0.6)
-    assert "about 3 doublings" in short["summary"] and "4x the planned data" in short["summary"]
-    assert pilot.extrapolate(curve, 0.55, "accuracy")["verdict"] == "likely_reaches"
-    flat = pilot.extrapolate([curve[1], {**curve[1], "metric": 0.44}], 0.8, "accuracy")
+    assert short["doublings_to_plan"] == 1.0
+    assert "about 2 more doubling(s)" in short["summary"] and "(4x the plan)" in short["summary"]
+    # Four times the half pilot's steps: two doublings, 0.75.
+    assert pilot.extrapolate(curve, 0.8, "accuracy", planned_steps=48)["projected_full"] == pytest.approx(0.75)
+    assert pilot.extrapolate(curve, 0.55, "accuracy", planned_steps=24)["verdict"] == "likely_reaches"
+    flat = pilot.extrapolate([curve[1], {**curve[1], "metric": 0.44}], 0.8, "accuracy", planned_steps=24)
     assert flat["verdict"] == "flat" and "flat" in flat["summary"]
 
 
