@@ -122,6 +122,22 @@ def test_redacting_twice_changes_nothing(redactor):
     assert twice == once and counts == {}
 
 
+def test_what_the_residual_gate_would_find_in_redacted_text_is_redacted_too(redactor):
+    """A placeholder changes what NER sees: after "Mastercard" became <PERSON_1>, spaCy read "Visa"
+    in "Do you use <PERSON_1> or Visa?" as a person, and export_has_no_residual_pii (the same
+    config, on the redacted text) stopped a public banking dataset. Redaction runs again on its
+    own output until nothing more is found, so the gate and the redactor agree."""
+    text = "Do you use Mastercard or Visa?"
+    single_pass = redactor.find_pii([text])[0]
+    assert [text[s:e] for _, s, e, _ in single_pass] == ["Mastercard"]  # what one pass redacts
+    once = text.replace("Mastercard", "<PERSON_1>")
+    assert [once[s:e] for _, s, e, _ in redactor.find_pii([once])[0]] == ["Visa"]  # what the gate then found
+    [(out, counts)] = list(redactor.redact_records([chat(text)]))
+    redacted = out["messages"][0]["content"]
+    assert redactor.find_pii([redacted]) == [[]] and counts == {"PERSON": 2}
+    assert redacted == "Do you use <PERSON_1> or <PERSON_2>?"
+
+
 def test_find_pii_ignores_placeholders_and_json_answers(redactor):
     texts = ['{"intent": "billing_dispute", "priority": "high"}',
              "Hello <PERSON_1>, we wrote to <EMAIL_ADDRESS_1> about <POLICY_NUMBER_1> at <STREET_ADDRESS_2>.",

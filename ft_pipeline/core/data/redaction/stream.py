@@ -20,6 +20,7 @@ from ft_pipeline.core.paths import raw_zone
 from ft_pipeline.core.records import text_fields, with_texts
 
 Redacted = tuple[dict, dict[str, int]]  # the redacted record, {entity: values replaced}
+MAX_PASSES = 3  # redaction is re-run on its own output until it finds nothing more
 
 
 class Redactor:
@@ -64,17 +65,32 @@ class Redactor:
 
 def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]:
     """One spaCy batch over every text of the chunk, then record by record: values found in one
-    field are redacted in all of them, with the record's consistent pseudonyms."""
-    per_record = [[t for _, t in text_fields(r)] for r in records]
-    flat = analyze_texts([t for texts in per_record for t in texts], config)
-    out, i = [], 0
-    for record, texts in zip(records, per_record):
-        views = [analysis_view(t) for t in texts]
-        spans = propagate(views, flat[i:i + len(texts)])
-        new_texts, counts = replace(texts, views, spans, config)
-        out.append((with_texts(record, new_texts), dict(counts)))
-        i += len(texts)
-    return out
+    field are redacted in all of them, with the record's consistent pseudonyms.
+
+    Redacted text is analyzed again, until nothing more is found (at most MAX_PASSES): a name
+    replaced by a placeholder changes what NER sees around it ("Do you use <PERSON_1> or Visa?"
+    makes "Visa" a person), and the residual-PII gate, which analyzes the redacted text with the
+    same config, must find what redaction found. Only records changed by a pass are analyzed again.
+    """
+    texts = [[t for _, t in text_fields(r)] for r in records]
+    counts = [Counter() for _ in records]
+    pending = list(range(len(records)))
+    for _ in range(MAX_PASSES):
+        flat = analyze_texts([t for i in pending for t in texts[i]], config)
+        changed, at = [], 0
+        for i in pending:
+            found = flat[at:at + len(texts[i])]
+            at += len(texts[i])
+            if not any(found):
+                continue
+            views = [analysis_view(t) for t in texts[i]]
+            texts[i], replaced = replace(texts[i], views, propagate(views, found), config)
+            counts[i].update(replaced)
+            changed.append(i)
+        pending = changed
+        if not pending:
+            break
+    return [(with_texts(record, texts[i]), dict(counts[i])) for i, record in enumerate(records)]
 
 
 def _init_worker() -> None:
