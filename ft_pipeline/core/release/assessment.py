@@ -79,7 +79,11 @@ def run_assessment(task: TaskConfig, config: FitConfig, export_dir: Path, base_m
     def fits(prompt: list[dict]) -> bool:
         return tokens([prompt])[0] + task.max_new_tokens <= context_limit
 
-    built = arm_prompts.build_arms(task, config.arms, train, test, system_prompt, k=k, knowledge=knowledge,
+    names = list(config.arms)
+    if "rag" in names and not task.knowledge and "arms" not in task.fit:  # the default list, no folder: say so once
+        names.remove("rag")
+        log("arm rag not measured: the task names no knowledge folder")
+    built = arm_prompts.build_arms(task, names, train, test, system_prompt, k=k, knowledge=knowledge,
                                    rag_chunks=config.rag_chunks, fits=fits, warn=warn)
     budget = {"max_new_tokens": task.max_new_tokens, "stop_after_json": task.type == "structured"}
     answered = {}
