@@ -58,6 +58,9 @@ class TrainingConfig:
         default=1, metadata={"help": "Micro-steps per optimizer step (effective batch = batch * accum * devices)."}
     )
     max_length: int = field(default=512, metadata={"help": "Max tokens per sequence (prompt + answer)."})
+    max_eval_examples: int = field(default=0, metadata={
+        "help": "Eval-split examples the trainer's end-of-run evaluation reads (0: all); the release "
+                "evaluation is eval_report's, so on a CPU this only bounds a diagnostic."})
     packing: bool = field(
         default=False,
         metadata={"help": "SFT only: pack several short examples into one max_length row (BFD, padding-free)."},
@@ -118,6 +121,8 @@ class TrainingConfig:
                      "max_completion_length"):
             if getattr(self, name) < 1:
                 fail(name, "must be an integer >= 1")
+        if not isinstance(self.max_eval_examples, int) or isinstance(self.max_eval_examples, bool) or self.max_eval_examples < 0:
+            fail("max_eval_examples", "must be an integer >= 0 (0: the whole eval split)")
         if self.max_steps < 1 and self.max_steps != -1:
             fail("max_steps", "must be -1 (use epochs) or an integer >= 1")
         if not 0 <= self.lora_dropout < 1:

@@ -61,6 +61,8 @@ def train(
     # GRPO rewards come from the task's verifier: read the task before any model is loaded.
     extra = {"task": export_task(Path(data_dir))} if config.method == "grpo" else {}
     train_ds, eval_ds = load_datasets(config.method, Path(data_dir))
+    if eval_ds is not None and config.max_eval_examples and len(eval_ds) > config.max_eval_examples:
+        eval_ds = eval_ds.select(range(config.max_eval_examples))
     model, tokenizer, model_path = load_for_training(config, ensure_base_model(config.base_model), precision, cuda)
     n_params = model.num_parameters()  # counts 4-bit weights unpacked (numel() sees two per byte)
     n_tokens = count_tokens(config.method, train_ds, tokenizer, config.max_completion_length)

@@ -68,7 +68,7 @@ def test_grpo_without_a_valid_task_file_exits_2_naming_it(tmp_path, tiny_model_d
 
 def test_cli_trains_and_prints_json_summary_last(tmp_path, tiny_model_dir, tiny_export):
     cfg = tmp_path / "c.yaml"
-    tiny_config(tiny_model_dir, logging_steps=1).to_yaml(cfg)
+    tiny_config(tiny_model_dir, logging_steps=1, max_eval_examples=1).to_yaml(cfg)
     proc = subprocess.run(
         [sys.executable, "-m", "ft_pipeline.core.training.train", "--config", str(cfg), "--data", str(tiny_export),
          "--output", str(tmp_path / "out"), "--max-steps", "3"],
@@ -77,6 +77,7 @@ def test_cli_trains_and_prints_json_summary_last(tmp_path, tiny_model_dir, tiny_
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 3 and summary["output"] == str(tmp_path / "out")
+    assert summary["eval_examples"] == 1  # max_eval_examples bounds the trainer's own end-of-run evaluation
     assert "it/s" in proc.stderr or "s/it" in proc.stderr  # the tqdm progress bar
     # What it trained on, as digests, beside the adapter: an erasure finds an adapter trained here
     # and any adapter later continued from it.
