@@ -19,6 +19,13 @@ def raw_zone() -> Path:
     return pipeline_home() / "raw"
 
 
+def home_relative(location: str) -> Path:
+    """A path as the pipeline reads it: absolute, or relative to $FT_PIPELINE_HOME (where
+    `ft-pipeline train` writes adapters/<preset name>, the init_adapter a preset continues)."""
+    path = Path(location).expanduser()
+    return path if path.is_absolute() else pipeline_home() / path
+
+
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

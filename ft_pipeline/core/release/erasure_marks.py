@@ -14,6 +14,7 @@ from pathlib import Path
 from ft_pipeline.core.data.erasure_copies import remove_tree
 from ft_pipeline.core.digest import sha256_dir, sha256_text
 from ft_pipeline.core.jsonl import atomic_text, iter_jsonl
+from ft_pipeline.core.paths import home_relative
 from ft_pipeline.core.release import model_card, registry
 
 TRAINING_IDS = "training_ids.json"
@@ -35,19 +36,11 @@ def training_manifest(export_dir: Path, method: str, init_adapter: str | None = 
         ids = [str(row["id"]) for row in iter_jsonl(path)] if path.is_file() else []
         rows[files[split]] = len(ids)
         digests.update(sha256_text(i) for i in ids)
-    parent = read_training_manifest(_adapter_path(init_adapter)) if init_adapter else None
+    parent = read_training_manifest(home_relative(init_adapter)) if init_adapter else None
     if parent:
         digests.update(parent["trained_on"])
     return {"export_sha256": sha256_dir(export_dir), "method": method, "rows": rows,
             "continued_from": parent["export_sha256"] if parent else None, "trained_on": sorted(digests)}
-
-
-def _adapter_path(location: str) -> Path:
-    """Where the trainer loads init_adapter from: absolute, or relative to $FT_PIPELINE_HOME."""
-    from ft_pipeline.core.paths import pipeline_home
-
-    path = Path(location).expanduser()
-    return path if path.is_absolute() else pipeline_home() / path
 
 
 def write_training_manifest(directory: Path, manifest: dict) -> Path:

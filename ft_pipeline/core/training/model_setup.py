@@ -3,7 +3,6 @@ for QLoRA), a LoRA config, or an existing adapter to continue."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ft_pipeline.core.training.config import TrainingConfig
 
@@ -65,10 +64,9 @@ def load_for_training(config: TrainingConfig, model_path, precision: str, cuda: 
 def adapter_dir(location: str) -> str:
     """init_adapter: absolute, or relative to $FT_PIPELINE_HOME (where `ft-pipeline train` writes
     adapters/<preset name> by default)."""
-    from ft_pipeline.core.paths import pipeline_home
+    from ft_pipeline.core.paths import home_relative
 
-    path = Path(location).expanduser()
-    path = path if path.is_absolute() else pipeline_home() / path
+    path = home_relative(location)
     if not (path / "adapter_config.json").is_file():
         raise FileNotFoundError(f"TrainingConfig.init_adapter={location!r}: no LoRA adapter there "
                                 "(adapter_config.json missing); train the SFT preset into it first")
