@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ft_pipeline.core.knobs import KnobError, check_types, from_mapping
-from ft_pipeline.core.release.statistics import Comparison, compare_binary, compare_bootstrap, group_gap, group_intervals
+from ft_pipeline.core.release.group_statistics import group_gap, group_intervals
+from ft_pipeline.core.release.statistics import Comparison, compare_binary, compare_bootstrap
 
 TUNED, BASE, PROMPT_BASELINE = "tuned", "base", "prompt_baseline"
 
