@@ -26,7 +26,7 @@ from typing import Any
 
 from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
 
-__all__ = ["TaskConfig", "TaskError", "load_task", "file_sha256", "check_columns"]
+__all__ = ["TaskConfig", "TaskError", "file_sha256", "check_columns"]
 
 TYPES = ("classification", "structured", "generation", "math", "preference")
 # The metrics each type can be judged by; the first is the default primary metric. Each is a
@@ -156,16 +156,12 @@ class TaskConfig:
             fail("key_fields", "must be a list of answer field names")
         if self.type != "structured" and (self.schema is not None or self.key_fields):
             fail("schema" if self.schema is not None else "key_fields", f"applies to structured tasks, not {self.type}")
-        if self.answer_pattern is not None:
-            try:
-                re.compile(self.answer_pattern)
-            except (re.error, TypeError) as exc:
-                fail("answer_pattern", f"is not a valid regular expression ({exc})")
-        if self.canary_pattern is not None:
-            try:
-                re.compile(self.canary_pattern)
-            except (re.error, TypeError) as exc:
-                fail("canary_pattern", f"is not a valid regular expression ({exc})")
+        for name in ("answer_pattern", "canary_pattern"):
+            if getattr(self, name) is not None:
+                try:
+                    re.compile(getattr(self, name))
+                except (re.error, TypeError) as exc:
+                    fail(name, f"is not a valid regular expression ({exc})")
         if isinstance(self.outcome, dict):
             unknown = sorted(set(self.outcome) - {"field", "positive"})
             if unknown or "field" not in self.outcome:
@@ -194,12 +190,10 @@ class TaskConfig:
         self.method = self.method or ("dpo" if self.type == "preference" else "sft")
         if self.method not in METHODS:
             fail("method", f"{self.method!r} is not a training method; use one of {', '.join(METHODS)}")
-        self.few_shot = int(number(self.few_shot, "few_shot", fail))
-        if self.few_shot < 0:
-            fail("few_shot", "must be >= 0")
-        self.requests_per_month = int(number(self.requests_per_month, "requests_per_month", fail))
-        if self.requests_per_month < 0:
-            fail("requests_per_month", "must be >= 0")
+        for name in ("few_shot", "requests_per_month"):
+            setattr(self, name, int(number(getattr(self, name), name, fail)))
+            if getattr(self, name) < 0:
+                fail(name, "must be >= 0")
         for name in ("redaction", "fit", "gates"):
             if not isinstance(getattr(self, name), dict):
                 fail(name, "must be a mapping")
@@ -291,10 +285,6 @@ class TaskConfig:
 
         data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def load_task(path: Path | str) -> TaskConfig:
-    return TaskConfig.from_yaml(path)
 
 
 def file_sha256(path: Path | str) -> str:

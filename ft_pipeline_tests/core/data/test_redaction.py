@@ -264,12 +264,12 @@ def test_redact_file_failure_leaves_no_output(tmp_path, redactor):
 
 @pytest.mark.skipif(not DEMO_RECORDS.exists(), reason="demo records not generated")
 def test_demo_slice_has_no_residual_pii(tmp_path):
-    from ft_pipeline.core.task import load_task
+    from ft_pipeline.core.task import TaskConfig
 
     src = tmp_path / "demo.jsonl"
     with open(DEMO_RECORDS, encoding="utf-8") as fh:
         src.write_text("".join(line for _, line in zip(range(80), fh)), encoding="utf-8")
-    task = load_task(REPO_ROOT / "configs" / "tasks" / "demo-triage.yaml")
+    task = TaskConfig.from_yaml(REPO_ROOT / "configs" / "tasks" / "demo-triage.yaml")
     config = RedactionConfig.from_task_section(task.redaction)
     summary = redact_file(src, tmp_path / "red.jsonl", tmp_path / "q.jsonl", config=config)
     redactor = Redactor(config)

@@ -109,9 +109,9 @@ def test_from_dict_refuses_unknown_keys():
 
 
 def test_from_task_section_reads_the_demo_task():
-    from ft_pipeline.core.task import load_task
+    from ft_pipeline.core.task import TaskConfig
 
-    task = load_task(REPO_ROOT / "configs" / "tasks" / "demo-triage.yaml")
+    task = TaskConfig.from_yaml(REPO_ROOT / "configs" / "tasks" / "demo-triage.yaml")
     config = RedactionConfig.from_task_section(task.redaction, n_process=1, score_threshold=0.5)
     assert config.patterns["POLICY_NUMBER"] and config.action("POLICY_NUMBER") == "redact"
     assert "Northwind" in config.allow_list and config.n_process == 1 and config.score_threshold == 0.5
