@@ -34,13 +34,43 @@ class Assessment:
     few_shot_ids: list[str]
     cost: dict  # the planned training run's estimate (cost.estimate_cost)
     train_tokens: int = 0  # tokens in the training split (the base model's tokenizer)
+    size_guidance: dict = dataclasses.field(default_factory=dict)  # cost.model_size_guidance
+
+    def as_dict(self) -> dict:
+        """The decision and what the evaluation reuses (held-out ids, labels, the system prompt)."""
+        return {**self.decision, "system_prompt": self.system_prompt, "few_shot_ids": self.few_shot_ids,
+                "labels": self.labels, "test_ids": self.test_ids, "cost": self.cost,
+                "size_guidance": self.size_guidance}
+
+    def write(self, task: TaskConfig, out: Path) -> tuple[str, str]:
+        """arm_predictions.jsonl and fit_assessment.md (the report, then its charts) under `out`;
+        returns (report, charts) as markdown: the arms with intervals and cost, the pilot curve."""
+        from ft_pipeline.core import plots
+        from ft_pipeline.core.jsonl import atomic_jsonl, atomic_text
+
+        with atomic_jsonl(out / "arm_predictions.jsonl") as writer:
+            for row in self.predictions:
+                writer.write(row)
+        decision = self.decision
+        chart = plots.arms_chart(decision["arms"], decision["fine_tune"], task.target, task.metric)
+        figures = plots.png_to_markdown(chart, "arms: metric with intervals, and cost")
+        if decision.get("pilot"):
+            points = [(p["examples"], p["metric"]) for p in decision["pilot"]["curve"]]
+            target = [(points[0][0], task.target), (points[-1][0] * 2, task.target)]
+            curve = plots.line_chart({f"pilot {task.metric}": points, "target": target}, "Pilot learning curve",
+                                     "training examples", task.metric)
+            figures += "\n\n" + plots.png_to_markdown(curve, "pilot learning curve")
+        report = fit.render_markdown(decision)
+        with atomic_text(out / "fit_assessment.md") as fh:
+            fh.write(report + "\n" + figures + "\n")
+        return report, figures
 
 
 def run_assessment(task: TaskConfig, config: FitConfig, export_dir: Path, base_model: str, training, *,
                    n_params: int | None, max_items: int = 0, progress: ProgressFor, log: Callable[[str], None],
                    warn: Callable[[str], None], workdir: Path) -> Assessment:
     from ft_pipeline.core.training import model_stats
-    from ft_pipeline.core.training.cost import estimate_cost
+    from ft_pipeline.core.training.cost import estimate_cost, model_size_guidance
 
     export_dir = Path(export_dir)
     train = list(iter_jsonl(export_dir / "train.jsonl"))
@@ -58,8 +88,17 @@ def run_assessment(task: TaskConfig, config: FitConfig, export_dir: Path, base_m
 
     if task.type == "preference":
         assessment = _preference(task, config, export_dir, base_model, training, cost, tokens, limit, progress, warn)
-        assessment.train_tokens = n_train_tokens
-        return assessment
+    else:
+        assessment = _generated(task, config, export_dir, base_model, training, cost, tokens, tokenizer, train, limit,
+                                progress, log, warn, workdir)
+    assessment.train_tokens = n_train_tokens
+    assessment.size_guidance = model_size_guidance(len(train), n_train_tokens, task.type)
+    return assessment
+
+
+def _generated(task, config, export_dir, base_model, training, cost, tokens, tokenizer, train, limit, progress, log,
+               warn, workdir) -> Assessment:
+    """Tasks with generated answers: every arm's prompts answered by the base model and scored."""
 
     test = list(iter_jsonl(export_dir / "test.jsonl"))
     test = test[:limit] if limit else test
@@ -109,7 +148,7 @@ def run_assessment(task: TaskConfig, config: FitConfig, export_dir: Path, base_m
     predictions = [{"id": r["id"], **{name: answered[name][i] for name in built}} for i, r in enumerate(test)]
     few_shot = arm_prompts.fixed_shots(task, train, k) if "few_shot" in built else []
     return Assessment(decision, predictions, [r["id"] for r in test], system_prompt, labels,
-                      [str(s["id"]) for s in few_shot], cost, n_train_tokens)
+                      [str(s["id"]) for s in few_shot], cost)
 
 
 def _arm_result(task, config, scores, values: dict, prompt_tokens: float, answer_tokens: float, trimmed: int) -> dict:

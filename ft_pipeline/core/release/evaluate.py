@@ -42,6 +42,24 @@ class Evaluation:
     predictions: list[dict]  # {id, variant: prediction} per item (preference: per-variant win)
     canaries: int
 
+    def write(self, out: Path) -> str:
+        """predictions.jsonl and eval_report.md (the report, then its charts) under `out`; returns
+        the charts as markdown images: the metric by variant, the tuned metric by group."""
+        from ft_pipeline.core import plots
+        from ft_pipeline.core.jsonl import atomic_jsonl, atomic_text
+
+        judged, metric = self.report, self.report.metric
+        with atomic_jsonl(out / "predictions.jsonl") as writer:
+            for row in self.predictions:
+                writer.write(row)
+        chart = plots.bar_chart({v: m[metric] for v, m in judged.variants.items()}, f"{metric} on the held-out split")
+        groups = plots.interval_bars(judged.groups_with_intervals, f"Tuned {metric} by group, with intervals")
+        figures = (plots.png_to_markdown(chart, f"{metric} by variant") + "\n\n"
+                   + plots.png_to_markdown(groups, "by group with intervals"))
+        with atomic_text(out / "eval_report.md") as fh:
+            fh.write(self.markdown + "\n\n" + figures + "\n")
+        return figures
+
 
 def evaluate(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> Evaluation:
     task = inputs.task

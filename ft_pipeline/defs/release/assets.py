@@ -48,7 +48,6 @@ def eval_report(
     items, in the task's metric: paired comparisons with intervals, per-group intervals, a leakage
     probe and a general capability probe, judged by the release gates (one implementation, also
     behind the blocking checks)."""
-    from ft_pipeline.core import plots
     from ft_pipeline.core.data.redaction import Redactor, recorded_config
     from ft_pipeline.core.release.evaluate import Inputs, evaluate
     from ft_pipeline.core.release.gates import GateConfig
@@ -67,35 +66,31 @@ def eval_report(
                     # the rules the training data was redacted under: the probe and the data agree
                     pii_finder=Redactor(recorded_config(jsonl_export)).find_pii)
     result = evaluate(inputs, gate_config, lambda what: log_progress(context, what))
-    judged = result.report
-
     out = run_dir("reports", "eval_report", context.run_id)
-    with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in result.predictions)
-    metric = judged.metric
-    chart = plots.bar_chart({v: m[metric] for v, m in judged.variants.items()}, f"{metric} on the held-out split")
-    groups_chart = plots.interval_bars(judged.groups_with_intervals, f"Tuned {metric} by group, with intervals")
-    figures = (plots.png_to_markdown(chart, f"{metric} by variant") + "\n\n"
-               + plots.png_to_markdown(groups_chart, "by group with intervals"))
-    (out / "eval_report.md").write_text(result.markdown + "\n\n" + figures + "\n")
-    failed = [name for name, v in judged.verdicts.items() if not v.passed]
-    context.add_output_metadata({
-        **file_metadata(out / "eval_report.md"),
-        **task_metadata(task),
+    figures = result.write(out)
+    context.add_output_metadata({**file_metadata(out / "eval_report.md"), **task_metadata(task),
+                                 **_eval_metadata(result, figures)})
+    return {"path": str(out / "eval_report.md"), "predictions_path": str(out / "predictions.jsonl"),
+            **result.report.as_dict()}
+
+
+def _eval_metadata(result, figures: str) -> dict:
+    """What the asset page shows: each variant's metric, the paired comparisons, per-group
+    intervals, the failed gates, the probes, the report and its charts."""
+    judged, metric = result.report, result.report.metric
+    return {
         "metric": metric,
         **{f"{v}_{metric}": m[metric] for v, m in judged.variants.items()},
         "held_out_examples": next(iter(judged.variants.values()))["n"],
         "comparisons": dg.MetadataValue.json(judged.comparisons),
         "groups_with_intervals": dg.MetadataValue.json(judged.groups_with_intervals),
-        "gates_failed": dg.MetadataValue.json(failed),
+        "gates_failed": dg.MetadataValue.json([name for name, v in judged.verdicts.items() if not v.passed]),
         "canaries_planted": result.canaries,
         "canary_leaks": judged.leakage["canary_leaks"],
         "capability_probe": dg.MetadataValue.json(judged.capability),
         "report": dg.MetadataValue.md(result.markdown),
         "comparison": dg.MetadataValue.md(figures),
-    })
-    return {"path": str(out / "eval_report.md"), "predictions_path": str(out / "predictions.jsonl"),
-            **judged.as_dict()}
+    }
 
 
 @dg.asset(group_name=GROUP, kinds={"registry"}, code_version="1")

@@ -1,7 +1,6 @@
 """Model selection, the fit assessment and training. GPU work happens in the standalone trainer;
 these assets only prepare, launch through the trainer resource, and report."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +8,6 @@ import dagster as dg
 from ft_pipeline.core import paths
 from ft_pipeline.core.training import model_stats
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
-from ft_pipeline.defs.data.assets import jsonl_export
 from ft_pipeline.defs.gates import require_gates
 from ft_pipeline.defs.training.configs import BaseModelConfig, FitAssessmentConfig
 from ft_pipeline.defs.training.resources import TrainerResource, TrainingPlanResource
@@ -53,12 +51,9 @@ def fit_assessment(
     the task's metric with intervals, priced at the task's request volume against the training
     run's cost, and an optional pilot learning curve. Recommends the cheapest arm that reaches the
     target with confidence, fine-tuning only when none does."""
-    from ft_pipeline.core import plots
-    from ft_pipeline.core.release import fit
     from ft_pipeline.core.release.assessment import run_assessment
     from ft_pipeline.core.release.fit_config import FitConfig
     from ft_pipeline.core.task import TaskError
-    from ft_pipeline.core.training.cost import model_size_guidance
 
     spec = task_config(task)
     try:
@@ -76,23 +71,21 @@ def fit_assessment(
         raise dg.Failure(description=str(exc)) from None
     except OSError as exc:  # a base model that cannot be loaded (a hub id, offline)
         raise dg.Failure(description=f"base model {base_model['name']!r}: cannot load it ({str(exc).splitlines()[0]})") from None
-    decision = result.decision
-    with open(out / "arm_predictions.jsonl", "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in result.predictions)
-    guidance = model_size_guidance(jsonl_export["counts"]["train"], result.train_tokens, spec.type)
-    chart = plots.arms_chart(decision["arms"], decision["fine_tune"], spec.target, spec.metric)
-    figures = plots.png_to_markdown(chart, "arms: metric with intervals, and cost")
-    pilot = decision.get("pilot")
-    if pilot:
-        points = [(p["examples"], p["metric"]) for p in pilot["curve"]]
-        curve = plots.line_chart({f"pilot {spec.metric}": points, "target": [(points[0][0], spec.target),
-                                  (points[-1][0] * 2, spec.target)]}, "Pilot learning curve", "training examples", spec.metric)
-        figures += "\n\n" + plots.png_to_markdown(curve, "pilot learning curve")
-    report = fit.render_markdown(decision)
-    (out / "fit_assessment.md").write_text(report + "\n" + figures + "\n")
-    context.add_output_metadata({
-        **file_metadata(out / "fit_assessment.md"),
-        **task_metadata(task),
+    report, figures = result.write(spec, out)
+    context.add_output_metadata({**file_metadata(out / "fit_assessment.md"), **task_metadata(task),
+                                 **_fit_metadata(spec, result, config, out, report, figures)})
+    return {**result.as_dict(), "path": str(out / "fit_assessment.md"),
+            "predictions_path": str(out / "arm_predictions.jsonl"), "budget_usd": training.budget_usd,
+            "override": config.override, "override_reason": config.override_reason}
+
+
+def _fit_metadata(spec, result, config: FitAssessmentConfig, out: Path, report: str, figures: str) -> dict:
+    """What the asset page shows: the recommendation and its reasons, each arm's metric with its
+    interval and monthly cost, the planned run's cost, the pilot, the charts."""
+    from ft_pipeline.core.release import fit
+
+    decision, pilot = result.decision, result.decision.get("pilot")
+    return {
         "predictions_path": dg.MetadataValue.path(str(out / "arm_predictions.jsonl")),
         "recommendation": decision["recommendation"],
         "winner": decision["winner"],
@@ -111,23 +104,9 @@ def fit_assessment(
         "estimated_cost_usd": result.cost["usd"],
         "estimated_device_hours": result.cost["device_hours"],
         "cost_estimate": dg.MetadataValue.json(result.cost),
-        "model_size_guidance": dg.MetadataValue.json(guidance),
+        "model_size_guidance": dg.MetadataValue.json(result.size_guidance),
         "arms_chart": dg.MetadataValue.md(figures),
         "report": dg.MetadataValue.md(report),
-    })
-    return {
-        **decision,
-        "path": str(out / "fit_assessment.md"),
-        "predictions_path": str(out / "arm_predictions.jsonl"),
-        "system_prompt": result.system_prompt,
-        "few_shot_ids": result.few_shot_ids,
-        "labels": result.labels,
-        "test_ids": result.test_ids,
-        "cost": result.cost,
-        "budget_usd": training.budget_usd,
-        "size_guidance": guidance,
-        "override": config.override,
-        "override_reason": config.override_reason,
     }
 
 
