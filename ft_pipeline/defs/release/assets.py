@@ -1,14 +1,12 @@
 """Evaluation and release: the tuned model against base and the prompt-only baseline, then a
 versioned, documented release only when every gate passed."""
 
-import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
 
-from ft_pipeline.core import answers, paths
-from ft_pipeline.core.release import erasure_marks, model_card, registry
+from ft_pipeline.core import paths
+from ft_pipeline.core.release import erasure_marks, registry
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.gates import require_gates
@@ -105,62 +103,29 @@ def promoted_model(
 ) -> dict:
     """The versioned release under $FT_PIPELINE_HOME/registry/<task name>/<version>/: adapter,
     merged weights, model card and lineage; `current` moves only after the smoke test passed."""
-    from ft_pipeline.core.release.generation import generate
+    from ft_pipeline.core.release import release
 
     gates = require_gates(context)
     spec = task_config(task)
-    name = spec.name
     trained_on = _clean_training_data(adapter_weights)
     root = paths.pipeline_home() / "registry"
-    staging = registry.staging_dir(root, name)
-    shutil.copytree(adapter_weights["path"], staging / "adapter")
-    registry.merge_adapter(Path(base_model["path"]), Path(adapter_weights["path"]), staging / "merged")
-
-    # Smoke test on the staged, merged weights: the release must load without peft and answer
-    # held-out prompts, before `current` can point at it.
-    held_out = _smoke_prompts(Path(jsonl_export["path"]), config.smoke_examples)
-    replies = generate(str(staging / "merged"), held_out, max_new_tokens=max(spec.max_new_tokens, 16),
-                       stop_after_json=spec.type == "structured")
-    answered = [bool(r.strip()) for r in replies]
-    # The replies are scored for their form only: the evaluation already judged their content.
-    well_formed = sum(spec.type == "preference" or answers.check_answer(spec, r) is None for r in replies)
-    if not held_out or not all(answered):
-        shutil.rmtree(staging, ignore_errors=True)
-        raise dg.Failure(f"smoke test failed: {answered.count(False)}/{len(held_out)} held-out prompts got no answer")
-
-    version = registry.next_version(root, name)
-    lineage = collect_lineage(context, name=name, version=version)
-    lineage["task"] = {"name": spec.name, "type": spec.type, "description": spec.description, "metric": spec.metric,
-                       "target": spec.target, "sha256": task["sha256"], "path": task["path"]}
-    lineage["training"] = _training_summary(adapter_weights)
-    lineage["evaluation"] = {key: eval_report.get(key) for key in (
-        "metric", "variants", "comparisons", "groups_with_intervals", "leakage", "capability")}
-    lineage["evaluation"]["verdicts"] = {name: {k: v[k] for k in ("passed", "outcome", "detail")}
-                                         for name, v in eval_report.get("verdicts", {}).items()}
-    lineage["gates"] = gates
-    lineage["smoke_test"] = {"examples": len(held_out), "well_formed_answers": well_formed}
-    (staging / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
-    (staging / "MODEL_CARD.md").write_text(model_card.render(lineage))
-    erasure_marks.write_training_manifest(staging, trained_on)  # kept when --retire deletes the weights
-    published = registry.publish(root, name, staging)
-    path = root / name / published
+    try:
+        staged = release.stage(root, spec, base_model["path"], adapter_weights["path"], jsonl_export["path"],
+                               config.smoke_examples)
+    except release.ReleaseError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    lineage = collect_lineage(context, name=spec.name, version=registry.next_version(root, spec.name))
+    lineage.update(release.record(spec, task, adapter_weights, eval_report, gates, staged))
+    path = release.publish(root, spec.name, staged, lineage, trained_on)
     context.add_output_metadata({
         **file_metadata(path / "adapter"),
         **task_metadata(task),
-        "version": published,
+        "version": path.name,
         "registry_path": dg.MetadataValue.path(str(path)),
         "model_card": dg.MetadataValue.md((path / "MODEL_CARD.md").read_text()),
-        "smoke_test": f"{len(held_out)} held-out prompts answered, {well_formed} well-formed for the task",
+        "smoke_test": f"{staged.prompts} held-out prompts answered, {staged.well_formed} well-formed for the task",
     })
-    return {"path": str(path), "name": name, "version": published}
-
-
-def _smoke_prompts(export_dir: Path, n: int) -> list[list[dict]]:
-    """Held-out prompts for the smoke test: test conversations, else held-out preference prompts."""
-    prompts = [answers.prompt_turns(r) for r in iter_jsonl(export_dir / "test.jsonl")][:n]
-    for name in ("preference_test.jsonl", "preference_eval.jsonl"):
-        prompts += [r["prompt"] for r in iter_jsonl(export_dir / name)][: n - len(prompts)]
-    return prompts
+    return {"path": str(path), "name": spec.name, "version": path.name}
 
 
 def _clean_training_data(adapter_weights: dict) -> dict:
@@ -177,13 +142,3 @@ def _clean_training_data(adapter_weights: dict) -> dict:
         raise dg.Failure(f"refusing to promote: adapter_weights was trained on {len(erased)} records erased since "
                          "(ft-pipeline erasures); retrain on the current export first")
     return manifest
-
-
-def _training_summary(adapter_weights: dict) -> dict:
-    cfg, metrics = adapter_weights["config"], adapter_weights["metrics"]
-    return {
-        "base_model": cfg.get("base_model"), "method": cfg.get("method"), "lora_r": cfg.get("lora_rank"),
-        "lora_alpha": cfg.get("lora_alpha"), "steps": metrics.get("steps"), "final_loss": metrics.get("final_loss"),
-        "config": cfg,
-    }
-
