@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test ui validate bench clean
+.PHONY: setup demo test mutants ui validate clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Do the tests catch a broken feature? Breaks each on purpose in a copy of the tree (~15 min).
+mutants: setup
+	$(PY) -m ft_pipeline_tests.mutants
 
 validate: setup
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml

@@ -1,0 +1,163 @@
+"""Do the tests catch a broken feature? Each mutant breaks one feature the way a regression would,
+in a copy of the working tree, and runs the tests that guard it: they must fail. The same tests
+run first on the unbroken copy, where they must pass (the baseline).
+
+    .venv/bin/python -m ft_pipeline_tests.mutants            # every mutant (~20 min on 2 cores)
+    .venv/bin/python -m ft_pipeline_tests.mutants resume ui  # mutants whose name holds a word
+
+Prints one line per mutant and, last, how many were caught. Exit 1 if a baseline fails or a mutant
+survives. The working tree itself is never edited.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+T = "ft_pipeline_tests/"
+MUTANTS = [
+    Mutant("resume ignores the config fingerprint", "ft_pipeline/core/training/checkpoints.py",
+           'same = run_file.is_file() and json.loads(run_file.read_text()).get("fingerprint") == fingerprint',
+           "same = run_file.is_file()",
+           (T + "core/training/test_resume.py::test_changed_config_does_not_resume",)),
+    Mutant("resume never resumes", "ft_pipeline/core/training/checkpoints.py",
+           "return last_complete_checkpoint(ckpt_dir)", "return None",
+           (T + "core/training/test_resume.py",)),
+    Mutant("gguf conversion keeps the quantization flags", "ft_pipeline/core/training/base_model.py",
+           "        clear_quantization_flags(model)\n        tmp =", "        tmp =",
+           (T + "core/training/test_base_model.py::test_bundled_gguf_converts_to_a_plain_model_that_trains_and_generates",)),
+    Mutant("residual-pii gate finds nothing", "ft_pipeline/defs/data/checks.py",
+           "findings = iter(redactor.find_pii(flat))", "findings = iter([[] for _ in flat])",
+           (T + "defs/test_checks.py::test_residual_pii_gate",)),
+    Mutant("release merges the base without the adapter", "ft_pipeline/core/release/registry.py",
+           "merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()", "merged = model",
+           (T + "defs/test_release.py::test_merged_weights_are_base_plus_adapter",)),
+    Mutant("release copies the adapter's config without its weights", "ft_pipeline/core/release/release.py",
+           'shutil.copytree(adapter, staging / "adapter")',
+           'shutil.copytree(adapter, staging / "adapter", ignore=shutil.ignore_patterns("adapter_model.safetensors"))',
+           (T + "defs/test_release.py::test_promotion_publishes_what_was_trained_and_judged",)),
+    Mutant("the smoke test lets a mute release through", "ft_pipeline/core/release/release.py",
+           "if not prompts or unanswered:", "if not prompts:",
+           (T + "core/release/test_release.py",)),
+    Mutant("model card drops the gate verdicts", "ft_pipeline/core/release/model_card.py",
+           "    for check in lineage.get(\"checks\", []):\n", "    for check in []:\n",
+           (T + "defs/test_release.py::test_promotion_publishes_what_was_trained_and_judged",)),
+    Mutant("ui serves another module than the definitions", "workspace.yaml",
+           "module_name: ft_pipeline.definitions", "module_name: ft_pipeline.defs.data.assets",
+           (T + "e2e/test_ui.py::test_the_ui_serves_the_designed_graph",)),
+    Mutant("stop_after_json is ignored", "ft_pipeline/core/release/generation.py",
+           "if stop_after_json else {}", "if False else {}",
+           (T + "core/release/test_generation.py::test_stop_after_json_ends_each_answer_at_its_closing_brace",)),
+    Mutant("make demo no longer sets up .venv", "Makefile", "demo: setup\n", "demo:\n",
+           (T + "e2e/test_documented_commands.py",)),
+    Mutant("readme's demo command is not what make runs", "Makefile",
+           "\t$(VENV)/bin/ft-pipeline demo\n", "\t$(VENV)/bin/ft-pipeline run data/demo\n",
+           (T + "e2e/test_documented_commands.py",)),
+    Mutant("sources_ready_sensor retrains on unchanged data", "ft_pipeline/defs/automation/sensors.py",
+           "if redacted_trained_on(context.instance) == now:", "if False:",
+           (T + "e2e/test_demo_then_ui.py",)),
+    Mutant("forget accepts a blank --value", "ft_pipeline/core/data/erasure.py",
+           "if any(not v for v in values):", "if False:",
+           (T + "cli/test_erasure_cli.py",)),
+    Mutant("yaml numbers read as YAML 1.1 does", "ft_pipeline/core/training/config.py",
+           "number = parse_number(value)", "number = value if isinstance(value, (int, float)) else None",
+           (T + "core/training/test_config.py",)),
+    Mutant("a mistaken FT_PIPELINE_TRAINER_PROCESSES stops the code location", "ft_pipeline/defs/resources.py",
+           'raw = os.environ.get("FT_PIPELINE_TRAINER_PROCESSES", "1")\n    if raw.strip().isdigit() and int(raw) >= 1:',
+           'raw = os.environ.get("FT_PIPELINE_TRAINER_PROCESSES", "1")\n    if True:',
+           (T + "defs/test_training_resource.py::test_the_code_location_loads_with_a_mistaken_trainer_variable",)),
+    Mutant("a protected-documents typo turns screening off", "ft_pipeline/core/data/redaction/config.py",
+           "        if not matched:\n", "        if False:\n",
+           (T + "defs/test_user_mistakes.py::test_a_protected_documents_typo_stops_redaction",)),
+    Mutant("a .bin-only model is sized 0", "ft_pipeline/core/training/model_stats.py",
+           "    raise FileNotFoundError(f\"base_model: {model_dir} has no weights", "    return 0\n    raise FileNotFoundError(f\"base_model: {model_dir} has no weights",
+           (T + "core/training/test_model_stats.py",)),
+    Mutant("a run shorter than its logging interval logs nothing", "ft_pipeline/core/training/train.py",
+           "                control.should_log = True\n", "                pass\n",
+           (T + "core/training/test_methods.py::test_every_run_logs_its_last_step",)),
+    Mutant("qlora is not checked before loading", "ft_pipeline/core/training/model_setup.py",
+           "    if config.qlora:\n        check_qlora(cuda)\n", "",
+           (T + "core/training/test_sft.py::test_qlora_without_a_usable_bitsandbytes_is_one_line",)),
+    Mutant("qlora loads the base unquantized", "ft_pipeline/core/training/model_setup.py",
+           "quantization_config=quant,", "quantization_config=None,",
+           (T + "core/training/test_sft.py::test_qlora_trains_on_a_4bit_base",)),
+    Mutant("a 7B preset trains the bundled 135M model", "ft_pipeline/defs/training/assets.py",
+           'training_plan.training_config("sft").base_model if training_plan.preset else DEFAULT_BASE_MODEL',
+           "DEFAULT_BASE_MODEL",
+           (T + "defs/test_user_mistakes.py::test_without_a_base_model_the_presets_own_is_loaded_and_priced",)),
+    Mutant("contamination planned in one pass", "ft_pipeline/core/data/splits.py",
+           "MAX_PASSES = 20", "MAX_PASSES = 1",
+           (T + "core/data/test_export.py::test_a_chain_of_near_copies_is_followed_until_no_held_out_item_copies_train",)),
+    Mutant("redaction runs once", "ft_pipeline/core/data/redaction/stream.py",
+           "MAX_PASSES = 3", "MAX_PASSES = 1",
+           (T + "core/data/test_redaction.py::test_what_the_residual_gate_would_find_in_redacted_text_is_redacted_too",)),
+]
+
+
+def copy_tree(dest: Path) -> None:
+    """The working tree as git sees it (tracked and untracked, not ignored), .venv linked in."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                            capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        source = REPO / rel
+        if source.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / rel)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+
+
+def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[bool, str]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "GX_ANALYTICS_ENABLED": "false", "HF_HUB_OFFLINE": "1",
+           "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests], cwd=tree,
+                          env=env, capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    return done.returncode == 0, (lines[-1] if lines else done.stderr.strip()[-200:])
+
+
+def main(argv: list[str]) -> int:
+    chosen = [m for m in MUTANTS if not argv or any(word in m.name for word in argv)]
+    caught = 0
+    with tempfile.TemporaryDirectory(prefix="ft-mutants-") as tmp:
+        tree = Path(tmp)
+        copy_tree(tree)
+        for mutant in chosen:
+            target = tree / mutant.file
+            original = target.read_text()
+            assert original.count(mutant.old) == 1, f"{mutant.name}: the text to break is not in {mutant.file} once"
+            start = time.time()
+            passed, summary = run_tests(tree, mutant.tests)
+            if not passed:
+                print(f"BASELINE FAILS  {mutant.name}: {summary}", flush=True)
+                return 1
+            target.write_text(original.replace(mutant.old, mutant.new))
+            try:
+                survived, broken = run_tests(tree, mutant.tests)
+            finally:
+                target.write_text(original)
+            caught += not survived
+            print(f"{'SURVIVED' if survived else 'caught  '}  {mutant.name} ({time.time() - start:.0f} s): "
+                  f"baseline {summary} | broken {broken}", flush=True)
+    print(f"{caught}/{len(chosen)} mutants caught")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
