@@ -99,7 +99,6 @@ def run_assessment(task: TaskConfig, config: FitConfig, export_dir: Path, base_m
 def _generated(task, config, export_dir, base_model, training, cost, tokens, tokenizer, train, limit, progress, log,
                warn, workdir) -> Assessment:
     """Tasks with generated answers: every arm's prompts answered by the base model and scored."""
-
     test = list(iter_jsonl(export_dir / "test.jsonl"))
     test = test[:limit] if limit else test
     if not test:
