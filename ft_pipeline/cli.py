@@ -102,7 +102,8 @@ def cmd_run(args) -> int:
     sources = [s if s.startswith("s3://") else _from_cwd(s) for s in args.sources]
     request = runner.RunRequest(sources=sources, task=_from_cwd(args.task), method=args.method or "",
                                 preset=_from_cwd(args.preset) if args.preset else "", max_steps=args.max_steps or 0,
-                                max_examples=args.max_examples or 0, base_model=args.base_model or "",
+                                max_examples=args.max_examples or 0,
+                                base_model=_from_cwd(args.base_model) if args.base_model else "",
                                 override_reason=(args.override_fit or "").strip())
     if args.override_fit is not None and not request.override_reason:
         raise UserError("--override-fit: give the reason training goes ahead against the fit assessment (it is recorded)")

@@ -88,14 +88,32 @@ def check_request(request: RunRequest):
                 check_columns(task, source_columns(name, format_of(name)), name)
             except (TaskError, InputError) as exc:
                 raise UserError(str(exc)) from None
+    base_model = request.base_model
     if request.preset:
         from ft_pipeline.defs.training.resources import TrainingPlanResource
 
         try:
-            TrainingPlanResource(preset=request.preset, method=request.method).training_config(task.method)
+            training = TrainingPlanResource(preset=request.preset, method=request.method).training_config(task.method)
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        base_model = base_model or training.base_model
+    _check_local_base_model(base_model, "--base-model" if request.base_model else f"{request.preset}: base_model")
     return task
+
+
+def _check_local_base_model(name: str, where: str) -> None:
+    """A local base model that is not there, or holds no weights, stops the run before ingest (a
+    bundled name is converted, and a hub id downloaded, by the base_model asset)."""
+    from ft_pipeline.core.training import base_model, model_stats
+
+    if not name or name in base_model.BUNDLED_MODELS:
+        return
+    try:
+        path = base_model.ensure_base_model(name)
+        if isinstance(path, Path):
+            model_stats.count_parameters(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(f"{where}: {str(exc).removeprefix('base_model: ')}") from None
 
 
 def partition_key(source: str) -> str:

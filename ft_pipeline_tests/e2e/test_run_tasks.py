@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -263,4 +264,33 @@ def test_a_bad_preset_is_one_line_naming_file_and_field(homes, capsys, line, fie
     assert cli.main(["run", str(source), "--task", str(task_file), "--preset", str(preset)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(preset) in err and field in err
+    assert not (homes / "ft_home").exists()  # nothing was written, no model loaded
+
+
+@pytest.mark.parametrize("where", ["option", "preset"])
+@pytest.mark.parametrize("model, says", [
+    ("nowhere", "local path {path} does not exist"),
+    ("no-weights", "{path} has no weights to size the model by"),
+])
+def test_a_local_base_model_that_cannot_be_used_is_one_line_before_anything_runs(homes, capsys, tiny_model_dir,
+                                                                                  where, model, says):
+    """Found by trying: `--base-model /typo` ingested and redacted every source, then stopped at
+    base_model with a Dagster traceback. Now it stops first, as a preset or task mistake does."""
+    path = homes / model
+    if model == "no-weights":  # a model folder whose weights were not copied
+        shutil.copytree(tiny_model_dir, path, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+    task_file = homes / "task.yaml"
+    task_file.write_text(TASKS["classification"][0])
+    source = classification_source(homes / "intents.csv")
+    argv = ["run", str(source), "--task", str(task_file)]
+    if where == "option":
+        argv += ["--base-model", str(path)]
+    else:
+        preset = homes / "preset.yaml"
+        preset.write_text(f"method: sft\nbase_model: {path}\n")
+        argv += ["--preset", str(preset)]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says.format(path=path) in err
+    assert ("--base-model" if where == "option" else f"{homes / 'preset.yaml'}: base_model") in err
     assert not (homes / "ft_home").exists()  # nothing was written, no model loaded
