@@ -116,7 +116,8 @@ def cmd_run(args) -> int:
         print(f"note: {len(summary.deactivated_sources)} other registered source(s) left the active set "
               "(their history stays in the instance)", file=sys.stderr)
     if not summary.success:
-        why = f"gates failed: {', '.join(summary.failed_gates)}" if summary.failed_gates else f"step {summary.failed_step} failed"
+        why = (f"gates failed: {', '.join(summary.failed_gates)}" if summary.failed_gates
+               else f"step {summary.failed_step} failed: {summary.failure}")
         print(f"run {summary.run_id} stopped: {why}; open the UI for details: make ui", file=sys.stderr)
     elif summary.eval_report:
         print(f"eval report: {summary.eval_report}", file=sys.stderr)

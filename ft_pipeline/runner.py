@@ -50,13 +50,14 @@ class RunSummary:
     promoted: str | None = None
     eval_report: str | None = None
     failed_step: str | None = None
+    failure: str | None = None  # why failed_step failed, one line
     ingest_runs: list[str] = field(default_factory=list)
     deactivated_sources: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"run_id": self.run_id, "success": self.success, "metric": self.metric, "variants": self.variants,
                 "failed_gates": self.failed_gates, "promoted": self.promoted, "eval_report": self.eval_report,
-                "failed_step": self.failed_step, "ingest_runs": self.ingest_runs,
+                "failed_step": self.failed_step, "failure": self.failure, "ingest_runs": self.ingest_runs,
                 "deactivated_sources": self.deactivated_sources}
 
 
@@ -171,6 +172,19 @@ def _failed_step(result) -> str | None:
     return steps[0] if steps else None
 
 
+def _failure(result) -> str | None:
+    """Why the first failed step failed, in one line: a dg.Failure's description (written for the
+    user: file, field, what to do), else only the error's class (its message may quote data)."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description.splitlines()[0]
+            name = data.error.cls_name if data.error else "an error"
+            return f"{name} (the run log in the UI has the traceback)"
+    return None
+
+
 def run(request: RunRequest) -> RunSummary:
     """Runs the graph as the module docstring says; UserError for a mistake found up front."""
     import dagster as dg
@@ -191,7 +205,7 @@ def run(request: RunRequest) -> RunSummary:
         instance=instance, asset_selection=[dg.AssetKey("task")], raise_on_error=False, tags=tags,
         run_config={"loggers": config["loggers"], "ops": {"task": config["ops"]["task"]}})
     if not declared.success:
-        summary.run_id, summary.failed_step = declared.run_id, _failed_step(declared)
+        summary.run_id, summary.failed_step, summary.failure = declared.run_id, _failed_step(declared), _failure(declared)
         return summary
     for key in keys:
         ingest = defs.resolve_job_def("ingest_source").execute_in_process(
@@ -200,7 +214,7 @@ def run(request: RunRequest) -> RunSummary:
         summary.ingest_runs.append(ingest.run_id)
         summary.failed_gates += _failed_gates(ingest)
         if not ingest.success:
-            summary.run_id, summary.failed_step = ingest.run_id, _failed_step(ingest)
+            summary.run_id, summary.failed_step, summary.failure = ingest.run_id, _failed_step(ingest), _failure(ingest)
             summary.failed_gates = sorted(set(summary.failed_gates))
             return summary
 
@@ -210,6 +224,7 @@ def run(request: RunRequest) -> RunSummary:
     summary.run_id, summary.success = result.run_id, result.success
     summary.failed_gates = sorted(set(summary.failed_gates + _failed_gates(result)))
     summary.failed_step = None if result.success else _failed_step(result)
+    summary.failure = None if result.success else _failure(result)
     report = _latest_value(result, "eval_report")
     if report:
         summary.eval_report = report.get("path")

@@ -1,11 +1,14 @@
 """Task-file sections of knobs (`fit:`, `gates:`): one dataclass each, checked the same way.
 
 A bad value raises the section's KnobError naming `<section>.<knob>`; `from_mapping` turns it, and
-an unknown key, into the TaskError that names the task file.
+an unknown key, into the TaskError that names the task file. `check_sections` checks every
+section of a task file on load (fit, gates, redaction and the knowledge folder), so a mistake in
+one stops the run before any work rather than at the asset that reads it.
 """
 from __future__ import annotations
 
 import dataclasses
+import re
 
 
 class KnobError(ValueError):
@@ -43,3 +46,30 @@ def from_mapping(cls, data: dict | None, where: str, error: type[KnobError]):
         return cls(**(data or {}))
     except KnobError as exc:
         raise TaskError(where, exc.field, exc.why) from None
+
+
+def check_sections(task, fail) -> None:
+    """fit:, gates: and redaction: parsed as their assets will parse them (a redaction glob that
+    matches no file, a pattern that does not compile), and the knowledge folder present; `fail`
+    (field, why) raises the task's TaskError."""
+    from pathlib import Path
+
+    from ft_pipeline.core.data.redaction.config import RedactionConfig
+    from ft_pipeline.core.release.fit_config import FitConfig
+    from ft_pipeline.core.release.gates import GateConfig
+    from ft_pipeline.core.task import TaskError
+
+    for name, config in (("fit", FitConfig), ("gates", GateConfig)):
+        try:
+            config.from_dict(getattr(task, name))
+        except TaskError as exc:
+            fail(exc.field, exc.why)
+    try:
+        RedactionConfig.from_task_section(task.redaction)
+    except (TypeError, ValueError) as exc:  # "[redaction.]<key>: why", e.g. "patterns.ACCT: regex ..."
+        field, _, why = str(exc).partition(": ")
+        if why and re.fullmatch(r"[\w.]+", field):
+            fail(field if field.startswith("redaction.") else f"redaction.{field}", why)
+        fail("redaction", str(exc))
+    if task.knowledge is not None and not Path(task.knowledge).is_dir():
+        fail("knowledge", f"{task.knowledge}: no such folder (relative paths are read from the task file's folder)")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ft_pipeline.core.knobs import check_sections
 from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
 
 __all__ = ["TaskConfig", "TaskError", "file_sha256", "check_columns"]
@@ -197,22 +198,11 @@ class TaskConfig:
         for name in ("redaction", "fit", "gates"):
             if not isinstance(getattr(self, name), dict):
                 fail(name, "must be a mapping")
-        self._check_knobs(fail)
+        check_sections(self, fail)
         if self.label_field is not None and self.type != "structured":
             fail("label_field", "applies to structured tasks (a classification answer is its label)")
         if self.group_key is not None and (not isinstance(self.group_key, str) or not self.group_key.strip()):
             fail("group_key", "must be a record field or attributes.<name>")
-
-    def _check_knobs(self, fail) -> None:
-        """`fit:` and `gates:` are checked on load, so a typo there stops the run before any work."""
-        from ft_pipeline.core.release.fit_config import FitConfig
-        from ft_pipeline.core.release.gates import GateConfig
-
-        for name, config in (("fit", FitConfig), ("gates", GateConfig)):
-            try:
-                config.from_dict(getattr(self, name))
-            except TaskError as exc:
-                fail(exc.field, exc.why)
 
     # --- what the rest of the pipeline asks -----------------------------------------------
     @property

@@ -79,11 +79,14 @@ def run_config(model_dir: Path, preset: Path, **overrides) -> dict:
 
 
 def demo_task(path: Path, **changes) -> Path:
-    """The demo's task file with some fields changed (e.g. few_shot), written to `path`."""
+    """The demo's task file with some fields changed (e.g. few_shot), written to `path` as given:
+    a mistake in `changes` is left for the code under test to find."""
+    import yaml
+
     from ft_pipeline.core.task import TaskConfig
 
     data = {k: v for k, v in TaskConfig.from_yaml(DEMO_TASK).to_dict().items() if k != "source_path"}
-    TaskConfig.from_dict({**data, **changes}).to_yaml(path)
+    path.write_text(yaml.safe_dump({**data, **changes}, sort_keys=False, allow_unicode=True))
     return path
 
 

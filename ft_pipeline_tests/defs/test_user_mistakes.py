@@ -18,7 +18,9 @@ def failure_description(result) -> str:
 
 
 @pytest.mark.parametrize("in_task, in_run_config, says", [
-    ("/nowhere/protectd/*.txt", "", "{task}: field redaction.protected_documents: no file matches /nowhere/protectd/*.txt"),
+    # in the task file: the task asset stops, as for any task-file mistake, with the line
+    ("/nowhere/protectd/*.txt", "",
+     "{task} line {line}: field redaction.protected_documents: no file matches /nowhere/protectd/*.txt"),
     # the run config's glob joins the task's list, and is reported as part of it
     (None, "/nowhere/*.md", "{task}: field redaction.protected_documents: no file matches /nowhere/*.md"),
 ], ids=["task-file", "run-config"])
@@ -39,7 +41,8 @@ def test_a_protected_documents_typo_stops_redaction(tmp_path, ft_home, in_task, 
     with dg.instance_for_test() as instance:
         result = dg.materialize([task_asset, raw_dataset, redacted_dataset], instance=instance, run_config=config,
                                 partition_key=add_source(instance, source), raise_on_error=False)
-        assert failure_description(result) == says.format(task=task_file)
+        line = next(i for i, text in enumerate(task_file.read_text().splitlines(), 1) if text.startswith("redaction:"))
+        assert failure_description(result) == says.format(task=task_file, line=line)
         assert instance.get_latest_materialization_event(dg.AssetKey("redacted_dataset")) is None
 
 

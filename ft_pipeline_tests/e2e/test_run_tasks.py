@@ -240,6 +240,12 @@ def test_a_source_without_the_mapped_column_is_one_line_before_anything_runs(hom
     ("name: x\ntype: math\nanswer_pattern: '(unclosed'\n", "field answer_pattern"),
     ("name: x\ntype: structured\nschema: {type: objectt}\n", "field schema"),
     ("name: x\ntype: sentiment\n", "field type"),
+    # found by trying: these stopped the run only at the asset that reads them, after ingest
+    ("name: x\ntype: classification\nknowledge: ./no-such-folder\n", "field knowledge"),
+    ("name: x\ntype: classification\nredaction: {protected_documents: ./secret/*.pdf}\n",
+     "field redaction.protected_documents: no file matches"),
+    ("name: x\ntype: classification\nredaction: {patterns: {ACCT: ['(unclosed']}}\n", "field redaction.patterns.ACCT"),
+    ("name: x\ntype: classification\nredaction: {alow_list: [Visa]}\n", "field redaction.alow_list"),
 ])
 def test_a_bad_task_file_is_one_line_naming_file_and_field(homes, capsys, body, field):
     task_file = homes / "bad.yaml"
@@ -294,3 +300,20 @@ def test_a_local_base_model_that_cannot_be_used_is_one_line_before_anything_runs
     assert len(err.splitlines()) == 1 and says.format(path=path) in err
     assert ("--base-model" if where == "option" else f"{homes / 'preset.yaml'}: base_model") in err
     assert not (homes / "ft_home").exists()  # nothing was written, no model loaded
+
+
+def test_a_step_that_stops_says_why_on_the_command_line(homes, tiny_model_dir, capsys):
+    """A mistake only an asset can find (here a knowledge folder with nothing to retrieve) stops the
+    run at that step; the command line says which step and the step's own one-line reason."""
+    (homes / "knowledge").mkdir()
+    (homes / "knowledge" / "notes.pdf").write_bytes(b"%PDF-1.4")
+    task_file = homes / "task.yaml"
+    task_file.write_text(TASKS["classification"][0] + "knowledge: knowledge\n")
+    source = classification_source(homes / "intents.csv")
+    code = cli.main(["run", str(source), "--task", str(task_file), "--preset", str(_preset(homes / "p.yaml", "sft", {})),
+                     "--base-model", str(tiny_model_dir), "--max-examples", "8"])
+    out, err = capsys.readouterr()
+    summary = json.loads(out.strip().splitlines()[-1])
+    why = f"{homes / 'knowledge'}: knowledge folder holds no .txt or .md text"
+    assert code == 1 and summary["failed_step"] == "fit_assessment" and summary["failure"] == why
+    assert f"stopped: step fit_assessment failed: {why}; open the UI for details: make ui" in err
