@@ -180,7 +180,10 @@ def _failure(result) -> str | None:
             data = event.step_failure_data
             if data.user_failure_data is not None and data.user_failure_data.description:
                 return data.user_failure_data.description.splitlines()[0]
-            name = data.error.cls_name if data.error else "an error"
+            error = data.error
+            while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+                error = error.cause  # Dagster's wrapper: the user code's own error is its cause
+            name = error.cls_name if error else "an error"
             return f"{name} (the run log in the UI has the traceback)"
     return None
 

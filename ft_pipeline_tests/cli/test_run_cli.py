@@ -24,3 +24,23 @@ def test_an_override_without_a_reason_is_refused_in_one_line(tmp_path, capsys):
     assert cli.main(["run", str(source), "--task", str(task), "--override-fit", "  "]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "ft-pipeline run: error: --override-fit: give the reason training goes ahead against the fit assessment (it is recorded)"
+
+
+def test_a_failed_step_is_explained_in_one_line_without_the_crash_message():
+    """A dg.Failure's description is written for the user; a crash is named by its own class (not
+    Dagster's wrapper), and its message, which may quote a record, is left to the run log."""
+    import dagster as dg
+
+    @dg.asset
+    def refuses():
+        raise dg.Failure(description="data/x.jsonl: no record left to prepare\nsecond line")
+
+    @dg.asset
+    def crashes():
+        raise KeyError("jane.roe@example.com")
+
+    with dg.instance_for_test() as instance:
+        refused = dg.materialize([refuses], instance=instance, raise_on_error=False)
+        crashed = dg.materialize([crashes], instance=instance, raise_on_error=False)
+    assert runner._failure(refused) == "data/x.jsonl: no record left to prepare"
+    assert runner._failure(crashed) == "KeyError (the run log in the UI has the traceback)"

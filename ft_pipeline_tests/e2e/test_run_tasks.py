@@ -317,3 +317,17 @@ def test_a_step_that_stops_says_why_on_the_command_line(homes, tiny_model_dir, c
     why = f"{homes / 'knowledge'}: knowledge folder holds no .txt or .md text"
     assert code == 1 and summary["failed_step"] == "fit_assessment" and summary["failure"] == why
     assert f"stopped: step fit_assessment failed: {why}; open the UI for details: make ui" in err
+
+
+def test_a_source_whose_every_record_is_quarantined_stops_at_ingest_saying_why(homes, capsys):
+    """Found by trying: a Latin-1 CSV had its one record quarantined (invalid UTF-8), and the run
+    then crashed one step later on an empty file. Now the ingest step stops, with the reasons."""
+    task_file = homes / "task.yaml"
+    task_file.write_text(TASKS["classification"][0])
+    source = homes / "latin1.csv"
+    source.write_bytes("text,category\ncafé card lost,card_lost\n".encode("latin-1"))
+    assert cli.main(["run", str(source), "--task", str(task_file)]) == 1
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["failed_step"] == "raw_dataset"
+    assert summary["failure"].startswith(f"{source}: no record left to prepare: 1 quarantined (invalid_utf8 x1), 0 erased")
+    assert "café" not in summary["failure"]  # the raw text stays in the raw zone

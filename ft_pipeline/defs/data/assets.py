@@ -41,6 +41,11 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig, tas
         )
     except (InputError, TaskError) as exc:  # the user's file or task: one line, no traceback
         raise dg.Failure(description=str(exc)) from None
+    if not summary["records"]:  # nothing for the steps downstream: say why, once, here
+        reasons = ", ".join(f"{reason} x{n}" for reason, n in sorted(summary["quarantine_reasons"].items()))
+        raise dg.Failure(description=f"{context.partition_key}: no record left to prepare: {summary['quarantined']} "
+                                     f"quarantined ({reasons or 'none'}), {summary.get('erased', 0)} erased; the "
+                                     f"quarantine, with each record's line and reason, is {out / 'quarantine.jsonl'}")
     context.add_output_metadata({
         **file_metadata(out / "records.jsonl"),
         **task_metadata(task),
@@ -62,6 +67,7 @@ def redacted_dataset(
     """One source file with PII/PHI replaced by consistent per-record pseudonyms (Presidio), with
     the task's own identifiers and allow list; confidential and proprietary records moved to the
     raw-zone quarantine with their reason."""
+    from ft_pipeline.core.data.ingest import InputError
     from ft_pipeline.core.data.redaction import redact_file
 
     try:
@@ -70,10 +76,11 @@ def redacted_dataset(
         raise dg.Failure(description=str(exc)) from None
     out = run_dir("data", "redacted_dataset", context.run_id)
     quarantine = run_dir("raw", "redacted_dataset", context.run_id) / "quarantine.jsonl"
-    summary = redact_file(
-        raw_dataset["path"], out / "redacted.jsonl", quarantine,
-        config=core_config, progress=log_progress(context, "redact"),
-    )
+    try:
+        summary = redact_file(raw_dataset["path"], out / "redacted.jsonl", quarantine,
+                              config=core_config, progress=log_progress(context, "redact"))
+    except InputError as exc:  # a raw copy with nothing in it (every record erased since): one line
+        raise dg.Failure(description=str(exc)) from None
     context.add_output_metadata({
         **file_metadata(out / "redacted.jsonl"),
         **task_metadata(task),
