@@ -29,7 +29,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q
 
-# Do the tests catch a broken feature? Breaks each on purpose in a copy of the tree (~15 min).
+# Do the tests catch a broken feature? Breaks each on purpose in a copy of the tree (~10 min).
 mutants: setup
 	$(PY) -m ft_pipeline_tests.mutants
 

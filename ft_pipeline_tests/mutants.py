@@ -2,7 +2,7 @@
 in a copy of the working tree, and runs the tests that guard it: they must fail. The same tests
 run first on the unbroken copy, where they must pass (the baseline).
 
-    .venv/bin/python -m ft_pipeline_tests.mutants            # every mutant (~20 min on 2 cores)
+    .venv/bin/python -m ft_pipeline_tests.mutants            # every mutant (~10 min on 2 cores)
     .venv/bin/python -m ft_pipeline_tests.mutants resume ui  # mutants whose name holds a word
 
 Prints one line per mutant and, last, how many were caught. Exit 1 if a baseline fails or a mutant
