@@ -100,7 +100,7 @@ def _analyzer(key: str):
     # miss (bench: 124/124 phones either way, with it restricted to US+GB) and cost a tenth of
     # the analysis time; with eight regions it was a sixth. It is left out.
     registry.remove_recognizer("PhoneRecognizer")
-    registry.remove_recognizer("UrlRecognizer")  # replaced by DottedUrlRecognizer: the same, gated
+    registry.remove_recognizer("UrlRecognizer")  # replaced by urls.LinearUrlRecognizer: its regex backtracks
     for recognizer in build_recognizers(config):
         registry.add_recognizer(recognizer)
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=[LANGUAGE],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]*)_(\d+)>")
+PLACEHOLDER = re.compile(r"<([A-Z][A-Z_]{0,40})_(\d+)>")
 # A placeholder swallows the whole match, so keep labels like "MRN:" or "Dr." outside of it.
 STREET_SUFFIXES = (
     "Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|Way|Terrace|Ter|"
@@ -24,66 +24,66 @@ STREET_SUFFIXES = (
     "Throughway|Trafficway|Viaduct"
 )
 # These patterns run inside Presidio, which uses the `regex` module: \p{Lu} covers "Ágnes" and "Κυλλήνη".
-_CAP = r"\p{Lu}[\p{L}'’.-]*"
+_CAP = r"\p{Lu}[\p{L}'’.-]{0,40}"
 # Lowercase particles inside street names: "Rua Cidade de Maracajá", "Rue du Niger", "Treinta y Tres".
 _PARTICLE = r"(?:de|del|della|di|da|do|dos|das|du|des|la|le|les|van|von|der|den|y|e|et|am|an|im|zu)"
-_WORDS = r"(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]+){0,4}?"
+_WORDS = r"(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]{1,8}){0,4}?"
 _NUM = r"\d{1,6}[A-Za-z]?(?:-\d{1,4})?"
-_HOUSE = r"\b(?:" + _NUM + r"[ \t]+){1,2}(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ \t]+)?"
-_POST_DIRECTION = r"(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
-_UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Box|PSC|#)\.?[ \t]*#?\d+[A-Za-z]?\b"
-_MILITARY = r"(?:(?:APO|FPO|DPO)[ \t]+(?:AA|AE|AP)[ \t]+\d{5}|(?:USNS|USNV|USS|USCGC)[ \t]+" + _CAP + r")"
-_STREET_WORDS = (r"[\p{L}-]*(?:strasse|straße|str\.|gasse|weg|vei|veien|vegen|vägen|gatan|gata|gade|vej|tie|tee|"
+_HOUSE = r"\b(?:" + _NUM + r"[ \t]{1,8}){1,2}(?:(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)\.?[ \t]{1,8})?"
+_POST_DIRECTION = r"(?:[ \t]{1,8}(?:N|S|E|W|NE|NW|SE|SW)\b\.?)?"
+_UNIT = r"(?:Apt|Apartment|Suite|Ste|Unit|Flat|Fl|Floor|Room|Rm|Bldg|Box|PSC|#)\.?[ \t]{0,8}#?\d{1,6}[A-Za-z]?\b"
+_MILITARY = r"(?:(?:APO|FPO|DPO)[ \t]{1,8}(?:AA|AE|AP)[ \t]{1,8}\d{5}|(?:USNS|USNV|USS|USCGC)[ \t]{1,8}" + _CAP + r")"
+_STREET_WORDS = (r"[\p{L}-]{0,40}(?:strasse|straße|str\.|gasse|weg|vei|veien|vegen|vägen|gatan|gata|gade|vej|tie|tee|"
                  r"platz|allee|laan|straat|plein|braut|stígur|utca|ulica|chaussee|katu|kuja|stredet|steenweg|"
                  r"polku|väg|gränd|ringen|plassen|bakken)")
 # Street types written as a separate word after the name: "Koepenicker Str. 38", "Dózsa György út 78.".
 _STREET_TYPE_WORD = (r"(?:(?i:str\.|straße|strasse|gate|veg|vei|vej|gade|gatan|utca|u\.|út|útja|körút|tér|rakpart|kapu|"
                      r"sor|köz|sétány|fasor|ulica|weg|laan|tee|põik|tn\.?|maantee|puiestee)(?=[ \t]))")
-_STREET_PREFIX = (r"(?:Rua|R\.|R(?=[ \t]+\p{Lu})|Ctra\.|Al\.|Via|Viale|Vicolo|Calle|C/|Carrer|Rue|Avenida|Av\.|Avda\.|Piazza|Praça|Largo|Plaza|"
+_STREET_PREFIX = (r"(?:Rua|R\.|R(?=[ \t]{1,8}\p{Lu})|Ctra\.|Al\.|Via|Viale|Vicolo|Calle|C/|Carrer|Rue|Avenida|Av\.|Avda\.|Piazza|Praça|Largo|Plaza|"
                   r"Paseo|ul\.|Republica|Travessa|Estrada|Camino|Carrera|Strada|Chemin|Quai|Impasse|Allée)")
 # A US street (number first, suffix last), a continental one (name first, number last), a French
 # one (number, "rue"/"avenue", then a name with lowercase words in it), a unit or a military
 # address. Each is a "core"; what follows on the same line or the next ones (unit, city, state,
 # ZIP, country) is swallowed into the same span.
-_US_STREET = _HOUSE + r"(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]+){0,3}?(?:" + STREET_SUFFIXES + r")s?\b\.?" + _POST_DIRECTION
-_ORDINAL_STREET = _HOUSE + r"\d{1,3}(?:st|nd|rd|th)[ \t]+(?:" + STREET_SUFFIXES + r")\b\.?"
-_INTL_STREET = (r"(?:\b(?:" + _NUM + r"[ \t]+){0,2})(?:" + _STREET_PREFIX + r"[ \t]+" + _WORDS + r"[\p{L}'’.-]+|"
-                + _WORDS + _STREET_WORDS + r"|" + _WORDS + _CAP + r"(?:[ \t]+\p{Ll}[\p{L}-]*){0,2}?[ \t]+" + _STREET_TYPE_WORD + r")[ \t]+\d{1,5}[A-Za-z]?\b\.?")
-_FR_STREET = (r"\b(?:" + _NUM + r"[ \t]+){1,2}(?i:rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|place|quai|"
-              r"route|cours)[ \t]+(?:(?:" + _CAP + r"|[\p{Ll}'’-]{1,8})[ \t]+){0,4}" + _CAP)
+_US_STREET = _HOUSE + r"(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]{1,8}){0,3}?(?:" + STREET_SUFFIXES + r")s?\b\.?" + _POST_DIRECTION
+_ORDINAL_STREET = _HOUSE + r"\d{1,3}(?:st|nd|rd|th)[ \t]{1,8}(?:" + STREET_SUFFIXES + r")\b\.?"
+_INTL_STREET = (r"(?:\b(?:" + _NUM + r"[ \t]{1,8}){0,2})(?:" + _STREET_PREFIX + r"[ \t]{1,8}" + _WORDS + r"[\p{L}'’.-]{1,40}|"
+                + _WORDS + _STREET_WORDS + r"|" + _WORDS + _CAP + r"(?:[ \t]{1,8}\p{Ll}[\p{L}-]{0,40}){0,2}?[ \t]{1,8}" + _STREET_TYPE_WORD + r")[ \t]{1,8}\d{1,5}[A-Za-z]?\b\.?")
+_FR_STREET = (r"\b(?:" + _NUM + r"[ \t]{1,8}){1,2}(?i:rue|avenue|av\.|boulevard|bd|chemin|allée|impasse|place|quai|"
+              r"route|cours)[ \t]{1,8}(?:(?:" + _CAP + r"|[\p{Ll}'’-]{1,8})[ \t]{1,8}){0,4}" + _CAP)
 # French before US: "87 Rue du Niger" is not the US street "87 Rue".
 _STRONG = r"(?:" + "|".join([_INTL_STREET, _FR_STREET, _US_STREET, _ORDINAL_STREET, r"\b" + _UNIT, r"\b" + _MILITARY,
-                               r"\b(?i:P\.?[ \t]?O\.?[ \t]+Box|Postbox)[ \t]+\d{1,6}\b"]) + r")"
+                               r"\b(?i:P\.?[ \t]?O\.?[ \t]{1,8}Box|Postbox)[ \t]{1,8}\d{1,6}\b"]) + r")"
 # House number + capitalized words, or capitalized words + number: an address only in context.
-_WEAK = r"(?:" + _HOUSE + _CAP + r"(?:[ \t]+" + _CAP + r"){0,3}|\b(?:" + _NUM + r"[ \t]+){0,2}(?:" + _CAP + r"[ \t]+){1,3}\d{1,5}\b)"
+_WEAK = r"(?:" + _HOUSE + _CAP + r"(?:[ \t]{1,8}" + _CAP + r"){0,3}|\b(?:" + _NUM + r"[ \t]{1,8}){0,2}(?:" + _CAP + r"[ \t]{1,8}){1,3}\d{1,5}\b)"
 # A named street without a number ("Mstislav Radial", "Sille Ranch Street"): an address only in context.
-_NAMED = r"\b(?:" + _CAP + r"[ \t]+){1,3}(?:" + STREET_SUFFIXES + r")s?\b\.?(?:[ \t]+(?:St\.|Street)\b)?"
+_NAMED = r"\b(?:" + _CAP + r"[ \t]{1,8}){1,3}(?:" + STREET_SUFFIXES + r")s?\b\.?(?:[ \t]{1,8}(?:St\.|Street)\b)?"
 # Lines of an address block can start with quoting or bullets ("> ", "}} ", "??? ", "* ").
-_SEP = r"(?:[ \t]*(?:,|\n)(?:[ \t,\n]|(?<=\n[ \t]*)[?}>*•]+|[?}>*•](?=[?}>*•]*[ \t]))*|[ \t]+)"
+_SEP = r"(?:[ \t]{0,8}(?:,|\n)(?:[ \t,\n]|(?<=\n[ \t]{0,8})[?}>*•]{1,8}|[?}>*•](?=[?}>*•]{0,8}[ \t])){0,8}|[ \t]{1,8})"
 # Postcodes: 5-digit and 4-digit ones ("82704", "2680-043"), "860 13", "81-521", UK "PH36 9QH",
 # Dutch "7736 PJ", Canadian "K1A 0B1".
 POSTCODE = (r"(?:[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[A-Z]{2}|[A-Z]\d[A-Z][ ]?\d[A-Z]\d|\d{4}[ ]?[A-Z]{2}|\d{4,6}(?:-\d{3,4})?"
             r"|\d{3}[ ]\d{2}|\d{2}-\d{3})\b")
 # "nan": exported spreadsheets write a missing state as nan, and the ZIP after it is still PII.
-_PART = (r"(?:" + _UNIT + r"|" + _MILITARY + r"|" + POSTCODE + r"|[A-Z]{2}\b(?:[ \t]+" + POSTCODE + r")?|nan\b(?:[ \t]+" + POSTCODE
-         + r")?|\p{Lu}[\p{L}'’.-]+(?:[ \t]+(?:\p{Lu}[\p{L}'’.-]*|\(\p{Lu}\p{Ll}+\)|de|del|da|do|du|la|le|u|nad|pod|am|im|an|\d{1,2}\b)){0,3}"
-         r"(?:[ \t]+" + POSTCODE + r")?)")
+_PART = (r"(?:" + _UNIT + r"|" + _MILITARY + r"|" + POSTCODE + r"|[A-Z]{2}\b(?:[ \t]{1,8}" + POSTCODE + r")?|nan\b(?:[ \t]{1,8}" + POSTCODE
+         + r")?|\p{Lu}[\p{L}'’.-]{1,40}(?:[ \t]{1,8}(?:\p{Lu}[\p{L}'’.-]{0,40}|\(\p{Lu}\p{Ll}{1,40}\)|de|del|da|do|du|la|le|u|nad|pod|am|im|an|\d{1,2}\b)){0,3}"
+         r"(?:[ \t]{1,8}" + POSTCODE + r")?)")
 _ADDRESS_TAIL = r"(?:" + _SEP + _PART + r"){0,6}"
 # "the corner of X and Y", "Monika and Turjaška 48": the whole phrase is the location.
-_STREETISH = r"(?:" + _STRONG + r"|" + _NAMED + r"|(?:" + _NUM + r"[ \t]+){0,2}(?:" + _CAP + r"[ \t]+){1,3}\d{1,5}\b\.?)"
-_CORNER = r"\b(?i:the[ \t]+)?(?i:corner)[ \t]+of[ \t]+" + _STREETISH + r"[ \t]+and[ \t]+" + _STREETISH
-_AND_STREET = r"\b\p{Lu}[\p{L}'’-]+[ \t]+and[ \t]+(?=\d|(?:" + _CAP + r"[ \t]+){1,3}\d)" + _STRONG
-_AND_NUMBERED = r"\b\p{Lu}[\p{L}'’-]+[ \t]+and[ \t]+(?:" + _CAP + r"[ \t]+){1,3}(?:\p{Ll}[\p{L}.-]*[ \t]+){0,2}\d{1,5}\b\.?"
+_STREETISH = r"(?:" + _STRONG + r"|" + _NAMED + r"|(?:" + _NUM + r"[ \t]{1,8}){0,2}(?:" + _CAP + r"[ \t]{1,8}){1,3}\d{1,5}\b\.?)"
+_CORNER = r"\b(?i:the[ \t]{1,8})?(?i:corner)[ \t]{1,8}of[ \t]{1,8}" + _STREETISH + r"[ \t]{1,8}and[ \t]{1,8}" + _STREETISH
+_AND_STREET = r"\b\p{Lu}[\p{L}'’-]{1,40}[ \t]{1,8}and[ \t]{1,8}(?=\d|(?:" + _CAP + r"[ \t]{1,8}){1,3}\d)" + _STRONG
+_AND_NUMBERED = r"\b\p{Lu}[\p{L}'’-]{1,40}[ \t]{1,8}and[ \t]{1,8}(?:" + _CAP + r"[ \t]{1,8}){1,3}(?:\p{Ll}[\p{L}.-]{0,40}[ \t]{1,8}){0,2}\d{1,5}\b\.?"
 # A place: capitalized words, any script, particles inside ("Ostrov nad Ohrí", "WENG IM GESÄUSE").
 PLACE = (r"(?!(?:" + "|".join(["January", "February", "March", "April", "May", "June", "July", "August", "September",
                                 "October", "November", "December", "Monday", "Tuesday", "Wednesday", "Thursday",
                                 "Friday", "Saturday", "Sunday", "The", "My", "Our", "Your", "Their", "His", "Her"])
-         + r")\b)\p{Lu}[\p{L}'’.-]*(?:[ \t]+(?:(?i:nad|pod|pri|im|am|an|de|del|la|las|los|le|les|sur|upon|on|en|di|do|da|dos|das|du|van|von|y)[ \t]+)?"
-         r"\p{Lu}[\p{L}'’.-]*){0,3}")
+         + r")\b)\p{Lu}[\p{L}'’.-]{0,40}(?:[ \t]{1,8}(?:(?i:nad|pod|pri|im|am|an|de|del|la|las|los|le|les|sur|upon|on|en|di|do|da|dos|das|du|van|von|y)[ \t]{1,8})?"
+         r"\p{Lu}[\p{L}'’.-]{0,40}){0,3}")
 _DATE = (
     r"(?:\d{1,2}[/.-]\d{1,2}[/.-](?:19|20)?\d{2}|(?:19|20)\d{2}-\d{1,2}-\d{1,2}"
-    r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{2}"
-    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?,?\s+(?:19|20)\d{2})"
+    r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]{0,6}\.?\s{1,4}\d{1,2}(?:st|nd|rd|th)?,?\s{1,4}(?:19|20)\d{2}"
+    r"|\d{1,2}(?:st|nd|rd|th)?\s{1,4}(?:of\s{1,4})?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]{0,6}\.?,?\s{1,4}(?:19|20)\d{2})"
 )
 
 # --- rules: (entity, [(name, regex, score)], context words, case-sensitive, gate) ------------------
@@ -96,39 +96,39 @@ ADDRESS_CONTEXT = [
     "office", "offices", "visit", "drop", "drops", "enter", "taxi", "stop", "lived", "letter", "arrived",
     "validate", "update", "addresses", "station"]
 _INTRODUCED = (r"(?<=\b(?i:my name is|my name's|name is|name:|this is|i am|i'm|call me|speaking with|patient|member|"
-               r"insured|policyholder|spouse|husband|wife|son|daughter|signed|regards,|sincerely,|thanks,|cheers,)[ \t]+)")
+               r"insured|policyholder|spouse|husband|wife|son|daughter|signed|regards,|sincerely,|thanks,|cheers,)[ \t]{1,8})")
 # "driver's license number is", "passport no.:", "zip code": the value follows its cue word.
-_IS = r"(?:[ \t]+(?i:number|no\.?|num|#|id))?(?:[ \t]+(?i:is|was|reads))?[ \t]*[:#-]?[ \t]*"
-_CODE = r"(?=[A-Z0-9-]*\d)[A-Z0-9]{1,12}(?:[- ]\d{2,9}){0,4}\b"
+_IS = r"(?:[ \t]{1,8}(?i:number|no\.?|num|#|id))?(?:[ \t]{1,8}(?i:is|was|reads))?[ \t]{0,8}[:#-]?[ \t]{0,8}"
+_CODE = r"(?=[A-Z0-9-]{0,24}\d)[A-Z0-9]{1,12}(?:[- ]\d{2,9}){0,4}\b"
 # An account-like code after its cue: letters, digits and dashes with at least one digit ("NW-POL-4821937").
-_ID = r"(?=[A-Z0-9-]*\d)[A-Z0-9][A-Z0-9-]{4,24}\b"
+_ID = r"(?=[A-Z0-9-]{0,24}\d)[A-Z0-9][A-Z0-9-]{4,24}\b"
 
 RULES = [
     ("STREET_ADDRESS", [
         ("street", _STRONG + _ADDRESS_TAIL, 0.75),
         ("weak", _WEAK + _ADDRESS_TAIL, 0.3),
         # "637 Strojírenská 1006": numbers on both sides of a name is a street in most of Europe.
-        ("numbered", r"\b(?:" + _NUM + r"[ \t]+){1,2}(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]+){0,3}" + _CAP
-                     + r"[ \t]+\d{1,5}[A-Za-z]?\b" + _ADDRESS_TAIL, 0.5),
-        ("zip_line", r"\b" + _CAP + r"(?:[ \t]+" + _CAP + r"){0,2},[ \t]+[A-Z]{2}[ \t]+\d{5}(?:-\d{4})?\b", 0.7),
+        ("numbered", r"\b(?:" + _NUM + r"[ \t]{1,8}){1,2}(?:(?:" + _CAP + r"|" + _PARTICLE + r")[ \t]{1,8}){0,3}" + _CAP
+                     + r"[ \t]{1,8}\d{1,5}[A-Za-z]?\b" + _ADDRESS_TAIL, 0.5),
+        ("zip_line", r"\b" + _CAP + r"(?:[ \t]{1,8}" + _CAP + r"){0,2},[ \t]{1,8}[A-Z]{2}[ \t]{1,8}\d{5}(?:-\d{4})?\b", 0.7),
         ("corner", _CORNER + _ADDRESS_TAIL, 0.75),
         ("name_and_street", _AND_STREET + _ADDRESS_TAIL, 0.6),
         ("name_and_numbered", _AND_NUMBERED + _ADDRESS_TAIL, 0.3),
         # A place and its postcode in prose: "in GRIGADALE PH36 9QH", "in Bubión 18412" (not a year).
-        ("place_postcode", r"(?<=\b(?:in|at|from|near)[ \t]+)(?:\p{Lu}[\p{L}'’.-]*[ \t]+){1,3}(?!(?:19|20)\d{2}\b)" + POSTCODE, 0.5),
+        ("place_postcode", r"(?<=\b(?:in|at|from|near)[ \t]{1,8})(?:\p{Lu}[\p{L}'’.-]{0,40}[ \t]{1,8}){1,3}(?!(?:19|20)\d{2}\b)" + POSTCODE, 0.5),
         ("named", _NAMED, 0.3),
         # A postcode alone at the end of an address block ("Czech Republic 82704").
-        ("country_zip", r"(?<=^[ \t]*(?:[?}>*•]+[ \t]*)?" + _CAP + r"(?:[ \t]+" + _CAP + r")?[ \t]+)\d{4,6}(?=[ \t]*$)", 0.35),
+        ("country_zip", r"(?<=^[ \t]{0,8}(?:[?}>*•]{1,8}[ \t]{0,8})?" + _CAP + r"(?:[ \t]{1,8}" + _CAP + r")?[ \t]{1,8})\d{4,6}(?=[ \t]{0,8}$)", 0.35),
     ], ADDRESS_CONTEXT, True, None),
     ("PERSON", [
-        ("titled", r"(?<=\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir)\.?[ \t]+)\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+)?", 0.6),
-        ("introduced", _INTRODUCED + r"\p{Lu}[\p{Ll}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){0,2}", 0.45),
-        ("signoff", r"(?<=^[ \t]*(?:--|—|–|-|~)[ \t]*)[A-Z][a-zA-Z'’-]+(?:[ \t]+[A-Z][a-zA-Z'’-]+){0,2}[ \t]*$", 0.5),
-        ("here", r"\b\p{Lu}[\p{Ll}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+){1,2}(?=[ \t]+(?:here|speaking)\b)", 0.45),
+        ("titled", r"(?<=\b(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir)\.?[ \t]{1,8})\p{Lu}[\p{L}'’-]{1,40}(?:[ \t]{1,8}\p{Lu}[\p{L}'’-]{1,40})?", 0.6),
+        ("introduced", _INTRODUCED + r"\p{Lu}[\p{Ll}'’-]{1,40}(?:[ \t]{1,8}\p{Lu}[\p{L}'’-]{1,40}){0,2}", 0.45),
+        ("signoff", r"(?<=^[ \t]{0,8}(?:--|—|–|-|~)[ \t]{0,8})[A-Z][a-zA-Z'’-]{1,40}(?:[ \t]{1,8}[A-Z][a-zA-Z'’-]{1,40}){0,2}[ \t]{0,8}$", 0.5),
+        ("here", r"\b\p{Lu}[\p{Ll}'’-]{1,40}(?:[ \t]{1,8}\p{Lu}[\p{L}'’-]{1,40}){1,2}(?=[ \t]{1,8}(?:here|speaking)\b)", 0.45),
     ], [], True, None),
     ("DATE_OF_BIRTH", [
         ("labelled", r"(?<=\b(?i:DOB|D\.O\.B\.?|date of birth|birth date|birthdate|born on|born|birthday)"
-                     r"(?:\s+is)?[:\s-]{1,3})" + _DATE, 0.85),
+                     r"(?:\s{1,4}is)?[:\s-]{1,3})" + _DATE, 0.85),
         ("date", r"\b" + _DATE + r"\b", 0.2),
     ], ["dob", "birth", "born", "birthday", "birthdate", "age"], True, r"d\.o\.b"),
     ("MEDICAL_RECORD_NUMBER", [
@@ -155,11 +155,11 @@ RULES = [
                      r"[:#\s-]{1,4})[A-Z]{0,4}-?\d{3,10}\b", 0.8),
     ], ["employee", "staff", "badge", "payroll", "hr"], False, r"\b(?:EMP|EID|EMPL)"),
     ("DRIVER_LICENSE", [
-        ("cued", r"(?<=\b(?:driver'?s?|driving|drivers’?)[ \t]+(?:licen[cs]e|permit)" + _IS + r")" + _CODE, 0.85),
+        ("cued", r"(?<=\b(?:driver'?s?|driving|drivers’?)[ \t]{1,8}(?:licen[cs]e|permit)" + _IS + r")" + _CODE, 0.85),
         ("dl", r"(?<=\bDL" + _IS + r")" + _CODE, 0.6),
     ], ["driver", "driving", "licence", "license"], False, r"\bDL"),
     ("PASSPORT_NUMBER", [
-        ("cued", r"(?<=\bpassport" + _IS + r")(?=[A-Z0-9]*\d)[A-Z0-9]{6,12}\b", 0.85),
+        ("cued", r"(?<=\bpassport" + _IS + r")(?=[A-Z0-9]{0,12}\d)[A-Z0-9]{6,12}\b", 0.85),
     ], ["passport"], False, ""),
     ("ZIP_CODE", [
         ("cued", r"(?<=\b(?i:zip|zip ?code|post ?code|postal code|plz|cep)" + _IS + r")(?:" + POSTCODE + r"|\d{3}\b)", 0.85),
@@ -168,12 +168,12 @@ RULES = [
     ("LOCATION", [
         ("cued", r"(?<=\b(?i:(?:i'm|i am|we're|we are|lives?|lived|living|stay(?:s|ed|ing)?|based|located|moved|"
                  r"relocated|born|grew up|flew|fly|travel(?:l?ing|l?ed)?|arrived|returned|going|visiting|headed|"
-                 r"residing|resides?|originally|come|comes|came)(?:[ \t]+(?:here|back|over|out))?[ \t]+(?:in|to|from|at|near)|"
+                 r"residing|resides?|originally|come|comes|came)(?:[ \t]{1,8}(?:here|back|over|out))?[ \t]{1,8}(?:in|to|from|at|near)|"
                  r"home ?town|home city|"
-                 r"city of|town of|village of|university of|where:)[ \t]+)" + PLACE, 0.55),
+                 r"city of|town of|village of|university of|where:)[ \t]{1,8})" + PLACE, 0.55),
     ], [], True, None),
     ("PHONE_NUMBER", [
-        ("us", r"(?<![\w+-])(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?:\s*(?:x|ext\.?)\s*\d{1,5})?\b", 0.6),
+        ("us", r"(?<![\w+-])(?:\+?1[\s.-]?)?\(?[2-9]\d{2}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?:\s{0,3}(?:x|ext\.?)\s{0,3}\d{1,5})?\b", 0.6),
         ("uk", r"(?<![\w+])(?:\+44\s?\(?0?\)?\s?|\b0)(?:\d[\s-]?){9,10}\b", 0.55),
     ], ["phone", "call", "mobile", "cell", "tel", "telephone", "number", "reach", "text", "fax"], False, None),
     ("US_SSN", [("dashed", r"\b\d{3}[- .]\d{2}[- .]\d{4}\b", 0.5)], ["ssn", "social", "security"], False, None),
