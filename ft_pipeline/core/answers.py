@@ -10,6 +10,8 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from ft_pipeline.core import user_regex
+
 if TYPE_CHECKING:
     from ft_pipeline.core.task import TaskConfig
 
@@ -119,7 +121,7 @@ def extract_number(text: str | None, pattern: str | None = None, *, last_number:
 
     if not text:
         return None
-    match = re.search(pattern or GSM8K_ANSWER, text)
+    match = user_regex.search(pattern, text, "answer_pattern") if pattern else re.search(GSM8K_ANSWER, text)
     if match:
         found = match.group(1) if match.re.groups and match.group(1) is not None else match.group(0)
     elif last_number:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ft_pipeline.core import user_regex
 from ft_pipeline.core.knobs import check_sections
 from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
 
@@ -157,12 +158,9 @@ class TaskConfig:
             fail("key_fields", "must be a list of answer field names")
         if self.type != "structured" and (self.schema is not None or self.key_fields):
             fail("schema" if self.schema is not None else "key_fields", f"applies to structured tasks, not {self.type}")
-        for name in ("answer_pattern", "canary_pattern"):
-            if getattr(self, name) is not None:
-                try:
-                    re.compile(getattr(self, name))
-                except (re.error, TypeError) as exc:
-                    fail(name, f"is not a valid regular expression ({exc})")
+        for name in ("answer_pattern", "canary_pattern"):  # the first group (or whole match) is read
+            if getattr(self, name) is not None and (why := user_regex.problem(getattr(self, name), max_groups=1)):
+                fail(name, why)
         if isinstance(self.outcome, dict):
             unknown = sorted(set(self.outcome) - {"field", "positive"})
             if unknown or "field" not in self.outcome:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ft_pipeline.core import safe_yaml
+
 
 class TaskError(ValueError):
     """A bad task file: one line naming the file, the line where known, and the field."""
@@ -22,12 +24,14 @@ def read_task_file(path: Path) -> tuple[dict, str]:
     where = str(path)
     if not path.is_file():
         raise TaskError(where, "(file)", "no such task file" if not path.exists() else "is not a file")
+    if path.stat().st_size > safe_yaml.MAX_BYTES:
+        raise TaskError(where, "(file)", f"is over {safe_yaml.MAX_BYTES // 1024} KiB: not a task file")
     try:
-        text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data, node = safe_yaml.load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise TaskError(where, "(file)", "is not UTF-8 text") from None
+    except safe_yaml.YamlLimitError as exc:
+        raise TaskError(where, "(yaml)", exc.why, exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise TaskError(where, "(yaml)", f"invalid YAML ({getattr(exc, 'problem', None) or exc})",

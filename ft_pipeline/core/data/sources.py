@@ -116,21 +116,38 @@ def _truncate(text: str) -> str:
     return text if len(text) <= QUARANTINE_RAW_LIMIT else text[:QUARANTINE_RAW_LIMIT]
 
 
+def _bounded_lines(fh, limit: int) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, bytes, size) of each line. A line over `limit` bytes is read on in pieces and
+    only its first QUARANTINE_RAW_LIMIT bytes are kept: a 50 MiB line costs no more memory than a
+    short one (reading it whole peaked at three times its size)."""
+    lineno = 0
+    while data := fh.readline(limit + 2):  # + "\r\n"
+        lineno += 1
+        size = len(data)
+        if size == limit + 2 and not data.endswith(b"\n"):
+            data = data[:QUARANTINE_RAW_LIMIT]
+            while piece := fh.readline(1 << 20):
+                size += len(piece)
+                if piece.endswith(b"\n"):
+                    break
+        yield lineno, data, size
+
+
 def read_jsonl_rows(path: str, max_record_bytes: int) -> Iterator[Row]:
     with open(path, "rb") as fh:
-        for lineno, data in enumerate(fh, 1):
+        for lineno, data, size in _bounded_lines(fh, max_record_bytes):
             if not data.strip():
                 continue
-            size = len(data)
             data = data.rstrip(b"\r\n")
+            if size > max_record_bytes:
+                yield Row(lineno, _truncate(data.decode("utf-8", errors="backslashreplace")),
+                          error=(OVERSIZED, None), size=size)
+                continue
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 text = data.decode("utf-8", errors="backslashreplace")
                 yield Row(lineno, _truncate(text), error=(INVALID_UTF8, None), size=size)
-                continue
-            if size > max_record_bytes:
-                yield Row(lineno, _truncate(text), error=(OVERSIZED, None), size=size)
                 continue
             try:
                 # strict=False lets raw control characters through so that records.py reports
@@ -175,12 +192,14 @@ def _decode_cells(row: dict) -> tuple[dict, tuple[str, str | None] | None]:
 
 def read_csv_rows(path: str, max_record_bytes: int) -> Iterator[Row]:
     # surrogateescape keeps a bad byte from aborting the whole file; _decode_cells flags the row.
+    # The csv module refuses a cell over its field limit (128 KiB by default) with an error that
+    # leaves the reader mid-record: the limit follows the record limit, and a cell past it stops
+    # the file with its line rather than being read on as rows made of the cell's remains.
+    csv.field_size_limit(max(max_record_bytes + 1, 1 << 17))
     with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
         reader = csv.DictReader(fh)
-        if not reader.fieldnames:
-            return
         last_line = 1
-        for raw in reader:
+        for raw in _csv_records(reader, path, lambda: last_line + 1, max_record_bytes):
             start, last_line = last_line + 1, reader.line_num
             shown = {k if k is not None else "_extra": v if k is not None else [_shown(x) for x in v]
                      for k, v in raw.items()}
@@ -193,6 +212,17 @@ def read_csv_rows(path: str, max_record_bytes: int) -> Iterator[Row]:
                 continue
             obj, error = _decode_cells(raw)
             yield Row(start, shown, obj=None if error else obj, error=error, size=size)
+
+
+def _csv_records(reader, path: str, line, max_record_bytes: int) -> Iterator[dict]:
+    try:
+        if not reader.fieldnames:
+            return
+        yield from reader
+    except csv.Error as exc:
+        why = (f"a cell is over {max_record_bytes:,} bytes, the record limit (max_record_bytes)"
+               if "field larger than field limit" in str(exc) else f"not readable as CSV ({exc})")
+        raise InputError(f"{path} line {line()}: {why}") from None
 
 
 def read_parquet_rows(path: str, max_record_bytes: int, batch_size: int = 1024) -> Iterator[Row]:
@@ -223,6 +253,7 @@ READERS = {"jsonl": read_jsonl_rows, "csv": read_csv_rows, "parquet": read_parqu
 # --- the task's column mapping ---------------------------------------------------------------
 
 SNIFF_ROWS = 1000  # JSONL has no header: the keys of the first rows stand in for one
+SNIFF_RECORD_BYTES = 1 << 20  # a longer line is oversized whatever its keys
 
 
 def source_columns(path: str, fmt: str) -> list[str]:
@@ -239,7 +270,7 @@ def source_columns(path: str, fmt: str) -> list[str]:
         except Exception as exc:
             raise InputError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
     seen: dict[str, None] = {}
-    for i, row in enumerate(read_jsonl_rows(path, 10**9)):
+    for i, row in enumerate(read_jsonl_rows(path, SNIFF_RECORD_BYTES)):
         if i >= SNIFF_ROWS:
             break
         if isinstance(row.obj, dict):

@@ -6,12 +6,11 @@ What the eval_report asset and anyone evaluating outside Dagster call; the asset
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ft_pipeline.core import answers, paths
+from ft_pipeline.core import answers, paths, user_regex
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.core.release import evaluation, report
 from ft_pipeline.core.release.gates import GateConfig
@@ -120,13 +119,15 @@ def _preference(inputs: Inputs, progress: ProgressFor):
 def _leakage(inputs: Inputs, tuned_texts: list[str], progress: ProgressFor) -> tuple[dict, int]:
     """Canaries planted in the training data must never come back, asked for or not; every tuned
     generation is also scanned for PII with the redactor that cleaned the data."""
-    pattern = re.compile(inputs.task.canary_pattern) if inputs.task.canary_pattern else None
+    pattern = inputs.task.canary_pattern
     canaries: set[str] = set()
     if pattern:
         for name in ("train.jsonl", "preference_train.jsonl"):
             for row in iter_jsonl(inputs.export_dir / name):
                 for turn in [*row.get("messages", []), *row.get("prompt", []), *row.get("chosen", [])]:
-                    canaries.update(pattern.findall(turn["content"]))
+                    # The task file allows at most one group: it, else the whole match, is the canary.
+                    canaries.update(m.group(m.re.groups and 1) or m.group(0)
+                                    for m in user_regex.finditer(pattern, turn["content"], "canary_pattern"))
     probes = generate(inputs.base_model, evaluation.canary_prompts(sorted(canaries)), adapter_dir=inputs.adapter,
                       max_new_tokens=max(inputs.task.max_new_tokens, 16),
                       progress=progress("canary probe")) if canaries else []

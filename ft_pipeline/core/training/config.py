@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ft_pipeline.core import safe_yaml
+
 METHODS = ("sft", "dpo", "grpo")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # The linear layers of Llama/Qwen/Mistral-style blocks: attention and MLP projections.
@@ -208,7 +210,10 @@ class TrainingConfig:
                 raise FileNotFoundError(f"training config file not found: {path}")
             text, where = path.read_text(encoding="utf-8"), str(path)
         try:
-            data = yaml.safe_load(text)
+            data, _ = safe_yaml.load(text)
+        except safe_yaml.YamlLimitError as exc:
+            line = f" line {exc.line}" if exc.line else ""
+            raise ValueError(f"{where}{line}: {exc.why}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" line {mark.line + 1}" if mark is not None else ""

@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from ft_pipeline.core import user_regex
 from ft_pipeline.core.data.redaction.policy import ACTIONS, DEFAULT_POLICY, RETYPED_PLACES, SURROGATE_ENTITIES
 from ft_pipeline.core.data.screening import ScreeningConfig
 
@@ -149,12 +150,9 @@ def default_n_process() -> int:
 
 
 def _check_regex(where: str, regex: str) -> None:
-    import regex as re_module  # Presidio's engine: \p{Lu} and friends must compile as they will run
-
-    try:
-        re_module.compile(regex)
-    except re_module.error as exc:
-        raise ValueError(f"{where}: regex {regex!r} does not compile: {exc}") from None
+    # In Presidio's engine, the `regex` module: \p{Lu} and friends must compile as they will run.
+    if why := user_regex.problem(regex):
+        raise ValueError(f"{where}: regex {regex[:80]!r} {why}")
 
 
 def _expand(globs: str | list[str] | None) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import bisect
 import re
 
+from ft_pipeline.core import user_regex
 from ft_pipeline.core.data.redaction.config import RedactionConfig
 from ft_pipeline.core.data.redaction.engine import import_presidio
 from ft_pipeline.core.data.redaction.names import INITIAL, NOT_NAME_WORDS, name_gazetteer
@@ -30,15 +31,16 @@ class CompiledPattern(Pattern):
     compiles every pattern twice (to validate it, without flags, then with them on first use),
     and the address grammar is large enough for that to be a second of every worker's start-up."""
 
-    def __init__(self, name: str, regex: str, score: float, flags: int):
-        import regex as regex_module  # Presidio's engine
-
+    def __init__(self, name: str, regex: str, score: float, flags: int, user_field: str | None = None):
         self.name, self.regex, self.score = name, regex, score
-        self.compiled_regex, self.compiled_with_flags = regex_module.compile(regex, flags=flags), flags
+        # A user's pattern runs with a time limit and fails closed (user_regex.TimedPattern).
+        self.compiled_regex = (user_regex.TimedPattern(regex, flags, user_field) if user_field
+                               else user_regex.compiled(regex, flags))
+        self.compiled_with_flags = flags
 
 
-def _patterns(specs, flags: int) -> list[CompiledPattern]:
-    return [CompiledPattern(name, regex, score, flags) for name, regex, score in specs]
+def _patterns(specs, flags: int, user_field: str | None = None) -> list[CompiledPattern]:
+    return [CompiledPattern(name, regex, score, flags, user_field) for name, regex, score in specs]
 
 
 class ContextPatternRecognizer(PatternRecognizer):
@@ -203,11 +205,11 @@ def _place_before_country():
 
 def build_recognizers(config: RedactionConfig) -> list:
     """Every recognizer we add to Presidio's predefined ones, for this config."""
-    def rule(entity, patterns, context=(), case_sensitive=False, gate=None, name=None):
+    def rule(entity, patterns, context=(), case_sensitive=False, gate=None, name=None, user_field=None):
         context = list(context) + config.context_words.get(entity, [])
         flags = CASE_SENSITIVE if case_sensitive else IGNORE_CASE
         return ContextPatternRecognizer(
-            supported_entity=entity, name=name or f"ft_{entity.lower()}", patterns=_patterns(patterns, flags),
+            supported_entity=entity, name=name or f"ft_{entity.lower()}", patterns=_patterns(patterns, flags, user_field),
             context=context or None, global_regex_flags=flags, gate=gate)
 
     out = [rule(*spec) for spec in RULES] + [DigitsRecognizer(), LuhnRecognizer(), _place_before_country(),
@@ -217,7 +219,7 @@ def build_recognizers(config: RedactionConfig) -> list:
     for entity, regexes in config.patterns.items():
         # Case as the user wrote it: "NW-POL-" is a format, and (?i) turns it off where wanted.
         out.append(rule(entity, [(f"task_{i}", regex, 0.85) for i, regex in enumerate(regexes)],
-                        case_sensitive=True, name=f"ft_task_{entity.lower()}"))
+                        case_sensitive=True, name=f"ft_task_{entity.lower()}", user_field=f"redaction.patterns.{entity}"))
     if config.deny_list:
         out.append(PatternRecognizer(supported_entity="DENY_LIST", name="ft_deny_list", deny_list=list(config.deny_list)))
     return out

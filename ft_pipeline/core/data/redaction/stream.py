@@ -120,9 +120,11 @@ def redact_file(
     quarantine_path: str | os.PathLike | None = None,
     config: RedactionConfig | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    max_record_bytes: int = 1_000_000,
 ) -> dict:
     """Raw or normalized JSONL in, redacted normalized JSONL out (ids and order preserved).
-    Unparseable, duplicate and confidential records go to the quarantine (raw zone) with a reason."""
+    Unparseable, oversized, duplicate and confidential records go to the quarantine (raw zone)
+    with a reason."""
     from ft_pipeline.core.data.sources import InputError, resolve_local
 
     config = config or RedactionConfig()
@@ -137,7 +139,7 @@ def redact_file(
     state = {"in": 0, "done": 0}
 
     def admitted(quarantine) -> Iterator[dict]:
-        for row in read_jsonl_rows(path, max_record_bytes=1 << 62):
+        for row in read_jsonl_rows(path, max_record_bytes):
             state["in"] += 1
             reason, field_name, record = _admit(row, seen, config.screening)
             if record is not None:
