@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
+import tempfile
+import uuid
 from pathlib import Path
+
+from ft_pipeline.core.task import NAME_RE
 
 VERSION_RE = re.compile(r"^v(\d+)$")
 MARKS = "erasure.json"
@@ -22,7 +25,17 @@ class RegistryError(Exception):
 
 
 def model_root(registry: Path, name: str) -> Path:
+    # A name is a task's name (task.NAME_RE): no separator, no "..", nothing that leaves the registry.
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise RegistryError(f"model name {name!r} is not a registry name: lower-case letters, digits, '.', '_' "
+                            "and '-', starting with a letter or digit, at most 64")
     return Path(registry) / name
+
+
+def _checked_version(version) -> str:
+    if not isinstance(version, str) or not VERSION_RE.match(version):
+        raise RegistryError(f"version {version!r} is not a registry version (v1, v2, ...)")
+    return version
 
 
 def model_names(registry: Path) -> list[str]:
@@ -50,11 +63,9 @@ def next_version(registry: Path, name: str) -> str:
 
 def set_current(registry: Path, name: str, version: str) -> None:
     root = model_root(registry, name)
-    if not (root / version).is_dir():
+    if not (root / _checked_version(version)).is_dir() or (root / version).is_symlink():
         raise RegistryError(f"model {name!r} has no version {version!r} (have: {', '.join(versions(registry, name)) or 'none'})")
-    tmp = root / ".current.tmp"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
+    tmp = root / f".current.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # two writers never share it
     tmp.symlink_to(version)
     os.replace(tmp, root / "current")  # rename over the old link: readers never see it missing
 
@@ -70,10 +81,11 @@ def publish(registry: Path, name: str, staging: Path) -> str:
 
 
 def staging_dir(registry: Path, name: str) -> Path:
-    path = model_root(registry, name) / ".staging"
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
+    """A staging folder of this release's own: two runs promoting at once never write into, or
+    remove, each other's."""
+    root = model_root(registry, name)
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
 
 
 def rollback(registry: Path, name: str, to_version: str | None = None) -> tuple[str | None, str]:
@@ -86,7 +98,7 @@ def rollback(registry: Path, name: str, to_version: str | None = None) -> tuple[
         if previous not in available or available.index(previous) == 0:
             raise RegistryError(f"model {name!r} is at {previous or 'none'}: there is no earlier version to roll back to")
         to_version = available[available.index(previous) - 1]
-    marks = erasure_marks(model_root(registry, name) / to_version)
+    marks = erasure_marks(model_root(registry, name) / _checked_version(to_version))
     if marks:
         requests = ", ".join(f"{r['request_id']} ({r['at']})" for r in marks["requests"])
         retired = "; its weights were retired" if marks.get("retired_at") else ""
@@ -101,7 +113,7 @@ def resolve(registry: Path, name: str, version: str | None = None) -> Path:
     version = version or current_version(registry, name)
     if version is None:
         raise RegistryError(f"model {name!r} has no current version under {registry}")
-    path = model_root(registry, name) / version
+    path = model_root(registry, name) / _checked_version(version)
     if not path.is_dir():
         raise RegistryError(f"model {name!r} has no version {version!r} (have: {', '.join(versions(registry, name)) or 'none'})")
     return path
