@@ -13,19 +13,35 @@ from ft_pipeline.core.training.config import TrainingConfig, _atomic_write
 RUN_FILE = "run.json"  # in checkpoints/: which config the checkpoints belong to
 
 
-def prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool) -> str | None:
-    """The checkpoint to resume from, if the checkpoints on disk belong to this same config."""
+def prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool,
+                        data_digest: str = "") -> tuple[str | None, str | None]:
+    """(the checkpoint to resume from, why the checkpoints on disk were not resumed). Checkpoints
+    are resumed only when they belong to the same training config (method, base model and
+    hyperparameters among it) and the same training data: resuming a run on changed data trained
+    on a mix and recorded only the last data as what it trained on."""
     run_file = ckpt_dir / RUN_FILE
     fingerprint = config.fingerprint()
+    why = None
     if ckpt_dir.is_dir():
-        same = run_file.is_file() and json.loads(run_file.read_text()).get("fingerprint") == fingerprint
-        if same:
-            return last_complete_checkpoint(ckpt_dir)
-        if is_main:  # checkpoints of another config cannot be resumed: start over
+        recorded = _read_run_file(run_file)
+        if recorded.get("fingerprint") == fingerprint and recorded.get("data") == data_digest:
+            return last_complete_checkpoint(ckpt_dir), None
+        why = ("the training data changed" if recorded.get("fingerprint") == fingerprint
+               else "the training config changed" if recorded else "they carry no record of their run")
+        if is_main:  # checkpoints of another run cannot be resumed: start over
             shutil.rmtree(ckpt_dir)
     if is_main:
-        _atomic_write(run_file, json.dumps({"fingerprint": fingerprint, "config": config.to_dict()}))
-    return None
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(run_file, json.dumps({"fingerprint": fingerprint, "data": data_digest,
+                                            "config": config.to_dict()}))
+    return None, why
+
+
+def _read_run_file(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def last_complete_checkpoint(ckpt_dir: Path) -> str | None:

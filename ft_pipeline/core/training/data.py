@@ -7,6 +7,7 @@ so memory does not grow with the file.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,6 +119,14 @@ def load_datasets(method: str, data_dir: Path) -> tuple:
     train = _dataset(kind, train_path)
     evaluation = _dataset(kind, eval_path) if _nonempty(eval_path) else None
     return train, evaluation
+
+
+def data_digest(method: str, data_dir: Path) -> str:
+    """sha256 of the files `method` trains and evaluates on: what a checkpoint was trained on."""
+    files = PREFERENCE_FILES if method == "dpo" else CHAT_FILES
+    parts = [f"{role}:{sha256_file(data_dir / files[role]) if (data_dir / files[role]).is_file() else '-'}"
+             for role in ("train", "eval")]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def export_task(data_dir: Path):

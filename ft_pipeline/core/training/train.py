@@ -49,7 +49,7 @@ def train(
 
     from ft_pipeline.core.training.base_model import ensure_base_model
     from ft_pipeline.core.training.cost import estimate_cost
-    from ft_pipeline.core.training.data import count_tokens, export_task, load_datasets
+    from ft_pipeline.core.training.data import count_tokens, data_digest, export_task, load_datasets
 
     started = time.time()
     if max_steps is not None:
@@ -102,7 +102,10 @@ def train(
         )
 
     with args.main_process_first(desc="checkpoint check"):
-        resume = prepare_checkpoints(ckpt_dir, config, args.process_index == 0)
+        resume, not_resumed = prepare_checkpoints(ckpt_dir, config, args.process_index == 0,
+                                                  data_digest(config.method, Path(data_dir)))
+    if not_resumed and args.process_index == 0:
+        print(f"starting afresh: checkpoints in {ckpt_dir} not resumed, {not_resumed}", file=sys.stderr, flush=True)
     resumed_from = int(Path(resume).name.rsplit("-", 1)[1]) if resume else None
     recorder.start_info = {"resumed_from": resumed_from, "world_size": args.world_size,
                            "trainable_params": n_trainable, "total_params": n_params}

@@ -75,3 +75,31 @@ def test_changed_config_does_not_resume(tmp_path, tiny_model_dir, tiny_export):
     assert changed["resumed_from"] is None and changed["steps"] == 4
     same = train(first, tiny_export, tmp_path / "same")
     assert same["resumed_from"] == 2 and same["steps"] == 4
+
+
+def test_changed_data_does_not_resume(tmp_path, tiny_model_dir, tiny_export, capfd):
+    """The same config on other data starts afresh and says why: resuming trained on a mix of the
+    two datasets and recorded only the second as what the adapter was trained on."""
+    import shutil
+
+    import pytest
+
+    from ft_pipeline.core.training.train import train
+
+    def stop_at_step_3(event):
+        if event["event"] == "log" and event["step"] == 3:
+            raise Interrupted
+
+    config = tiny_config(tiny_model_dir, max_steps=4, save_steps=2, logging_steps=3)
+    with pytest.raises(Interrupted):
+        train(config, tiny_export, tmp_path / "run", callback=stop_at_step_3)
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+    changed = tmp_path / "changed-data"
+    shutil.copytree(tiny_export, changed)
+    rows = (changed / "train.jsonl").read_text().splitlines(keepends=True)
+    (changed / "train.jsonl").write_text("".join(rows[1:]))  # one record fewer (an erasure, say)
+    capfd.readouterr()
+
+    metrics = train(config, changed, tmp_path / "run")
+    assert metrics["resumed_from"] is None and metrics["steps"] == 4
+    assert "not resumed, the training data changed" in capfd.readouterr().err
