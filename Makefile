@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test mutants ui validate clean
+.PHONY: setup demo test attack mutants ui validate clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The hostile-input suite at full size (make test runs it at a smaller one), then the adversarial
+# redaction benchmark (adversarial vs normal records, whole processes, ratio last). ~10 min.
+attack: setup
+	FT_ATTACK_FULL=1 $(PY) -m pytest -q ft_pipeline_tests/attack
+	PYTHONPATH=$(CURDIR) $(PY) bench/adversarial.py
 
 # Do the tests catch a broken feature? Breaks each on purpose in a copy of the tree (~10 min).
 mutants: setup

@@ -31,23 +31,31 @@ def _fit(text: str, size: int) -> str:
 
 
 def normal_records(n: int, size: int) -> list[dict]:
+    from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
+
+    # The demo plants secrets and confidential markers, which the screener quarantines unredacted:
+    # only prompts it lets through, so that every normal record is redacted.
     rows = [json.loads(line) for line in (REPO / "data/demo/records.jsonl").read_text().splitlines()]
-    prompts = [r["prompt"] for r in rows if "prompt" in r]
+    prompts = [r["prompt"] for r in rows if "prompt" in r
+               and screen_record(_record(r["id"], r["prompt"]), ScreeningConfig()) is None]
     out, at = [], 0
     for i in range(n):
         text = ""
         while len(text.encode()) < size:
             text += prompts[at % len(prompts)] + "\n"
             at += 1
-        out.append({"id": f"normal-{i}", "prompt": text.encode()[:size].decode(errors="ignore"), "completion": "ok"})
+        out.append(_record(f"normal-{i}", text.encode()[:size].decode(errors="ignore")))
     return out
 
 
 def adversarial_records(n: int, size: int) -> list[dict]:
     makers = [FAMILIES[k] for k in sorted(FAMILIES) if not k.startswith("random_")]
     makers += [random_family(1000 + s) for s in range(8)]
-    return [{"id": f"hostile-{i}", "prompt": _fit(makers[i % len(makers)](size // 2), size), "completion": "ok"}
-            for i in range(n)]
+    return [_record(f"hostile-{i}", _fit(makers[i % len(makers)](size // 2), size)) for i in range(n)]
+
+
+def _record(record_id: str, text: str) -> dict:
+    return {"id": record_id, "messages": [{"role": "user", "content": text}, {"role": "assistant", "content": "ok"}]}
 
 
 def timed_redact(records: list[dict], workdir: Path, name: str) -> float:
@@ -61,8 +69,9 @@ def timed_redact(records: list[dict], workdir: Path, name: str) -> float:
     if done.returncode != 0:
         sys.exit(f"{name}: ft-pipeline redact failed: {done.stderr.strip().splitlines()[-1:]}")
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"{name:12s} {len(records)} records x {len(records[0]['prompt'].encode()):,} B: {elapsed:6.1f} s "
-          f"(out {summary['out']}, quarantined {summary['quarantined']}; load {os.getloadavg()[0]:.1f})", flush=True)
+    print(f"{name:12s} {len(records)} records x {len(records[0]['messages'][0]['content'].encode()):,} B: {elapsed:6.1f} s "
+          f"(out {summary['out']}, quarantined {summary['quarantined']} {summary['quarantine_reasons']}; "
+          f"load {os.getloadavg()[0]:.1f})", flush=True)
     return elapsed
 
 
