@@ -117,7 +117,7 @@ def forget(ids: Iterable[str] = (), values: Iterable[str] = (), *, stores: Store
     earlier request a crash left unfinished, then this one. `after(summary)` runs before a request
     is recorded as done (the CLI reports it to Dagster there); it must be safe to repeat."""
     wanted = criteria(ids, values)
-    with _lock():
+    with erasure_lock():
         journals = _journals()
         unfinished = [j for j in journals if j["state"] != "done"]
         summaries = [_execute(j, "resumed", after) for j in unfinished if j["criteria"] != wanted]
@@ -281,12 +281,19 @@ def _record(summary: dict) -> None:
 
 
 @contextmanager
-def _lock():
-    """One forget at a time; the kernel drops the lock when a killed process dies."""
+def erasure_lock(shared: bool = False):
+    """A forget holds it alone; the steps that write record data (ingest, redaction, export) hold
+    it shared, so a forget waits for them and they wait for it: an ingest that read the
+    suppression list before a forget began can no longer write the records it erased after the
+    forget has scanned for copies. Promotion holds it alone while it checks its training data
+    against the erasures. The kernel drops it when a killed process dies."""
     erasure_dir().mkdir(parents=True, exist_ok=True)
-    with open(erasure_dir() / ".lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
+    with open(erasure_dir() / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def erasure_log() -> list[dict]:

@@ -97,6 +97,13 @@ def write_export(records: "Records", out_dir: Path, config: ExportConfig | None 
     function returning a fresh iterator: the plan reads the records before the export writes them.
     splits.jsonl ({id, split, group}) and contamination.jsonl (every near-copy found and what was
     done with it, ids only) are the plan's audit trail, and what the contamination gate re-checks."""
+    from ft_pipeline.core.data.erasure import erasure_lock
+
+    with erasure_lock(shared=True):  # a forget waits for the export files, which it then finds
+        return _write_export(records, out_dir, config, task)
+
+
+def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | None", task: "TaskConfig | None") -> dict:
     config = config or ExportConfig()
     system_prompt = task.system_prompt if task else ""
     group_key = task.group_key if task else None

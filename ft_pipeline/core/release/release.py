@@ -83,7 +83,18 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
 def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: dict) -> Path:
     """lineage.json, MODEL_CARD.md and the training manifest (kept when --retire deletes the
     weights) written into the staged version, which is then published; returns its folder."""
+    from ft_pipeline.core.data.erasure import erased_digests, erasure_lock
+
     (staged.path / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
     (staged.path / "MODEL_CARD.md").write_text(model_card.render(lineage))
     erasure_marks.write_training_manifest(staged.path, trained_on)
-    return registry.model_root(root, name) / registry.publish(root, name, staged.path)
+    # Under the erasure lock: a forget either finished before this check (and the adapter's
+    # training data is checked against it here) or starts after the publish (and marks the new
+    # version). Training takes hours, and a forget may well land while it runs.
+    with erasure_lock():
+        erased = erased_digests() & set(trained_on.get("trained_on", []))
+        if erased:
+            shutil.rmtree(staged.path, ignore_errors=True)
+            raise ReleaseError(f"refusing to promote: {len(erased)} of its training records were erased while it "
+                               "trained or since; retrain on the current data")
+        return registry.model_root(root, name) / registry.publish(root, name, staged.path)

@@ -125,6 +125,13 @@ def redact_file(
     """Raw or normalized JSONL in, redacted normalized JSONL out (ids and order preserved).
     Unparseable, oversized, duplicate and confidential records go to the quarantine (raw zone)
     with a reason."""
+    from ft_pipeline.core.data.erasure import erasure_lock
+
+    with erasure_lock(shared=True):  # a forget waits for the redacted file, which it then finds
+        return _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes)
+
+
+def _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes) -> dict:
     from ft_pipeline.core.data.sources import InputError, resolve_local
 
     config = config or RedactionConfig()
