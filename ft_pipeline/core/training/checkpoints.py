@@ -65,7 +65,10 @@ def write_outputs(trainer, tokenizer, config: TrainingConfig, metrics: dict, out
     tokenizer.save_pretrained(partial)
     config.to_yaml(partial / "training_config.yaml")
     (partial / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-    # metrics.json last: a reader that sees it can trust every other file is the new one.
+    # metrics.json last: a reader that sees it can trust every other file is the new one. The old
+    # one goes first, so a run killed half-way through the swap leaves new weights beside no
+    # metrics.json, never beside the last run's (which a reader would take as complete).
+    (output_dir / "metrics.json").unlink(missing_ok=True)
     for item in sorted(partial.iterdir(), key=lambda p: p.name == "metrics.json"):
         target = output_dir / item.name
         if target.is_dir():

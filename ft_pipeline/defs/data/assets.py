@@ -7,7 +7,7 @@ import dagster as dg
 
 from ft_pipeline.core import answers
 from ft_pipeline.core.data import bias, export, labels
-from ft_pipeline.core.jsonl import iter_jsonl as read_jsonl
+from ft_pipeline.core.jsonl import atomic_text, iter_jsonl as read_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, shape_preview, task_config, task_metadata
 from ft_pipeline.defs.data.partitions import RAW_FILES, by_partition, source_location
 from ft_pipeline.defs.data.configs import (
@@ -138,7 +138,8 @@ def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, reda
         chart = plots.grouped_bars(bias.representation(report), "Share of records by group (no outcome declared)")
     figure = plots.png_to_markdown(chart, "bias chart")
     out = run_dir("reports", "bias_report", context.run_id) / "bias_report.md"
-    out.write_text(markdown + "\n" + figure + "\n")
+    with atomic_text(out) as fh:  # a killed run leaves no half report for a later step to read
+        fh.write(markdown + "\n" + figure + "\n")
     summary = bias.summary(report)
     context.add_output_metadata({
         **file_metadata(out),
