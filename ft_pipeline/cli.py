@@ -39,6 +39,7 @@ def _progress_bar(desc: str):
 def cmd_redact(args) -> int:
     from ft_pipeline.core.data.ingest import InputError
     from ft_pipeline.core.data.redaction import RedactionConfig, redact_file
+    from ft_pipeline.core.user_regex import UserRegexTimeout
 
     config = RedactionConfig()
     if args.task:  # the task's own identifiers, allow list, deny terms and protected documents
@@ -54,7 +55,7 @@ def cmd_redact(args) -> int:
     bar, update = _progress_bar("redact")
     try:
         summary = redact_file(args.input, args.output, args.quarantine, config=config, progress=update)
-    except (InputError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except (InputError, FileNotFoundError, IsADirectoryError, PermissionError, UserRegexTimeout) as exc:
         raise UserError(str(exc)) from None
     finally:
         bar.close()

@@ -101,3 +101,23 @@ def test_a_huge_task_file_is_refused_before_it_is_read(tmp_path):
     path.write_text("name: x\ndescription: " + "y" * (2 << 20) + "\n")
     with pytest.raises(TaskError, match=r"field \(file\): is over 1024 KiB"):
         TaskConfig.from_yaml(path)
+
+
+def test_ft_pipeline_redact_stops_in_one_line_when_a_task_pattern_runs_out_of_time(tmp_path, ft_home):
+    """A pattern the load-time probes let through (its literal prefix is not in them) meets the
+    record built for it: exit 2, one line naming the task field, nothing written."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    task = _task_with(tmp_path, redaction={"patterns": {"ACCOUNT": [r"ACCT-(\d+)+$"]}})
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "r1", "prompt": "ACCT-" + "1" * 30_000 + "!", "completion": "ok"}) + "\n")
+    done = subprocess.run([sys.executable, "-m", "ft_pipeline.cli", "redact", str(src), str(tmp_path / "out.jsonl"),
+                           "--task", str(task)], env={**os.environ, "FT_PIPELINE_HOME": str(ft_home)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr[-500:]
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "redaction.patterns.ACCOUNT: the regex ran over" in lines[0]
+    assert not (tmp_path / "out.jsonl").exists()

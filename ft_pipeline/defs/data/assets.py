@@ -69,6 +69,7 @@ def redacted_dataset(
     raw-zone quarantine with their reason."""
     from ft_pipeline.core.data.ingest import InputError
     from ft_pipeline.core.data.redaction import redact_file
+    from ft_pipeline.core.user_regex import UserRegexTimeout
 
     try:
         core_config = config.to_core(task_config(task))
@@ -79,7 +80,9 @@ def redacted_dataset(
     try:
         summary = redact_file(raw_dataset["path"], out / "redacted.jsonl", quarantine,
                               config=core_config, progress=log_progress(context, "redact"))
-    except InputError as exc:  # a raw copy with nothing in it (every record erased since): one line
+    # A raw copy with nothing in it (every record erased since), or a task pattern that ran out of
+    # time (fails closed): one line.
+    except (InputError, UserRegexTimeout) as exc:
         raise dg.Failure(description=str(exc)) from None
     context.add_output_metadata({
         **file_metadata(out / "redacted.jsonl"),
