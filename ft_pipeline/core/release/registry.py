@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -65,7 +67,7 @@ def set_current(registry: Path, name: str, version: str) -> None:
     root = model_root(registry, name)
     if not (root / _checked_version(version)).is_dir() or (root / version).is_symlink():
         raise RegistryError(f"model {name!r} has no version {version!r} (have: {', '.join(versions(registry, name)) or 'none'})")
-    tmp = root / f".current.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # two writers never share it
+    tmp = root / f".current.tmp-{_OWNER}-{uuid.uuid4().hex[:8]}"  # two writers never share it
     tmp.symlink_to(version)
     os.replace(tmp, root / "current")  # rename over the old link: readers never see it missing
 
@@ -82,10 +84,34 @@ def publish(registry: Path, name: str, staging: Path) -> str:
 
 def staging_dir(registry: Path, name: str) -> Path:
     """A staging folder of this release's own: two runs promoting at once never write into, or
-    remove, each other's."""
+    remove, each other's. Folders (and pointer temp links) left by killed promotions on this host
+    are removed first: they hold a model's weights, which nothing else would ever delete."""
     root = model_root(registry, name)
     root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    _remove_leftovers(root)
+    return Path(tempfile.mkdtemp(prefix=f".staging-{_OWNER}-", dir=root))
+
+
+_OWNER = f"{socket.gethostname()}-{os.getpid()}"
+
+
+def _remove_leftovers(root: Path) -> None:
+    host = socket.gethostname()
+    for path in root.glob(".*"):
+        parts = path.name.split("-")
+        if path.name.startswith((".staging-", ".current.tmp-")) and len(parts) >= 4 and "-".join(parts[1:-2]) == host:
+            if not _alive(parts[-2]):
+                shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def rollback(registry: Path, name: str, to_version: str | None = None) -> tuple[str | None, str]:
