@@ -41,13 +41,22 @@ def cmd_serve(args) -> int:
         if args.engine == "vllm":
             return _exec_vllm(plan, args)
         task = server.load_task(plan, args.task, root)
+        _check_port_free(args.host, args.port)  # before a model load, not after it
         server.serve(plan, task, root, args.host, args.port,
                      Limits(max_tokens=args.max_tokens, requests_per_minute=args.requests_per_minute))
-    except server.ServeError as exc:
+    except (server.ServeError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
-    except OSError as exc:  # the port is taken, most often
-        raise UserError(f"--host {args.host} --port {args.port}: {exc.strerror or exc}") from None
     return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"--host {host} --port {port}: {exc.strerror or exc}") from None
 
 
 def _exec_vllm(plan, args) -> int:

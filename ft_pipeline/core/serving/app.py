@@ -149,10 +149,12 @@ def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: st
             adapter.name, prompt_ids, min(body.token_budget() or task.max_new_tokens, state.limits.max_tokens),
             temperature=body.temperature or 0.0, top_p=body.top_p or 1.0, seed=body.seed,
             parser=parser_for(task, wants_json, schema), stops=body.stops())
+        entry.update(finish_reason=generation.finish_reason, prompt_tokens=generation.prompt_tokens,
+                     completion_tokens=generation.completion_tokens)
+        # The check judges what the model answered; the client then gets it masked.
+        problem = answer_problem(task, generation.text, wants_json, schema)
         text, masked_answer = state.redaction.text(generation.text)
-        entry.update(finish_reason=generation.finish_reason, pii_masked_answer=dict(masked_answer),
-                     prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens)
-        problem = answer_problem(task, text, wants_json, schema)
+        entry["pii_masked_answer"] = dict(masked_answer)
         if problem:
             cut = " (cut off at max_tokens)" if generation.finish_reason == "length" else ""
             raise GuardError(422, f"the answer was withheld: it is {problem}{cut}, which the {task.name} task's "

@@ -7,6 +7,8 @@ generation. An answer that fails the task's check (not a label of the task, not 
 cut off by max_tokens) is withheld: 422 with code `answer_check_failed`, never a 200 carrying an
 answer the task calls invalid. Guided decoding (decoding.py) makes that rare for structured and
 classification tasks: the grammar allows only valid answers, so only running out of tokens fails.
+The check judges the model's answer; the client gets it masked. A value masked inside an answer
+can leave it outside an enum of the schema: the value is still never returned in clear.
 """
 from __future__ import annotations
 
