@@ -14,7 +14,7 @@ import pytest
 from ft_pipeline.core import answers
 from ft_pipeline.core.release import registry
 from ft_pipeline.core.task import TaskConfig
-from ft_pipeline_tests.core.serving.helpers import lora_adapter, publish_version, start_server, write_task
+from ft_pipeline_tests.core.serving.helpers import free_port, lora_adapter, publish_version, write_task
 
 openai = pytest.importorskip("openai")
 PLANTED = "jane.doe.4711@example.com"
@@ -23,20 +23,25 @@ NAME = "ticket-router"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, tiny_model_dir):
-    """Two published versions, `current` back on v1, and the server on it."""
+    """Two published versions, `current` back on v1, and the server on it, started (and stopped)
+    by the pipeline's own resource: `python -m ft_pipeline.cli serve` in a subprocess."""
+    from ft_pipeline.defs.serving.resources import ModelServerResource
+
     home = tmp_path_factory.mktemp("serve-home")
     task_path = write_task(tmp_path_factory.mktemp("task"))
     adapters = tmp_path_factory.mktemp("adapters")
     for seed in (1, 2):
         publish_version(home, tiny_model_dir, task_path, lora_adapter(tiny_model_dir, adapters / f"a{seed}", seed))
     registry.set_current(home / "registry", NAME, "v1")
-    env = {**os.environ, "FT_PIPELINE_HOME": str(home), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    log = tmp_path_factory.mktemp("log") / "serve.log"
-    proc, url = start_server(env, ["--requests-per-minute", "0"], log)
-    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=120)
-    yield {"home": home, "url": url, "client": client, "task": TaskConfig.from_yaml(task_path), "log": log}
-    proc.terminate()
-    proc.wait(timeout=30)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FT_PIPELINE_HOME", str(home))
+        resource = ModelServerResource(port=free_port(), start_timeout_s=240)
+        proc = resource.start()
+        client = openai.OpenAI(base_url=resource.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+        yield {"home": home, "url": resource.url, "client": client, "task": TaskConfig.from_yaml(task_path),
+               "resource": resource}
+        resource.stop(proc)
+    assert proc.returncode is not None
 
 
 def ask(served, content: str, **kwargs):
@@ -129,5 +134,24 @@ def test_a_planted_email_is_masked_in_the_traffic_log_and_nowhere_outside_the_ra
     assert mine["version"] and mine["status"] == 200 and mine["answer"] == reply.choices[0].message.content
     leaks = [str(p) for p in served["home"].rglob("*") if p.is_file() and "raw" not in p.relative_to(served["home"]).parts
              and PLANTED.encode() in p.read_bytes()]
-    assert leaks == []
-    assert PLANTED not in served["log"].read_text()
+    assert leaks == []  # the server's own log, $FT_PIPELINE_HOME/logs/serve.log, included
+    assert (served["home"] / "logs" / "serve.log").is_file()
+
+
+def test_production_traffic_shows_the_day_and_which_version_serves(served):
+    """The UI's view: the day's partition counts requests per version and masked values, and asks
+    the live server (through the resource) what it serves now: v2 since the in-place swap."""
+    import dagster as dg
+
+    from ft_pipeline.core.serving import traffic
+    from ft_pipeline.defs.serving.assets import production_traffic
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("FT_PIPELINE_HOME", str(served["home"]))
+        result = dg.materialize([production_traffic], partition_key=traffic.today(),
+                                resources={"model_server": served["resource"]})
+    metadata = result.asset_materializations_for_node("production_traffic")[0].metadata
+    assert metadata["serving_now"].data == {NAME: f"{NAME}/v2"}
+    assert set(metadata["by_version"].data) == {f"{NAME}/v1", f"{NAME}/v2"}
+    assert metadata["pii_masked"].data["EMAIL_ADDRESS"] >= 1 and metadata["answers_withheld"].value >= 1
+    assert PLANTED not in json.dumps({k: str(v) for k, v in metadata.items()})

@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from ft_pipeline.core.release import registry
@@ -64,23 +60,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def start_server(env: dict, args: list[str], log: Path, timeout: float = 240) -> tuple[subprocess.Popen, str]:
-    """`ft-pipeline serve` as a real subprocess; returns once /health answers (bounded wait)."""
-    port = free_port()
-    out = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ft_pipeline.cli", "serve", "--port", str(port), *args],
-                            env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"serve exited {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"serve did not answer within {timeout} s: {log.read_text()[-2000:]}")
