@@ -149,11 +149,14 @@ class Redaction:
         from ft_pipeline.core.data.redaction import RedactionConfig
 
         self.config = RedactionConfig.from_task_section(task.redaction)
+        # Requests are handled on a thread pool; spaCy's pipeline is not documented thread-safe.
+        self._lock = threading.Lock()
 
     def messages(self, messages: list[dict]) -> tuple[list[dict], Counter]:
         from ft_pipeline.core.data.redaction import redact_chunk
 
-        [(record, counts)] = redact_chunk([{"id": "request", "messages": messages}], self.config)
+        with self._lock:
+            [(record, counts)] = redact_chunk([{"id": "request", "messages": messages}], self.config)
         return record["messages"], Counter(counts)
 
     def text(self, text: str) -> tuple[str, Counter]:

@@ -44,10 +44,9 @@ def lora_adapter(model_dir: Path, out: Path, seed: int) -> Path:
     return out
 
 
-def publish_version(home: Path, model_dir: Path, task_path: Path, adapter: Path) -> str:
+def publish_version(home: Path, model_dir: Path, task_path: Path, adapter: Path, name: str = "ticket-router") -> str:
     """What promoted_model writes that serving reads: adapter/ and lineage.json (task, base model)."""
     root = home / "registry"
-    name = "ticket-router"
     staging = registry.staging_dir(root, name)
     shutil.copytree(adapter, staging / "adapter")
     lineage = {"task": {"name": name, "path": str(task_path), "sha256": file_sha256(task_path)},
