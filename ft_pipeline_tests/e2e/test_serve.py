@@ -35,6 +35,7 @@ def served(tmp_path_factory, tiny_model_dir):
     registry.set_current(home / "registry", NAME, "v1")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("FT_PIPELINE_HOME", str(home))
+        env.setenv("OMP_NUM_THREADS", "1")  # two torch threads spin against the other tests' load
         resource = ModelServerResource(port=free_port(), start_timeout_s=240)
         proc = resource.start()
         client = openai.OpenAI(base_url=resource.url + "/v1", api_key="unused", max_retries=0, timeout=120)
