@@ -2,13 +2,15 @@
 served adapter on top of it, switched per request with peft's `set_adapter`.
 
 This is the engine the tests and CPU machines run; on GPUs `serve --engine vllm` hands the same
-adapters to vLLM instead (see vllm.py). One generation runs at a time: the active adapter is a
-property of the shared model, so two requests for different adapters cannot interleave.
+adapters to vLLM instead (see vllm.py). One generation runs at a time (the active adapter is a
+property of the shared model), and the requests that queue behind it for the same adapter are
+answered together by the next one, as a left-padded batch of up to `max_batch` rows.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -36,7 +38,7 @@ class Generation:
 
 
 class Engine:
-    def __init__(self, base_model_dir: str | Path, base_id: str):
+    def __init__(self, base_model_dir: str | Path, base_id: str, max_batch: int = 8):
         from ft_pipeline.core.training.base_model import load_model_and_tokenizer
 
         self.base_id = base_id  # the base model's id in /v1/models, every adapter's `parent`
@@ -48,6 +50,11 @@ class Engine:
         self._loaded = 0
         self._lock = threading.Lock()
         self._vocabulary = None
+        self.max_batch = max_batch
+        self.batch_sizes: Counter = Counter()  # how many batches of each size ran (bounded: sizes <= max_batch)
+        self._queue: list[_Job] = []
+        self._queued = threading.Condition()
+        threading.Thread(target=self._serve_queue, name="generate", daemon=True).start()
 
     # --- adapters ------------------------------------------------------------------------
     def load(self, adapter: Adapter, replace: bool = False) -> None:
@@ -103,27 +110,92 @@ class Engine:
 
     def generate(self, name: str, prompt_ids: list[int], max_new_tokens: int, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, parser=None, stops: list[str] = ()) -> Generation:
+        """Queues the request and waits for its answer. Requests that wait together for the same
+        adapter, with the same sampling and both guided or both free, are answered by one batched
+        `generate` (a request with a seed runs alone, so its seed decides its answer)."""
+        if name not in self.adapters:
+            raise AdapterError(f"no model named {name!r} is served", status=404)
+        sampling = (temperature, top_p) if temperature > 0 else None
+        job = _Job(name, list(prompt_ids), max_new_tokens, sampling, seed, parser, list(stops))
+        with self._queued:
+            self._queue.append(job)
+            self._queued.notify()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _serve_queue(self) -> None:
+        while True:
+            with self._queued:
+                while not self._queue:
+                    self._queued.wait()
+                key = self._queue[0].key()
+                batch = [job for job in self._queue if job.key() == key][:self.max_batch]
+                self._queue = [job for job in self._queue if job not in batch]
+            self.batch_sizes[len(batch)] += 1
+            try:
+                for job, result in zip(batch, self._run(batch)):
+                    job.result = result
+            except BaseException as exc:  # handed to each waiting request, which raises it
+                for job in batch:
+                    job.error = exc
+            finally:
+                for job in batch:
+                    job.done.set()
+
+    def _run(self, batch: list["_Job"]) -> list[Generation]:
         import torch
 
         from ft_pipeline.core.serving.decoding import AllowedTokens
 
-        if name not in self.adapters:
-            raise AdapterError(f"no model named {name!r} is served", status=404)
-        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else \
-            {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        guide = {"prefix_allowed_tokens_fn": AllowedTokens(self.vocabulary(), parser)} if parser is not None else {}
-        inputs = torch.tensor([prompt_ids])
+        first, pad = batch[0], self.tokenizer.pad_token_id
+        width = max(len(job.prompt_ids) for job in batch)
+        # Left padding: every row's answer starts at the same column.
+        ids = torch.tensor([[pad] * (width - len(j.prompt_ids)) + j.prompt_ids for j in batch])
+        mask = torch.tensor([[0] * (width - len(j.prompt_ids)) + [1] * len(j.prompt_ids) for j in batch])
+        sampling = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None} if first.sampling is None \
+            else {"do_sample": True, "temperature": first.sampling[0], "top_p": first.sampling[1]}
+        guide = {}
+        if first.parser is not None:
+            rows = [AllowedTokens(self.vocabulary(), job.parser) for job in batch]
+            guide = {"prefix_allowed_tokens_fn": lambda row, sequence: rows[row](row, sequence)}
         with self._lock, torch.inference_mode():
-            if seed is not None:
-                torch.manual_seed(seed)
-            self.model.set_adapter(self._slots[name])
-            out = self.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs),
-                                      max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                                      eos_token_id=self.tokenizer.eos_token_id, **sampling, **guide)
-        new = out[0, inputs.shape[1]:].tolist()
-        ended = bool(new) and new[-1] == self.tokenizer.eos_token_id
+            if first.name not in self._slots:
+                raise AdapterError(f"no model named {first.name!r} is served", status=404)
+            if first.seed is not None:
+                torch.manual_seed(first.seed)
+            self.model.set_adapter(self._slots[first.name])
+            out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max(j.max_new_tokens for j in batch),
+                                      pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, **sampling, **guide)
+        return [self._finish(job, out[i, width:].tolist()) for i, job in enumerate(batch)]
+
+    def _finish(self, job: "_Job", new: list[int]) -> Generation:
+        """A row's answer: up to its end-of-answer token, else cut at its own max_new_tokens (a
+        batch generates as long as its longest budget)."""
+        eos = self.tokenizer.eos_token_id
+        ended = eos in new[:job.max_new_tokens]
+        new = new[:new.index(eos) + 1] if ended else new[:job.max_new_tokens]
         text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
-        cut = min((text.find(s) for s in stops if s and s in text), default=-1)
+        cut = min((text.find(s) for s in job.stops if s and s in text), default=-1)
         if cut >= 0:
             text, ended = text[:cut], True
-        return Generation(text, "stop" if ended or len(new) < max_new_tokens else "length", len(prompt_ids), len(new))
+        return Generation(text, "stop" if ended else "length", len(job.prompt_ids), len(new))
+
+
+@dataclass(eq=False)
+class _Job:
+    name: str
+    prompt_ids: list[int]
+    max_new_tokens: int
+    sampling: tuple[float, float] | None  # (temperature, top_p), None: greedy
+    seed: int | None
+    parser: object
+    stops: list[str]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Generation | None = None
+    error: BaseException | None = None
+
+    def key(self):
+        """Jobs with equal keys may share a batch."""
+        return (self.name, self.sampling, self.parser is not None) if self.seed is None else id(self)

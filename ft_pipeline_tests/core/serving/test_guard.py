@@ -123,3 +123,34 @@ def test_an_invalid_response_format_schema_is_a_400(engine, ft_home):
     c = client(engine, TaskConfig(name="notes", type="generation"))
     reply = chat(c, response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": 12}}})
     assert reply.status_code == 400 and reply.json()["error"]["param"] == "response_format"
+
+
+def test_requests_that_wait_together_are_answered_as_one_batch_each_with_its_own_answer(engine):
+    """Each request's grammar allows only its own word: a row mixed up in the batch would answer
+    another request's word (or break its grammar)."""
+    import threading
+
+    from ft_pipeline.core.serving.decoding import label_parser
+
+    words = ["billing", "shipping", "account", "refund"]
+    prompts = [engine.render([{"role": "user", "content": f"request {i}"}]) for i in range(len(words))]
+    answers, before = {}, sum(n for size, n in engine.batch_sizes.items() if size > 1)
+
+    def ask(i):
+        answers[i] = engine.generate("m", prompts[i], 12, parser=label_parser([words[i]]))
+
+    taken = lambda: sum(size * n for size, n in engine.batch_sizes.items())
+    start = taken()
+    with engine._lock:  # the engine is busy: every request queues behind it
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(words))]
+        for t in threads:
+            t.start()
+        for _ in range(3000):  # bounded: at most 30 s for four threads to queue
+            if len(engine._queue) + taken() - start >= len(words):
+                break
+            threading.Event().wait(0.01)
+    for t in threads:
+        t.join(timeout=120)
+    assert [answers[i].text for i in range(len(words))] == words
+    assert all(answers[i].finish_reason == "stop" for i in range(len(words)))
+    assert sum(n for size, n in engine.batch_sizes.items() if size > 1) > before
