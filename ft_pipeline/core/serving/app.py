@@ -150,7 +150,7 @@ def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: st
             temperature=body.temperature or 0.0, top_p=body.top_p or 1.0, seed=body.seed,
             parser=parser_for(task, wants_json, schema), stops=body.stops())
         entry.update(finish_reason=generation.finish_reason, prompt_tokens=generation.prompt_tokens,
-                     completion_tokens=generation.completion_tokens)
+                     completion_tokens=generation.completion_tokens, version=generation.version)
         # The check judges what the model answered; the client then gets it masked.
         problem = answer_problem(task, generation.text, wants_json, schema)
         text, masked_answer = state.redaction.text(generation.text)
@@ -162,7 +162,7 @@ def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: st
         entry.update(answer=text, status=200)
         usage = protocol.Usage(prompt_tokens=generation.prompt_tokens, completion_tokens=generation.completion_tokens,
                                total_tokens=generation.prompt_tokens + generation.completion_tokens)
-        return protocol.completion(cid, adapter.name, text, generation.finish_reason, usage, adapter.version)
+        return protocol.completion(cid, adapter.name, text, generation.finish_reason, usage, generation.version)
     except (GuardError, AdapterError) as exc:
         entry.update(status=exc.status, error=getattr(exc, "code", None) or "adapter_error")
         raise

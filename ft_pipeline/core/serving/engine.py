@@ -35,6 +35,7 @@ class Generation:
     finish_reason: str  # "stop": the model (or the guided grammar) ended the answer; "length": max tokens
     prompt_tokens: int
     completion_tokens: int
+    version: str = ""  # the adapter version that answered (a swap in place may land while a request waits)
 
 
 class Engine:
@@ -166,11 +167,12 @@ class Engine:
             if first.seed is not None:
                 torch.manual_seed(first.seed)
             self.model.set_adapter(self._slots[first.name])
+            version = self.adapters[first.name].version
             out = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max(j.max_new_tokens for j in batch),
                                       pad_token_id=pad, eos_token_id=self.tokenizer.eos_token_id, **sampling, **guide)
-        return [self._finish(job, out[i, width:].tolist()) for i, job in enumerate(batch)]
+        return [self._finish(job, out[i, width:].tolist(), version) for i, job in enumerate(batch)]
 
-    def _finish(self, job: "_Job", new: list[int]) -> Generation:
+    def _finish(self, job: "_Job", new: list[int], version: str) -> Generation:
         """A row's answer: up to its end-of-answer token, else cut at its own max_new_tokens (a
         batch generates as long as its longest budget)."""
         eos = self.tokenizer.eos_token_id
@@ -180,7 +182,7 @@ class Engine:
         cut = min((text.find(s) for s in job.stops if s and s in text), default=-1)
         if cut >= 0:
             text, ended = text[:cut], True
-        return Generation(text, "stop" if ended else "length", len(job.prompt_ids), len(new))
+        return Generation(text, "stop" if ended else "length", len(job.prompt_ids), len(new), version)
 
 
 @dataclass(eq=False)
