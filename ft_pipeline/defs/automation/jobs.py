@@ -23,7 +23,8 @@ ingest_job = dg.define_asset_job(
 
 retrain_job = dg.define_asset_job(
     "retrain",
-    selection=dg.AssetSelection.all() - SOURCE_ASSETS - dg.AssetSelection.assets("task"),
+    # production_traffic (group serving) is partitioned by day and records what serving logged
+    selection=dg.AssetSelection.all() - SOURCE_ASSETS - dg.AssetSelection.assets("task") - dg.AssetSelection.groups("serving"),
     tags={"ft_pipeline/job": "retrain"},  # dagster.yaml runs one at a time
     description="Audit, export, assess, train, evaluate and promote on every redacted source — every gate included.",
 )

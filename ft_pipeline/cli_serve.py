@@ -1,0 +1,75 @@
+"""ft-pipeline serve: the registry's `current` (and pinned versions) behind the OpenAI API.
+Same contract as cli.py: a user's mistake is a UserError, one line and exit code 2."""
+from __future__ import annotations
+
+import os
+import sys
+
+from ft_pipeline.cli import UserError
+from ft_pipeline.cli_registry import _model_name, _registry
+
+
+def add_parsers(sub) -> None:
+    from ft_pipeline.core.serving.guard import Limits
+
+    p = sub.add_parser("serve", help="serve the promoted model behind the OpenAI API (chat completions, LoRA adapters)")
+    p.add_argument("--name", help="registry name (default: the task's name, or the only model)")
+    p.add_argument("--task", help="task file whose answer check applies (default: the one the version was trained for)")
+    p.add_argument("--version", action="append", default=[], metavar="V",
+                   help="also serve version V as model id NAME:V (repeatable); NAME is always `current`")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--engine", choices=["local", "vllm"], default="local",
+                   help="local: transformers + peft (CPU or one GPU); vllm: exec `vllm serve` (CUDA)")
+    p.add_argument("--max-tokens", type=int, default=Limits.max_tokens, help="the most one request may generate")
+    p.add_argument("--requests-per-minute", type=int, default=Limits.requests_per_minute,
+                   help="per client address (0: no limit)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from ft_pipeline.core.serving import server
+    from ft_pipeline.core.serving.guard import Limits
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: must be within 1-65535")
+    if args.max_tokens < 1 or args.requests_per_minute < 0:
+        raise UserError("--max-tokens must be >= 1 and --requests-per-minute >= 0")
+    root = _registry()
+    try:
+        plan = server.plan(root, _model_name(args), args.version)
+        if args.engine == "vllm":
+            return _exec_vllm(plan, args)
+        task = server.load_task(plan, args.task, root)
+        _check_port_free(args.host, args.port)  # before a model load, not after it
+        server.serve(plan, task, root, args.host, args.port,
+                     Limits(max_tokens=args.max_tokens, requests_per_minute=args.requests_per_minute))
+    except (server.ServeError, FileNotFoundError) as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise UserError(f"--host {host} --port {port}: {exc.strerror or exc}") from None
+
+
+def _exec_vllm(plan, args) -> int:
+    import shutil
+
+    from ft_pipeline.core.serving.vllm import vllm_command
+    from ft_pipeline.core.training.base_model import ensure_base_model
+
+    argv, env = vllm_command(str(ensure_base_model(plan.base_model)), {a.name: a.path for a in plan.adapters},
+                             args.host, args.port)
+    if shutil.which("vllm") is None:
+        raise UserError("--engine vllm: vllm is not installed here (pip install vllm on a CUDA machine); "
+                        f"it would run: {' '.join(argv)}")
+    print(" ".join(argv), file=sys.stderr, flush=True)
+    os.execvpe(argv[0], argv, {**os.environ, **env})
+    return 0

@@ -1,0 +1,61 @@
+"""A promoted tiny-model release without running the pipeline: a LoRA adapter on the tiny random
+Llama, published with the registry's own staging_dir/publish, and a task file of its own."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.task import file_sha256
+
+TASK = """\
+name: ticket-router
+type: structured
+system_prompt: Route the ticket. Reply with only a JSON object.
+schema:
+  type: object
+  properties:
+    queue: {type: string, enum: [billing, shipping, account]}
+    urgent: {type: boolean}
+  required: [queue, urgent]
+  additionalProperties: false
+max_new_tokens: 40
+"""
+
+
+def write_task(folder: Path, text: str = TASK) -> Path:
+    path = folder / "task.yaml"
+    path.write_text(text)
+    return path
+
+
+def lora_adapter(model_dir: Path, out: Path, seed: int) -> Path:
+    """A LoRA adapter with random (non-zero) B matrices, so that versions answer differently."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(out)
+    return out
+
+
+def publish_version(home: Path, model_dir: Path, task_path: Path, adapter: Path, name: str = "ticket-router") -> str:
+    """What promoted_model writes that serving reads: adapter/ and lineage.json (task, base model)."""
+    root = home / "registry"
+    staging = registry.staging_dir(root, name)
+    shutil.copytree(adapter, staging / "adapter")
+    lineage = {"task": {"name": name, "path": str(task_path), "sha256": file_sha256(task_path)},
+               "training": {"base_model": str(model_dir), "method": "sft"}}
+    (staging / "lineage.json").write_text(json.dumps(lineage))
+    return registry.publish(root, name, staging)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
