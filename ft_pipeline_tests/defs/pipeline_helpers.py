@@ -93,3 +93,11 @@ def demo_task(path: Path, **changes) -> Path:
 def plan(preset: Path) -> dict:
     """The training_plan resource's run config: the one knob both the cost estimate and training read."""
     return {"training_plan": {"config": {"preset": str(preset)}}}
+
+
+def pipeline_keys(defs) -> list:
+    """Every asset of the pipeline in one run: all but the serving group's production_traffic,
+    partitioned by day, which cannot share a run with a source partition."""
+    import dagster as dg
+
+    return sorted((dg.AssetSelection.all() - dg.AssetSelection.groups("serving")).resolve(defs.resolve_asset_graph()))

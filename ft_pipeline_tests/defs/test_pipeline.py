@@ -10,7 +10,9 @@ import dagster as dg
 import pytest
 
 from ft_pipeline.core.release import registry
-from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, demo_task, plan, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import (
+    add_source, demo_slice, demo_task, pipeline_keys, plan, run_config, write_preset,
+)
 
 # Raw PII seeded into the input: none of it may appear outside $FT_PIPELINE_HOME/raw/.
 CANARY_PII = {
@@ -51,7 +53,7 @@ def pipeline(tmp_path_factory, tiny_model_dir):
         job = defs.resolve_implicit_global_asset_job_def()
         # One run: the source partition's ingest and redaction, then everything downstream.
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
-                                        partition_key=add_source(instance, source))
+                                        partition_key=add_source(instance, source), asset_selection=pipeline_keys(defs))
         yield {"result": result, "instance": instance, "home": home, "dagster_home": dagster_home,
                "defs": defs, "config": config, "source": source, "preset": preset,
                "model_dir": tiny_model_dir}

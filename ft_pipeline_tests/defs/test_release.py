@@ -15,7 +15,7 @@ import pytest
 from ft_pipeline import cli
 from ft_pipeline.core.release import registry
 from ft_pipeline_tests.defs.pipeline_helpers import (
-    RELAXED_GATES, add_source, demo_slice, demo_task, run_config, write_preset,
+    RELAXED_GATES, add_source, demo_slice, demo_task, pipeline_keys, run_config, write_preset,
 )
 
 
@@ -35,7 +35,7 @@ def released(tmp_path_factory, tiny_model_dir):
     with dg.instance_for_test(temp_dir=str(root / "dh")) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
-                                        partition_key=add_source(instance, source))
+                                        partition_key=add_source(instance, source), asset_selection=pipeline_keys(defs))
         yield {"result": result, "instance": instance, "home": home, "job": job, "config": config, "source": source}
     if old is None:
         os.environ.pop("FT_PIPELINE_HOME", None)

@@ -18,7 +18,7 @@ from ft_pipeline.core.digest import sha256_text
 from ft_pipeline.core.release import erasure_marks, registry
 from ft_pipeline_tests.core.training.helpers import child_env
 from ft_pipeline_tests.defs.pipeline_helpers import (
-    RELAXED_GATES, add_source, demo_slice, demo_task, run_config, write_preset,
+    RELAXED_GATES, add_source, demo_slice, demo_task, pipeline_keys, run_config, write_preset,
 )
 from ft_pipeline_tests.e2e import erasure_helpers as h
 
@@ -46,7 +46,8 @@ def promoted(tmp_path_factory, tiny_model_dir, moto_s3):
     defs = h.s3_defs()
     with dg.DagsterInstance.get() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, run_config=config, raise_on_error=False, partition_key=add_source(instance, source))
+            instance=instance, run_config=config, raise_on_error=False, partition_key=add_source(instance, source),
+            asset_selection=pipeline_keys(defs))
     assert result.success
     h.copy_state(root, root / "pristine", s3, "ft-values", "ft-values-pristine")
     yield {"root": root, "home": root / "ft_home", "dh": root / "dh", "defs": defs, "config": config, "s3": s3,
