@@ -116,16 +116,27 @@ def test_audit_trail_reaches_the_raw_file(released, capsys):
     assert raw_sha in out and "## The task it was trained and evaluated for" in out and task_sha in out
 
 
+def test_mlflow_holds_the_run_and_the_release(released):
+    """The default store (SQLite under FT_PIPELINE_HOME), read back with MlflowClient."""
+    from ft_pipeline_tests.defs.mlflow_helpers import assert_tracked
+
+    assert_tracked(released["home"], released["result"], released["instance"], released["source"], version="v1")
+
+
 def test_second_promotion_then_rollback(released, capsys):
+    from ft_pipeline_tests.defs.mlflow_helpers import champion
+
     result = released["job"].execute_in_process(
         instance=released["instance"], asset_selection=[dg.AssetKey("promoted_model")], raise_on_error=False,
     )
     assert result.success
     root = released["home"] / "registry"
     assert registry.versions(root, "northwind-triage") == ["v1", "v2"]
+    assert champion("northwind-triage") == "v2"  # MLflow's alias follows `current`
     assert cli.main(["rollback"]) == 0
     assert json.loads(capsys.readouterr().out) == {"model": "northwind-triage", "from": "v2", "to": "v1"}
     assert registry.current_version(root, "northwind-triage") == "v1"
+    assert champion("northwind-triage") == "v1"
     assert cli.main(["audit", "--version", "v2", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == "v2"
 

@@ -90,8 +90,11 @@ def log_training(client, payload: dict, uri: str) -> str:
         child = client.create_run(experiment, run_name=f"fit: {arm}",
                                   tags={"mlflow.parentRunId": run_id, "ft_pipeline.arm": arm, KEY_TAG: f"{payload['run_key']}/{arm}"})
         client.log_param(child.info.run_id, "arm", arm)
-        _log_metrics(client, child.info.run_id, [(metric_key(payload["metric"], k) if k != "usd_per_month" else k, v, 0)
-                                                 for k, v in result.items() if isinstance(v, (int, float))])
+        # accuracy, accuracy.low, accuracy.high, usd_per_month: comparable across arms in the UI
+        names = {"metric": payload["metric"], "low": metric_key(payload["metric"], "low"),
+                 "high": metric_key(payload["metric"], "high"), "usd_per_month": "usd_per_month"}
+        _log_metrics(client, child.info.run_id, [(names[k], v, 0) for k, v in result.items()
+                                                 if k in names and isinstance(v, (int, float))])
         client.set_terminated(child.info.run_id)
     client.set_tag(run_id, DONE_TAG, "training")
     client.set_terminated(run_id)
