@@ -165,7 +165,10 @@ def _register(client, name: str, model_uri: str, run_id: str, tags: dict):
     except MlflowException:
         client.create_registered_model(name, description="Mirrored from the ft_pipeline file registry, "
                                        "which stays the source of truth (ft-pipeline audit).")
-    return client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()})
+    # A tracking server checks that a models:/m-... source is the logged model named by model_id.
+    model_id = model_uri.split("/", 1)[1] if model_uri.startswith("models:/m-") else None
+    return client.create_model_version(name, model_uri, run_id=run_id, tags={k: str(v) for k, v in tags.items()},
+                                       model_id=model_id)
 
 
 def _model_artifacts(client, source: str) -> str | None:

@@ -38,7 +38,9 @@ OPS = {
 # MLflow's HTTP client retries 7 times with backoff by default (minutes against a closed port):
 # the probe gives up at once, an operation after a couple of tries. A user's own settings win.
 PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
-OP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60"}
+# MLflow also prints a "View run" link to stdout, where `ft-pipeline` prints its JSON result.
+OP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+          "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def mlflow_dir() -> Path:
