@@ -18,7 +18,8 @@ import pytest
 
 from ft_pipeline import cli
 from ft_pipeline.core.release import registry
-from ft_pipeline.core.tracking import queue
+from ft_pipeline.core.tracking import models, queue
+from ft_pipeline_tests.conftest import REPO
 from ft_pipeline_tests.defs import mlflow_helpers as mh
 from ft_pipeline_tests.defs.pipeline_helpers import RELAXED_GATES, add_source, demo_slice, demo_task, run_config, write_preset
 
@@ -109,5 +110,19 @@ def test_unreachable_server_still_promotes_then_everything_is_sent(tmp_path, tin
                           stores=[tmp_path / "server.db", tmp_path / "server-artifacts"])
         assert mh.client().get_model_version(mh.NAME, "1").tags["registry_version"] == "v1"
 
+        # a version in rollout is the challenger; promoting it makes it the champion, and no longer a challenger
+        models.mirror_alias(mh.NAME, "v2", models.CHALLENGER)
+        assert mh.client().get_registered_model(mh.NAME).aliases == {"champion": "2", "challenger": "2"}
         assert cli.main(["rollback"]) == 0
         assert mh.champion() == "v1"
+
+
+def test_make_mlflow_opens_the_ui_on_the_default_store_on_localhost():
+    import subprocess
+
+    home = os.environ.get("FT_PIPELINE_HOME", str(REPO / "var"))
+    done = subprocess.run(["make", "-n", "--no-print-directory", "mlflow"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip().splitlines()[-1] == (
+        f".venv/bin/mlflow ui --backend-store-uri sqlite:///{home}/mlflow/mlflow.db -h 127.0.0.1 -p 5000")
+    assert queue.default_uri() == f"sqlite:///{Path(home).resolve()}/mlflow/mlflow.db"

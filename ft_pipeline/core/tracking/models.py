@@ -68,14 +68,13 @@ def mark_erased(client, payload: dict, uri: str) -> dict:
     Tags every mirrored version and every training run whose training_ids.json holds one of the
     digests; with retire deletes their adapter artifacts. Returns what it reached, as counts."""
     erased = set(payload["digests"])
-    tags = {"erased": "true", "erasure_request": payload["request_id"], "erased_at": payload["at"]}
     reached = {"versions": 0, "runs": 0}
     marked_runs = set()
     for v in payload["versions"]:
         mv = find_version(client, v["name"], v["version"])
         if mv is None:
             continue
-        for key, value in tags.items():
+        for key, value in _erasure_tags(mv.tags, payload).items():
             client.set_model_version_tag(v["name"], mv.version, key, value)
         if payload["retire"]:
             _delete(_model_artifacts(client, mv.source))
@@ -88,7 +87,7 @@ def mark_erased(client, payload: dict, uri: str) -> dict:
             if run.info.run_id in marked_runs or erased & _training_digests(client, run.info.run_id):
                 marked_runs.add(run.info.run_id)
     for run_id in marked_runs:
-        for key, value in tags.items():
+        for key, value in _erasure_tags(client.get_run(run_id).data.tags, payload).items():
             client.set_tag(run_id, key, value)
         if payload["retire"]:
             _delete(client.get_run(run_id).info.artifact_uri, "adapter")
@@ -115,6 +114,14 @@ def mirror_erasure(journal: dict, digests: list[str], warn=None) -> None:
         queue.submit("mark_erased", {"request_id": journal["request_id"], "at": journal["at"],
                                      "retire": journal["retire"], "versions": versions, "digests": sorted(digests)},
                      **({"warn": warn} if warn else {}))
+
+
+def _erasure_tags(tags: dict, payload: dict) -> dict:
+    """erased=true, and every request that reached it (a version can meet several), in order."""
+    requests = [r for r in tags.get("erasure_requests", "").split(",") if r]
+    if payload["request_id"] not in requests:
+        requests.append(payload["request_id"])
+    return {"erased": "true", "erasure_requests": ",".join(requests), "erased_at": tags.get("erased_at", payload["at"])}
 
 
 def _training_digests(client, run_id: str) -> set[str]:
