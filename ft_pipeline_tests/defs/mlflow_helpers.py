@@ -108,9 +108,10 @@ def assert_loads_as_released(uri: str, version_dir: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM
 
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    pipeline = mlflow.transformers.load_model(f"models:/{NAME}@champion")
+    from ft_pipeline.core.tracking.models import fluent_uri
+
+    with fluent_uri(uri):  # not mlflow.set_tracking_uri: it would pin every later test to this store
+        pipeline = mlflow.transformers.load_model(f"models:/{NAME}@champion")
     ids = pipeline.tokenizer(["my card was charged twice, please refund"], return_tensors="pt")
     with torch.inference_mode():
         loaded = pipeline.model(**ids).logits

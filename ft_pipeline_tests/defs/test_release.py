@@ -28,6 +28,7 @@ def released(tmp_path_factory, tiny_model_dir):
     home.mkdir()
     (root / "dh").mkdir()
     old = os.environ.get("FT_PIPELINE_HOME")
+    old_tracking = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["FT_PIPELINE_HOME"] = str(home)
     source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
     preset = write_preset(root / "tiny.yaml", max_steps=30, save_steps=15)
@@ -36,7 +37,8 @@ def released(tmp_path_factory, tiny_model_dir):
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
                                         partition_key=add_source(instance, source))
-        yield {"result": result, "instance": instance, "home": home, "job": job, "config": config, "source": source}
+        yield {"result": result, "instance": instance, "home": home, "job": job, "config": config, "source": source,
+               "tracking_env": old_tracking}
     if old is None:
         os.environ.pop("FT_PIPELINE_HOME", None)
     else:
@@ -121,6 +123,8 @@ def test_mlflow_holds_the_run_and_the_release(released):
     from ft_pipeline_tests.defs.mlflow_helpers import assert_tracked
 
     assert_tracked(released["home"], released["result"], released["instance"], released["source"], version="v1")
+    # logging the model did not pin this process (and the next test's home) to this store
+    assert os.environ.get("MLFLOW_TRACKING_URI") == released["tracking_env"]
 
 
 def test_second_promotion_then_rollback(released, capsys):

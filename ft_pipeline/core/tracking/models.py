@@ -11,7 +11,9 @@ rollback refusals, erasure); MLflow shows what it decided:
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -43,9 +45,11 @@ def register_release(client, payload: dict, uri: str) -> str:
         card = version_dir / "MODEL_CARD.md"
         if card.is_file():
             client.log_artifact(run_id, str(card), f"release/{payload['version']}")
-        model_uri = _log_adapter(uri, run_id, version_dir / "adapter", payload["base_model_path"], payload["version"])
-        mv = _register(client, payload["name"], model_uri, run_id,
-                       {**payload.get("tags", {}), VERSION_TAG: payload["version"]})
+        # Registering resolves models:/m-... through the fluent API's store, so both happen inside.
+        with fluent_uri(uri):
+            model_uri = _log_adapter(uri, run_id, version_dir / "adapter", payload["base_model_path"], payload["version"])
+            mv = _register(client, payload["name"], model_uri, run_id,
+                           {**payload.get("tags", {}), VERSION_TAG: payload["version"]})
     client.set_registered_model_alias(payload["name"], CHAMPION, mv.version)
     aliases = client.get_registered_model(payload["name"]).aliases
     if aliases.get(CHALLENGER) == mv.version:  # a challenger that won is the champion now
@@ -153,8 +157,6 @@ def _log_adapter(uri: str, run_id: str, adapter: Path, base_model_path: str, ver
     base = AutoModelForCausalLM.from_pretrained(base_model_path, dtype="auto")
     tokenizer_dir = adapter if (adapter / "tokenizer_config.json").is_file() else base_model_path
     model = {"model": PeftModel.from_pretrained(base, adapter), "tokenizer": AutoTokenizer.from_pretrained(tokenizer_dir)}
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     with mlflow.start_run(run_id=run_id):
         # The requirements given, not inferred: inference loads the model again in a subprocess.
         info = mlflow.transformers.log_model(
@@ -162,6 +164,31 @@ def _log_adapter(uri: str, run_id: str, adapter: Path, base_model_path: str, ver
             pip_requirements=[f"transformers=={transformers.__version__}", f"peft=={peft.__version__}",
                               f"torch=={torch.__version__.split('+')[0]}"])
     return info.model_uri
+
+
+@contextlib.contextmanager
+def fluent_uri(uri: str):
+    """MLflow's fluent API (log_model, load_model) pointed at `uri` for the block only.
+    mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI for subprocesses, which would pin
+    every later operation of this process, and its children, to this store: both the module
+    setting and the environment are put back afterwards."""
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _register(client, name: str, model_uri: str, run_id: str, tags: dict):

@@ -34,7 +34,8 @@ def training(*, task: dict, config: dict, preset: str, metrics: dict, adapter_di
         "run_name": f"{spec['name']} {config.get('method')} {dagster_run_id[:8]}",
         "params": params,
         "tags": {"ft_pipeline.asset": "adapter_weights", "dagster.run_id": dagster_run_id,
-                 "dagster.partition_keys": ",".join(sorted(data_digests)), "export_sha256": export_sha256,
+                 # MLflow refuses tag values over 8,000 characters; the params hold every digest
+                 "dagster.partition_keys": ",".join(sorted(data_digests))[:7000], "export_sha256": export_sha256,
                  "task_sha256": task["sha256"], "base_model": str(config.get("base_model"))},
         "history": metrics.get("history") or [],
         "metrics": summary,

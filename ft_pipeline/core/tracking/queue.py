@@ -97,18 +97,21 @@ def submit(op: str, payload: dict, *, uri: str | None = None, warn: Warn = _log.
     if op not in OPS:
         raise ValueError(f"unknown tracking operation {op!r}")
     uri = tracking_uri(uri)
-    # JSON now, not at flush time: a payload that cannot be queued is a bug to see at once.
-    entry = json.loads(json.dumps({"op": op, "payload": payload, "queued_at": time.time()}, default=str))
-    with _locked():
-        problem = _probe(uri) or _drain(uri, warn)
-        if problem is None:
-            problem, done = _run(entry, uri, warn)
+    try:
+        entry = json.loads(json.dumps({"op": op, "payload": payload, "queued_at": time.time()}, default=str))
+        with _locked():
+            problem = _probe(uri) or _drain(uri, warn)
             if problem is None:
-                return done
-        _enqueue(entry)
-        warn(f"MLflow tracking at {shown(uri)} is unreachable ({problem}); {op} is queued in {pending_dir()} "
-             f"({len(_pending())} pending) and will be sent on the next contact")
+                problem, done = _run(entry, uri, warn)
+                if problem is None:
+                    return done
+            _enqueue(entry)
+    except Exception as exc:  # noqa: BLE001 - a full disk, a bug here: the pipeline goes on regardless
+        warn(f"MLflow tracking skipped {op}: {_one_line(exc)}")
         return False
+    warn(f"MLflow tracking at {shown(uri)} is unreachable ({problem}); {op} is queued in {pending_dir()} "
+         f"({len(_pending())} pending) and will be sent on the next contact")
+    return False
 
 
 def flush(*, uri: str | None = None, warn: Warn = _log.warning) -> int:

@@ -20,26 +20,31 @@ class MlflowResource(dg.ConfigurableResource):
     tracking_uri: str = ""  # "": MLFLOW_TRACKING_URI, else the SQLite store under FT_PIPELINE_HOME
     enabled: bool = True
 
-    def _submit(self, context, op: str, payload: dict) -> bool:
+    def _submit(self, context, op: str, build) -> bool:
         if not self.enabled:
+            return False
+        try:
+            payload = build()
+        except Exception as exc:  # noqa: BLE001 - a tracking bug must not fail the asset it mirrors
+            context.log.warning(f"MLflow tracking skipped {op}: {type(exc).__name__}: {exc}")
             return False
         return queue.submit(op, payload, uri=self.tracking_uri or None, warn=context.log.warning)
 
     def log_training(self, context, *, task: dict, training, metrics: dict, adapter_dir: Path, export_sha256: str,
                      fit_assessment: dict, preset: str) -> bool:
-        return self._submit(context, "log_training", payloads.training(
+        return self._submit(context, "log_training", lambda: payloads.training(
             task=task, config=training.to_dict(), preset=preset, metrics=metrics, adapter_dir=adapter_dir,
             export_sha256=export_sha256, data_digests=_data_digests(context), dagster_run_id=context.run_id,
             fit_assessment=fit_assessment))
 
     def log_evaluation(self, context, *, task: dict, adapter_weights: dict, report: dict) -> bool:
-        return self._submit(context, "log_evaluation", payloads.evaluation(
+        return self._submit(context, "log_evaluation", lambda: payloads.evaluation(
             task=task, run_key=run_key(adapter_weights), report=report, report_path=report["path"],
             dagster_run_id=context.run_id))
 
     def register_release(self, context, *, task: dict, adapter_weights: dict, version_dir: Path,
                          base_model_path: str) -> bool:
-        return self._submit(context, "register_release", payloads.release(
+        return self._submit(context, "register_release", lambda: payloads.release(
             task=task, run_key=run_key(adapter_weights), version_dir=version_dir, base_model_path=base_model_path,
             dagster_run_id=context.run_id))
 
