@@ -125,6 +125,15 @@ def normalised_state(root: Path, s3, bucket: str, request_id: str) -> dict:
     return {"files": files, "s3": objects, "mlflow": mlflow_tags(home, request_id)}
 
 
+def mlflow_weights(home: Path) -> set[str]:
+    """The adapter files MLflow lists for the training runs of the default store under `home`. A
+    copied store keeps its artifact location, so a copy lists (and deletes) the original's."""
+    from ft_pipeline_tests.defs import mlflow_helpers as mh
+
+    mlflow = mh.client(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    return {f.path for r in mh.training_runs(mlflow) for f in mlflow.list_artifacts(r.info.run_id, "adapter")}
+
+
 def mlflow_tags(home: Path, request_id: str) -> dict:
     """The tags of every model version and training run in the default MLflow store, request id
     and times as placeholders."""
