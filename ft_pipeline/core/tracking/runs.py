@@ -73,10 +73,12 @@ def log_training(client, payload: dict, uri: str) -> str:
     for i in range(0, len(params), 100):
         client.log_batch(run_id, params=params[i:i + 100])
     history = payload.get("history") or []
-    _log_metrics(client, run_id, [(k, v, h["step"]) for h in history for k, v in h.items()
+    # loss, learning_rate, grad_norm, ... per step (DPO's rewards/chosen, GRPO's reward/... too)
+    _log_metrics(client, run_id, [(metric_key(k), v, h["step"]) for h in history for k, v in h.items()
                                   if k != "step" and isinstance(v, (int, float))])
     last = max((h["step"] for h in history), default=0)
-    _log_metrics(client, run_id, [(k, v, last) for k, v in payload["metrics"].items() if isinstance(v, (int, float))])
+    _log_metrics(client, run_id, [(metric_key(k), v, last) for k, v in payload["metrics"].items()
+                                  if isinstance(v, (int, float))])
     losses = [(h["step"], h["loss"]) for h in history if isinstance(h.get("loss"), (int, float))]
     if losses:
         from ft_pipeline.core import plots
@@ -110,7 +112,7 @@ def log_evaluation(client, payload: dict, uri: str) -> str:
              for k, x in stats.items() if k in ("difference", "low", "high", "p_value", "n")]
     rows += [(metric_key("eval.group", attr, group, k), x, 0) for attr, groups in payload["groups_with_intervals"].items()
              for group, stats in groups.items() for k, x in stats.items() if k in ("n", "metric", "low", "high")]
-    _log_metrics(client, run_id, [r for r in rows if isinstance(r[1], (int, float)) and not isinstance(r[1], bool)])
+    _log_metrics(client, run_id, [r for r in rows if isinstance(r[1], (int, float))])
     client.set_tag(run_id, "eval.metric", payload["metric"])
     client.set_tag(run_id, "eval.gates_failed", ",".join(payload["gates_failed"]) or "none")
     client.set_tag(run_id, "eval.dagster_run_id", payload.get("dagster_run_id", ""))
@@ -135,7 +137,8 @@ def _log_metrics(client, run_id: str, rows: list[tuple[str, float, int]]) -> Non
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(key, float(value), now, int(step)) for key, value, step in rows]
+    # bool is an int to Python, not a metric
+    metrics = [Metric(key, float(value), now, int(step)) for key, value, step in rows if not isinstance(value, bool)]
     for i in range(0, len(metrics), BATCH):
         client.log_batch(run_id, metrics=metrics[i:i + BATCH])
 
