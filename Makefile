@@ -11,7 +11,7 @@ export GX_ANALYTICS_ENABLED := false
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test attack mutants ui validate clean
+.PHONY: setup demo test attack mutants ui mlflow validate clean
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ validate: setup
 
 ui: setup
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+# The MLflow UI on the default store (every run, curve and model version); a tracking server
+# named by MLFLOW_TRACKING_URI has its own UI.
+mlflow: setup
+	mkdir -p $(FT_PIPELINE_HOME)/mlflow
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(FT_PIPELINE_HOME)/mlflow/mlflow.db -h 127.0.0.1 -p 5000
 
 clean:
 	rm -rf var storage history schedules logs .logs_queue

@@ -100,6 +100,9 @@ def cmd_rollback(args) -> int:
         previous, now = registry.rollback(_registry(), name, args.to)
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
+    from ft_pipeline.core.tracking.models import mirror_alias  # MLflow's `champion` follows `current`
+
+    mirror_alias(name, now, warn=lambda message: print(f"WARNING: {message}", file=sys.stderr))
     print(json.dumps({"model": name, "from": previous, "to": now}))
     return 0
 

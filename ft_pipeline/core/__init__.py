@@ -5,5 +5,6 @@ knobs checked by knobs), the record schema (records), where files go (paths), an
 records (answers), JSONL I/O (jsonl), digests (digest), numbers as a person writes them in YAML
 (numbers) and plots (plots).
 One folder per stage, mirroring ft_pipeline/defs/: data/ (ingest to export), training/ (the
-standalone trainer, base model, cost), release/ (fit assessment, evaluation, registry, audit).
+standalone trainer, base model, cost), release/ (fit assessment, evaluation, registry, audit);
+tracking/ mirrors runs and the registry to MLflow.
 """

@@ -9,7 +9,7 @@ EXPECTED_ASSETS = {
     "task", "raw_dataset", "redacted_dataset", "label_review_sample", "bias_report", "jsonl_export", "base_model",
     "fit_assessment", "adapter_weights", "eval_report", "promoted_model",
 }
-HEAVY = ["torch", "transformers", "presidio_analyzer", "great_expectations", "trl", "peft", "spacy"]
+HEAVY = ["torch", "transformers", "presidio_analyzer", "great_expectations", "trl", "peft", "spacy", "mlflow"]
 
 
 def test_definitions_import_is_fast_and_light():

@@ -28,6 +28,7 @@ def released(tmp_path_factory, tiny_model_dir):
     home.mkdir()
     (root / "dh").mkdir()
     old = os.environ.get("FT_PIPELINE_HOME")
+    old_tracking = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["FT_PIPELINE_HOME"] = str(home)
     source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
     preset = write_preset(root / "tiny.yaml", max_steps=30, save_steps=15)
@@ -36,7 +37,8 @@ def released(tmp_path_factory, tiny_model_dir):
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
                                         partition_key=add_source(instance, source), asset_selection=pipeline_keys(defs))
-        yield {"result": result, "instance": instance, "home": home, "job": job, "config": config, "source": source}
+        yield {"result": result, "instance": instance, "home": home, "job": job, "config": config, "source": source,
+               "tracking_env": old_tracking}
     if old is None:
         os.environ.pop("FT_PIPELINE_HOME", None)
     else:
@@ -116,16 +118,29 @@ def test_audit_trail_reaches_the_raw_file(released, capsys):
     assert raw_sha in out and "## The task it was trained and evaluated for" in out and task_sha in out
 
 
+def test_mlflow_holds_the_run_and_the_release(released):
+    """The default store (SQLite under FT_PIPELINE_HOME), read back with MlflowClient."""
+    from ft_pipeline_tests.defs.mlflow_helpers import assert_tracked
+
+    assert_tracked(released["home"], released["result"], released["instance"], released["source"], version="v1")
+    # logging the model did not pin this process (and the next test's home) to this store
+    assert os.environ.get("MLFLOW_TRACKING_URI") == released["tracking_env"]
+
+
 def test_second_promotion_then_rollback(released, capsys):
+    from ft_pipeline_tests.defs.mlflow_helpers import champion
+
     result = released["job"].execute_in_process(
         instance=released["instance"], asset_selection=[dg.AssetKey("promoted_model")], raise_on_error=False,
     )
     assert result.success
     root = released["home"] / "registry"
     assert registry.versions(root, "northwind-triage") == ["v1", "v2"]
+    assert champion("northwind-triage") == "v2"  # MLflow's alias follows `current`
     assert cli.main(["rollback"]) == 0
     assert json.loads(capsys.readouterr().out) == {"model": "northwind-triage", "from": "v2", "to": "v1"}
     assert registry.current_version(root, "northwind-triage") == "v1"
+    assert champion("northwind-triage") == "v1"
     assert cli.main(["audit", "--version", "v2", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == "v2"
 

@@ -117,7 +117,31 @@ def normalised_state(root: Path, s3, bucket: str, request_id: str) -> dict:
         return hashlib.sha256(data).hexdigest()
 
     home = root / "ft_home"
+    # MLflow's SQLite bytes differ run to run (timestamps, page layout): its state is compared as
+    # the tags MLflow answers with instead.
     files = {str(p.relative_to(home)).replace(request_id, "<request>"): norm(p.read_bytes())
-             for p in sorted(home.rglob("*")) if p.is_file() and p.name != ".lock"}
+             for p in sorted(home.rglob("*")) if p.is_file() and p.name not in (".lock", "mlflow.db")}
     objects = {key: [norm(b) for b in stored] for key, stored in bodies(s3, bucket).items()}
-    return {"files": files, "s3": objects}
+    return {"files": files, "s3": objects, "mlflow": mlflow_tags(home, request_id)}
+
+
+def mlflow_weights(home: Path) -> set[str]:
+    """The adapter files MLflow lists for the training runs of the default store under `home`. A
+    copied store keeps its artifact location, so a copy lists (and deletes) the original's."""
+    from ft_pipeline_tests.defs import mlflow_helpers as mh
+
+    mlflow = mh.client(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    return {f.path for r in mh.training_runs(mlflow) for f in mlflow.list_artifacts(r.info.run_id, "adapter")}
+
+
+def mlflow_tags(home: Path, request_id: str) -> dict:
+    """The tags of every model version and training run in the default MLflow store, request id
+    and times as placeholders."""
+    from ft_pipeline_tests.defs import mlflow_helpers as mh
+
+    mlflow = mh.client(f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
+    norm = lambda tags: {k: ISO.sub(b"<at>", v.replace(request_id, "<request>").encode()).decode()
+                         for k, v in tags.items() if k not in ("mlflow.runName", "mlflow.user")}
+    versions = {f"version {mv.version}": norm(mv.tags) for mv in mlflow.search_model_versions(f"name = '{mh.NAME}'")}
+    runs = {f"run {r.data.tags['ft_pipeline.run_key']}": norm(r.data.tags) for r in mh.training_runs(mlflow)}
+    return {**versions, **runs}

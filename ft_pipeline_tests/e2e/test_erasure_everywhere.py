@@ -16,6 +16,7 @@ from dagster._core.instance.ref import InstanceRef
 from ft_pipeline import cli
 from ft_pipeline.core.digest import sha256_text
 from ft_pipeline.core.release import erasure_marks, registry
+from ft_pipeline_tests.defs import mlflow_helpers as mh
 from ft_pipeline_tests.core.training.helpers import child_env
 from ft_pipeline_tests.defs.pipeline_helpers import (
     RELAXED_GATES, add_source, demo_slice, demo_task, pipeline_keys, run_config, write_preset,
@@ -109,6 +110,13 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["models_marked"] == [f"{NAME}/v1"] and sha256_text(target) in listed["removed_id_digests"]
 
+    # MLflow mirrors the marks: v1's model version and the run that trained it (weights kept: no --retire)
+    mlflow = mh.client()
+    v1 = mlflow.get_model_version_by_alias(NAME, "champion")
+    assert (v1.tags["registry_version"], v1.tags["erased"], v1.tags["erasure_requests"]) == ("v1", "true", summary["request_id"])
+    assert mlflow.get_run(v1.run_id).data.tags["erased"] == "true" and "weights_retired_at" not in v1.tags
+    assert "adapter/adapter_model.safetensors" in {f.path for f in mlflow.list_artifacts(v1.run_id, "adapter")}
+
     # no bypass: promoting the adapter trained on the erased record again is refused
     with dg.DagsterInstance.get() as instance:
         again = defs.resolve_implicit_global_asset_job_def().execute_in_process(
@@ -197,9 +205,14 @@ def test_sigkilled_forget_run_again_ends_in_the_same_state(promoted, tmp_path, m
             events = h.erasure_events(instance)
         return h.normalised_state(root, s3, bucket, summary["request_id"]), {**summary, **events}, first
 
+    assert "adapter/adapter_model.safetensors" in h.mlflow_weights(promoted["root"] / "pristine" / "ft_home")
     expected, straight, run = scenario("straight")
     writes = int(run.stderr.rsplit("atomic writes: ", 1)[1].split()[0])
     assert writes >= 10 and straight["models_retired"] == [f"{NAME}/v1"]
+    # --retire reaches MLflow: v1 and its run tagged, the adapter's weights gone from its artifacts
+    assert expected["mlflow"]["version 1"]["erased"] == "true" and "weights_retired_at" in expected["mlflow"]["version 1"]
+    assert [r["erased"] for k, r in expected["mlflow"].items() if k.startswith("run ")] == ["true"]
+    assert h.mlflow_weights(tmp_path / "straight" / "ft_home") == set()
     assert straight["stale_sources"] and straight["failed_checks"] == [CHECK.name]
     for kill_after in sorted({1, writes // 2, writes - 1}):
         state, summary, _ = scenario(f"kill-{kill_after}", kill_after)

@@ -197,6 +197,9 @@ def _execute(journal: dict, status: str, after) -> dict:
     for model in journal["models"]:
         erasure_marks.mark(_registry(), model, journal["request_id"], journal["at"], journal["retire"])
     summary = _summary(journal)
+    from ft_pipeline.core.tracking.models import mirror_erasure  # MLflow's copies: tagged, retired weights deleted
+
+    mirror_erasure(journal, summary["removed_id_digests"])
     current = erasure_marks.tainted_current(_registry(), set(summary["removed_id_digests"]))
     summary["current_trained_on_erased_data"] = [f"{c['name']}/{c['version']}" for c in current]
     if after is not None:

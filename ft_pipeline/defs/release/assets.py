@@ -12,6 +12,7 @@ from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_c
 from ft_pipeline.defs.gates import require_gates
 from ft_pipeline.defs.release.configs import EvalConfig, PromotionConfig
 from ft_pipeline.defs.release.lineage import collect_lineage
+from ft_pipeline.defs.tracking.resources import MlflowResource
 
 GROUP = "release"
 
@@ -36,6 +37,7 @@ def alternatives(fit_assessment: dict, task_type: str) -> tuple[dict | None, str
 def eval_report(
     context: dg.AssetExecutionContext,
     config: EvalConfig,
+    mlflow: MlflowResource,
     base_model: dict,
     jsonl_export: dict,
     fit_assessment: dict,
@@ -68,8 +70,10 @@ def eval_report(
     figures = result.write(out)
     context.add_output_metadata({**file_metadata(out / "eval_report.md"), **task_metadata(task),
                                  **_eval_metadata(result, figures)})
-    return {"path": str(out / "eval_report.md"), "predictions_path": str(out / "predictions.jsonl"),
-            **result.report.as_dict()}
+    value = {"path": str(out / "eval_report.md"), "predictions_path": str(out / "predictions.jsonl"),
+             **result.report.as_dict()}
+    mlflow.log_evaluation(context, task=task, adapter_weights=adapter_weights, report=value)
+    return value
 
 
 def _eval_metadata(result, figures: str) -> dict:
@@ -95,6 +99,7 @@ def _eval_metadata(result, figures: str) -> dict:
 def promoted_model(
     context: dg.AssetExecutionContext,
     config: PromotionConfig,
+    mlflow: MlflowResource,
     base_model: dict,
     jsonl_export: dict,
     adapter_weights: dict,
@@ -125,6 +130,8 @@ def promoted_model(
         "model_card": dg.MetadataValue.md((path / "MODEL_CARD.md").read_text()),
         "smoke_test": f"{staged.prompts} held-out prompts answered, {staged.well_formed} well-formed for the task",
     })
+    mlflow.register_release(context, task=task, adapter_weights=adapter_weights, version_dir=path,
+                            base_model_path=base_model["path"])
     return {"path": str(path), "name": spec.name, "version": path.name}
 
 

@@ -9,6 +9,7 @@ from ft_pipeline.core import paths
 from ft_pipeline.core.training import model_stats
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.gates import require_gates
+from ft_pipeline.defs.tracking.resources import MlflowResource
 from ft_pipeline.defs.training.configs import BaseModelConfig, FitAssessmentConfig
 from ft_pipeline.defs.training.resources import TrainerResource, TrainingPlanResource
 
@@ -115,6 +116,7 @@ def adapter_weights(
     context: dg.AssetExecutionContext,
     trainer: TrainerResource,
     training_plan: TrainingPlanResource,
+    mlflow: MlflowResource,
     base_model: dict,
     jsonl_export: dict,
     fit_assessment: dict,
@@ -157,6 +159,10 @@ def adapter_weights(
         "gates_verified": len(gates),
         **({"loss_curve": dg.MetadataValue.md(plots.png_to_markdown(curve, "loss curve"))} if curve else {}),
     })
+    mlflow.log_training(context, task=task, training=training, metrics=metrics, adapter_dir=output_dir,
+                        export_sha256=data_sha, fit_assessment=fit_assessment,
+                        preset=str(training_plan.preset_path(task_config(task).method)))
     # An explicit Output: with Dagster Pipes in play (subprocess / accelerate / ecs), a bare
     # return value is refused.
-    return dg.Output({"path": str(output_dir), "metrics": metrics, "config": training.to_dict()})
+    return dg.Output({"path": str(output_dir), "metrics": metrics, "config": training.to_dict(),
+                      "dagster_run_id": context.run_id})
