@@ -21,7 +21,9 @@ from ft_pipeline.core.release import registry
 from ft_pipeline.core.tracking import models, queue
 from ft_pipeline_tests.conftest import REPO
 from ft_pipeline_tests.defs import mlflow_helpers as mh
-from ft_pipeline_tests.defs.pipeline_helpers import RELAXED_GATES, add_source, demo_slice, demo_task, run_config, write_preset
+from ft_pipeline_tests.defs.pipeline_helpers import (
+    RELAXED_GATES, add_source, demo_slice, demo_task, pipeline_keys, run_config, write_preset,
+)
 
 
 def free_port() -> int:
@@ -93,7 +95,7 @@ def test_unreachable_server_still_promotes_then_everything_is_sent(tmp_path, tin
     with dg.instance_for_test(temp_dir=str(tmp_path / "dh")) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
-                                        partition_key=add_source(instance, source))
+                                        partition_key=add_source(instance, source), asset_selection=pipeline_keys(defs))
         assert result.success
         assert registry.current_version(home / "registry", mh.NAME) == "v1"
         pending = [p.name.split("-", 2)[2] for p in sorted((home / "mlflow" / "pending").glob("*.json"))]
