@@ -155,6 +155,7 @@ def adapter_weights(
         "resumed_from_step": metrics.get("resumed_from") or 0,
         "wall_seconds": metrics.get("wall_seconds"),
         "gates_verified": len(gates),
+        **({"privacy": dg.MetadataValue.json(metrics["privacy"])} if metrics.get("privacy") else {}),
         **({"loss_curve": dg.MetadataValue.md(plots.png_to_markdown(curve, "loss curve"))} if curve else {}),
     })
     # An explicit Output: with Dagster Pipes in play (subprocess / accelerate / ecs), a bare
