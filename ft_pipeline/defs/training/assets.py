@@ -58,7 +58,7 @@ def fit_assessment(
     spec = task_config(task)
     try:
         fit_config = FitConfig.from_dict(spec.fit, spec.source_path or "task")
-        training = training_plan.training_config(spec.method)
+        training = training_plan.training_config(spec.method, spec.privacy)
     except (TaskError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from None
     out = run_dir("reports", "fit_assessment", context.run_id)
@@ -128,7 +128,8 @@ def adapter_weights(
 
     gates = require_gates(context)
     try:
-        training = training_plan.training_config(task_config(task).method)
+        spec = task_config(task)
+        training = training_plan.training_config(spec.method, spec.privacy)
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
     training.base_model = base_model["path"]

@@ -213,3 +213,53 @@ def test_a_non_dp_rerun_into_a_dp_folder_drops_its_privacy_record(dp_run, tiny_m
     (out / "privacy.json").write_text((dp_run["out"] / "privacy.json").read_text())
     metrics = train(tiny_config(tiny_model_dir, max_steps=2), tiny_export, out)
     assert "privacy" not in metrics and not (out / "privacy.json").exists()
+
+
+# --- the task-file switch ------------------------------------------------------------------
+
+def write_task(tmp_path, privacy: str, type_: str = "classification"):
+    path = tmp_path / "task.yaml"
+    path.write_text(f"name: t\ntype: {type_}\nprivacy: {privacy}\n")
+    return path
+
+
+@pytest.mark.parametrize(("privacy", "says"), [
+    ("{dp: true, target_epsilon: 0}", "field privacy.target_epsilon: must be > 0"),
+    ("{dp: true, epsilon: 3}", "field privacy: unknown field(s): epsilon"),
+    ("yes", "field privacy: must be a mapping"),
+])
+def test_a_bad_privacy_block_in_the_task_file_is_named(tmp_path, privacy, says):
+    from ft_pipeline.core.task import TaskConfig, TaskError
+
+    with pytest.raises(TaskError) as info:
+        TaskConfig.from_yaml(write_task(tmp_path, privacy))
+    assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_preference_task_refuses_dp(tmp_path):
+    from ft_pipeline.core.task import TaskConfig, TaskError
+
+    with pytest.raises(TaskError, match="field privacy.dp: DP-SGD is implemented for SFT only; this task trains dpo"):
+        TaskConfig.from_yaml(write_task(tmp_path, "{dp: true}", "preference"))
+
+
+def test_the_task_files_privacy_overrides_the_presets():
+    from ft_pipeline.defs.training.resources import TrainingPlanResource
+
+    config = TrainingPlanResource().training_config("sft", {"dp": True, "target_epsilon": 4})
+    assert config.privacy.dp and config.privacy.target_epsilon == 4 and config.privacy.max_grad_norm == 1.0
+    assert config.lora_rank == TrainingPlanResource().training_config("sft").lora_rank  # the rest is the preset's
+    with pytest.raises(ValueError, match=r"smollm2-cpu-dpo.yaml with the task file's privacy: TrainingConfig\.privacy"
+                                         r"\.dp=True: DP-SGD is implemented for SFT only; dpo"):
+        TrainingPlanResource(method="dpo").training_config("sft", {"dp": True})
+
+
+def test_run_with_a_dp_task_and_method_dpo_exits_2_in_one_line(tmp_path, capsys):
+    from ft_pipeline import cli
+
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"id": "a", "prompt": "hi", "completion": "billing"}\n')
+    assert cli.main(["run", str(source), "--task", str(write_task(tmp_path, "{dp: true}")), "--method", "dpo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "with the task file's privacy: TrainingConfig.privacy.dp=True: DP-SGD is implemented " \
+                               "for SFT only; dpo" in err
