@@ -5,9 +5,9 @@
 
 Trains the preset twice through `train()`: as it is, and with `privacy: {dp: true,
 target_epsilon: E}` (or `--dp-preset`, a preset of its own for the DP run, with the same steps).
-Each adapter is then measured the same way: the per-example loss on the held-out test split (mean
-over conversations of the mean answer-token loss, dp.mean_example_loss) and the task's metric on
-the first `--items` test prompts, answered greedily as eval_report answers them.
+Each adapter is then measured the same way on the first `--items` held-out test conversations: the
+per-example loss (mean over conversations of the mean answer-token loss, dp.mean_example_loss) and
+the task's metric, answered greedily as eval_report answers them.
 
 Prints one JSON line per run; the last line is the DP / plain ratios (wall time target <= 2x).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def held_out_loss(base_dir: str, adapter: Path, data: Path, config) -> float:
+def held_out_loss(base_dir: str, adapter: Path, data: Path, config, items: int) -> float:
     from peft import PeftModel
 
     from ft_pipeline.core.training.base_model import load_model_and_tokenizer
@@ -31,7 +31,7 @@ def held_out_loss(base_dir: str, adapter: Path, data: Path, config) -> float:
 
     model, tokenizer = load_model_and_tokenizer(base_dir, dtype="float32")
     model = PeftModel.from_pretrained(model, adapter)
-    test = [json.loads(line) for line in open(data / "test.jsonl")]
+    test = [json.loads(line) for line in open(data / "test.jsonl")][:items]
     examples = tokenize(test, tokenizer, config.max_length, True)[0]
     return mean_example_loss(model, examples, tokenizer.pad_token_id, 8, "cpu")
 
@@ -79,7 +79,7 @@ def main() -> None:
             results[name] = {
                 "run": name, "steps": metrics["steps"], "train_seconds": round(metrics["train_seconds"], 1),
                 "wall_seconds": round(metrics["wall_seconds"], 1), "first_loss": metrics["first_loss"],
-                "final_loss": metrics["final_loss"], "test_example_loss": held_out_loss(base_dir, out, opts.data, config),
+                "final_loss": metrics["final_loss"], "test_example_loss": held_out_loss(base_dir, out, opts.data, config, opts.items),
                 "task": task_metric(base_dir, out, opts.data, opts.items),
                 "privacy": metrics.get("privacy"),
             }
