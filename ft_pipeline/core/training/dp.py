@@ -136,6 +136,7 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     set_seed(config.seed)  # fixes the LoRA init and the Poisson draws
     model = model.to(device)  # before LoRA and Opacus: hooks and optimizer must see the placed weights
     model = get_peft_model(model, lora_config(config))
+    model.train()  # from_pretrained loads in eval mode: LoRA dropout would silently be off
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
     estimate = estimate_cost(config, _planned_tokens(config, run["n_tokens"], len(examples), 1), run["n_params"],
