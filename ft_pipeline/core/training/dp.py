@@ -187,7 +187,8 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
         with BatchMemoryManager(data_loader=dp_loader, max_physical_batch_size=config.per_device_batch_size,
                                 optimizer=dp_optimizer) as physical:
             for batch in physical:
-                empty = batch["input_ids"].shape[0] == 0
+                # An empty first draw comes as [] (Opacus has no batch yet to shape it like).
+                empty = not isinstance(batch, dict) or batch["input_ids"].shape[0] == 0
                 if empty:
                     batch = noise_only_batch(pad_id)
                 with autocast:
@@ -195,16 +196,17 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
                 loss.backward()
                 dp_optimizer.step()
                 dp_optimizer.zero_grad()
-                window.append(loss.item())
-                tokens_seen += 0 if empty else int(batch["attention_mask"].sum())
+                if not empty:
+                    window.append(loss.item())
+                    tokens_seen += int(batch["attention_mask"].sum())
                 if taken() == done:
                     continue
                 done = taken()
                 scheduler.step()
                 bar.update(1)
                 if done % config.logging_steps == 0 or done == steps:
-                    entry = {"step": done, "loss": sum(window) / len(window), "learning_rate": scheduler.get_last_lr()[0],
-                             "epsilon": float(engine.get_epsilon(delta))}
+                    entry = {"step": done, **({"loss": sum(window) / len(window)} if window else {}),
+                             "learning_rate": scheduler.get_last_lr()[0], "epsilon": float(engine.get_epsilon(delta))}
                     history.append(entry)
                     window = []
                     emit({"event": "log", "max_steps": steps, **entry})
@@ -221,7 +223,7 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
               "expected_batch_size": logical, "steps": done, "train_examples": len(examples),
               "accountant": ACCOUNTANT, "sampling": "poisson", "grad_sample_mode": privacy.grad_sample_mode,
               "privacy_unit": "one training example (conversation)", "opacus_version": opacus.__version__}
-    losses = [h["loss"] for h in history]
+    losses = [h["loss"] for h in history if "loss" in h]
     metrics = {
         "method": config.method, "base_model": config.base_model, "base_model_path": str(run["model_path"]),
         "steps": done, "max_steps": steps, "epochs": done * sample_rate, "resumed_from": None, "world_size": 1,
