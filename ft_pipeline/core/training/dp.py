@@ -220,7 +220,7 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
 
     record = {"dp": True, "epsilon": epsilon, "delta": delta, "target_epsilon": privacy.target_epsilon,
               "max_grad_norm": privacy.max_grad_norm, "noise_multiplier": sigma, "sample_rate": sample_rate,
-              "expected_batch_size": logical, "steps": done, "train_examples": len(examples),
+              "expected_batch_size": len(examples) * sample_rate, "steps": done, "train_examples": len(examples),
               "accountant": ACCOUNTANT, "sampling": "poisson", "grad_sample_mode": privacy.grad_sample_mode,
               "privacy_unit": "one training example (conversation)", "opacus_version": opacus.__version__}
     losses = [h["loss"] for h in history if "loss" in h]
