@@ -90,14 +90,16 @@ def check_request(request: RunRequest):
             except (TaskError, InputError) as exc:
                 raise UserError(str(exc)) from None
     base_model = request.base_model
-    if request.preset:
+    if request.preset or task.privacy:  # the task's privacy: meets the preset (and --method) here
         from ft_pipeline.defs.training.resources import TrainingPlanResource
 
         try:
-            training = TrainingPlanResource(preset=request.preset, method=request.method).training_config(task.method)
+            training = TrainingPlanResource(preset=request.preset, method=request.method).training_config(
+                task.method, task.privacy)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        base_model = base_model or training.base_model
+        if request.preset:
+            base_model = base_model or training.base_model
     _check_local_base_model(base_model, "--base-model" if request.base_model else f"{request.preset}: base_model")
     return task
 

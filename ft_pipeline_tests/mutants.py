@@ -139,6 +139,12 @@ MUTANTS = [
     Mutant("redaction runs once", "ft_pipeline/core/data/redaction/stream.py",
            "MAX_PASSES = 3", "MAX_PASSES = 1",
            (T + "core/data/test_redaction.py::test_what_the_residual_gate_would_find_in_redacted_text_is_redacted_too",)),
+    Mutant("DPO trains with dp: true, silently without DP", "ft_pipeline/core/training/privacy.py",
+           'if config.method != "sft":', "if False:",
+           (T + "core/training/test_dp.py::test_dpo_and_grpo_refuse_dp_by_name",)),
+    Mutant("a non-DP rerun keeps the DP run's privacy.json", "ft_pipeline/core/training/checkpoints.py",
+           'OPTIONAL_FILES = ("privacy.json",)', "OPTIONAL_FILES = ()",
+           (T + "core/training/test_dp.py::test_a_non_dp_rerun_into_a_dp_folder_drops_its_privacy_record",)),
 ]
 
 

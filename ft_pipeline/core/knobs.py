@@ -71,5 +71,19 @@ def check_sections(task, fail) -> None:
         if why and re.fullmatch(r"[\w.]+", field):
             fail(field if field.startswith("redaction.") else f"redaction.{field}", why)
         fail("redaction", str(exc))
+    check_privacy(task, fail)
     if task.knowledge is not None and not Path(task.knowledge).is_dir():
         fail("knowledge", f"{task.knowledge}: no such folder (relative paths are read from the task file's folder)")
+
+
+def check_privacy(task, fail) -> None:
+    """privacy: read as the trainer will read it, and refused for a method DP-SGD does not train."""
+    from ft_pipeline.core.training.privacy import PrivacyConfig
+
+    try:
+        privacy = PrivacyConfig.from_value(task.privacy)
+    except ValueError as exc:  # "TrainingConfig.privacy[.<key>=<value>]: why"
+        match = re.fullmatch(r"TrainingConfig\.privacy(?:\.(\w+)=[^:]*)?: (.*)", str(exc))
+        fail(f"privacy.{match[1]}" if match and match[1] else "privacy", match[2] if match else str(exc))
+    if privacy.dp and task.method != "sft":
+        fail("privacy.dp", f"DP-SGD is implemented for SFT only; this task trains {task.method}")

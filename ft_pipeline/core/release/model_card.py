@@ -20,6 +20,7 @@ def render(lineage: dict) -> str:
         f"- Base model: `{training.get('base_model')}`",
         f"- Method: {training.get('method')} with LoRA (rank {training.get('lora_r')}, alpha {training.get('lora_alpha')})",
         f"- Training steps: {training.get('steps')}, final loss: {training.get('final_loss')}",
+        privacy_line(training.get("privacy")),
         "",
         "## Data (sha256 of every artifact on the way)",
         "| asset | sha256 | run |",
@@ -48,6 +49,15 @@ def render(lineage: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def privacy_line(privacy: dict | None) -> str:
+    if not privacy or not privacy.get("dp"):
+        return "- Differential privacy: none (the adapter may memorize what redaction missed)"
+    return (f"- Differential privacy: DP-SGD (Opacus), spent ε = {privacy['epsilon']:.2f} at δ = {privacy['delta']:.2g} "
+            f"(target ε {privacy['target_epsilon']:g}), per-example clip norm {privacy['max_grad_norm']:g}, noise "
+            f"multiplier {privacy['noise_multiplier']:.3f}, {privacy['steps']} steps at sampling rate "
+            f"{privacy['sample_rate']:.3g} ({privacy['sampling']}); privacy unit: {privacy['privacy_unit']}")
 
 
 NOTICE_START = "<!-- erasure notice -->"

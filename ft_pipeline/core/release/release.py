@@ -73,7 +73,9 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
                  "target": task.target, "sha256": task_file["sha256"], "path": task_file["path"]},
         "training": {"base_model": cfg.get("base_model"), "method": cfg.get("method"), "lora_r": cfg.get("lora_rank"),
                      "lora_alpha": cfg.get("lora_alpha"), "steps": metrics.get("steps"),
-                     "final_loss": metrics.get("final_loss"), "config": cfg},
+                     "final_loss": metrics.get("final_loss"), "config": cfg,
+                     # spent epsilon, delta, clip norm of a DP-SGD run (the adapter's privacy.json); None: no DP
+                     "privacy": metrics.get("privacy")},
         "evaluation": evaluation,
         "gates": gates,
         "smoke_test": {"examples": staged.prompts, "well_formed_answers": staged.well_formed},

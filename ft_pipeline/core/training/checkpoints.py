@@ -11,6 +11,7 @@ from pathlib import Path
 from ft_pipeline.core.training.config import TrainingConfig, _atomic_write
 
 RUN_FILE = "run.json"  # in checkpoints/: which config the checkpoints belong to
+OPTIONAL_FILES = ("privacy.json",)  # written by some runs only (DP): never left behind by another run
 
 
 def prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool,
@@ -57,14 +58,21 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     return str(max(steps)[1]) if steps else None
 
 
-def write_outputs(trainer, tokenizer, config: TrainingConfig, metrics: dict, output_dir: Path) -> None:
+def write_outputs(trainer, tokenizer, config: TrainingConfig, metrics: dict, output_dir: Path,
+                  extra_files: dict[str, str] | None = None) -> None:
     partial = output_dir / ".partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     trainer.model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
     config.to_yaml(partial / "training_config.yaml")
+    for name, text in (extra_files or {}).items():
+        (partial / name).write_text(text, encoding="utf-8")
     (partial / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    # A non-DP rerun into a DP run's folder must not keep a privacy.json that no longer holds.
+    for name in OPTIONAL_FILES:
+        if not (partial / name).exists():
+            (output_dir / name).unlink(missing_ok=True)
     # metrics.json last: a reader that sees it can trust every other file is the new one. The old
     # one goes first, so a run killed half-way through the swap leaves new weights beside no
     # metrics.json, never beside the last run's (which a reader would take as complete).

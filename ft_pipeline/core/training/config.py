@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_pipeline.core import safe_yaml
+from ft_pipeline.core.training.privacy import PrivacyConfig
 
 METHODS = ("sft", "dpo", "grpo")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -93,6 +94,9 @@ class TrainingConfig:
     # GRPO
     num_generations: int = field(default=4, metadata={"help": "GRPO: completions sampled per prompt (>= 2)."})
     max_completion_length: int = field(default=48, metadata={"help": "GRPO: max new tokens per completion."})
+    # Differential privacy (privacy.py)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig, metadata={
+        "help": "DP-SGD for SFT: {dp: true, target_epsilon: 8, delta: null (1/N), max_grad_norm: 1.0}."})
     # Cost
     gpu_type: str = field(default="cpu", metadata={"help": "For cost estimates: cpu, A10G, L4, A100, H100, H200."})
     num_gpus: int = field(default=1, metadata={"help": "For cost estimates: GPUs used."})
@@ -106,6 +110,7 @@ class TrainingConfig:
             raise ValueError(f"TrainingConfig.{name}={getattr(self, name)!r}: {why}")
 
         self._read_types(fail)
+        self.privacy = PrivacyConfig.from_value(self.privacy)
         if self.method not in METHODS:
             fail("method", f"must be one of {', '.join(METHODS)}")
         if not isinstance(self.base_model, str) or not self.base_model.strip():
@@ -149,6 +154,7 @@ class TrainingConfig:
             fail("packing", "only SFT packs sequences")
         if self.qlora and self.precision == "fp32":
             fail("qlora", "QLoRA computes in bf16/fp16; set precision to bf16, fp16 or auto")
+        self.privacy.check_method(self)
         from ft_pipeline.core.training.cost import PEAK_FLOPS
 
         if self.gpu_type not in PEAK_FLOPS:

@@ -66,6 +66,13 @@ def train(
     model, tokenizer, model_path = load_for_training(config, ensure_base_model(config.base_model), precision, cuda)
     n_params = model.num_parameters()  # counts 4-bit weights unpacked (numel() sees two per byte)
     n_tokens = count_tokens(config.method, train_ds, tokenizer, config.max_completion_length)
+    if config.privacy.dp:  # trl's trainers cannot clip per example: DP-SGD has its own loop (dp.py)
+        from ft_pipeline.core.training.dp import train_private
+
+        run = {"model_path": model_path, "n_params": n_params, "n_tokens": n_tokens, "precision": precision,
+               "cuda": cuda, "started": started}
+        return train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, run=run, callback=callback,
+                             progress=progress)
 
     common = _trainer_args(config, ckpt_dir, precision, cuda, progress)
     set_seed(config.seed)  # before the trainer wraps the model: fixes the LoRA init

@@ -52,7 +52,7 @@ def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey, partition
     materialization = event.asset_materialization
     metadata = {k: _metadata_value(v) for k, v in materialization.metadata.items()
                 if k in {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method",
-                         "task_sha256"}}
+                         "task_sha256", "privacy"}}
     run = instance.get_run_by_id(event.run_id)
     op_config = (run.run_config or {}).get("ops", {}).get(key.to_python_identifier(), {}) if run else {}
     return {

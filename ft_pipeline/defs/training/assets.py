@@ -59,7 +59,7 @@ def fit_assessment(
     spec = task_config(task)
     try:
         fit_config = FitConfig.from_dict(spec.fit, spec.source_path or "task")
-        training = training_plan.training_config(spec.method)
+        training = training_plan.training_config(spec.method, spec.privacy)
     except (TaskError, ValueError) as exc:
         raise dg.Failure(description=str(exc)) from None
     out = run_dir("reports", "fit_assessment", context.run_id)
@@ -130,7 +130,8 @@ def adapter_weights(
 
     gates = require_gates(context)
     try:
-        training = training_plan.training_config(task_config(task).method)
+        spec = task_config(task)
+        training = training_plan.training_config(spec.method, spec.privacy)
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
     training.base_model = base_model["path"]
@@ -157,6 +158,7 @@ def adapter_weights(
         "resumed_from_step": metrics.get("resumed_from") or 0,
         "wall_seconds": metrics.get("wall_seconds"),
         "gates_verified": len(gates),
+        **({"privacy": dg.MetadataValue.json(metrics["privacy"])} if metrics.get("privacy") else {}),
         **({"loss_curve": dg.MetadataValue.md(plots.png_to_markdown(curve, "loss curve"))} if curve else {}),
     })
     mlflow.log_training(context, task=task, training=training, metrics=metrics, adapter_dir=output_dir,

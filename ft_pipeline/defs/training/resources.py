@@ -189,9 +189,10 @@ class TrainingPlanResource(dg.ConfigurableResource):
             return path if path.is_absolute() else paths.REPO_ROOT / path
         return paths.REPO_ROOT / PRESETS_DIR / f"smollm2-cpu-{self.method or task_method}.yaml"
 
-    def training_config(self, task_method: str) -> TrainingConfig:
-        """The run's TrainingConfig; a user's mistake (no such preset, a method the preset does not
-        train) is a ValueError naming the file and the field."""
+    def training_config(self, task_method: str, privacy: dict | None = None) -> TrainingConfig:
+        """The run's TrainingConfig, with the task file's `privacy:` over the preset's; a user's
+        mistake (no such preset, a method the preset does not train, DP for DPO) is a ValueError
+        naming the file and the field."""
         path = self.preset_path(task_method)
         try:
             config = TrainingConfig.from_yaml(path)
@@ -201,4 +202,11 @@ class TrainingPlanResource(dg.ConfigurableResource):
             raise ValueError(f"{path}: field method: the preset trains {config.method}, but {self.method} was asked for")
         if self.max_steps:
             config.max_steps = self.max_steps
+        if privacy:
+            import dataclasses
+
+            try:
+                config = dataclasses.replace(config, privacy={**dataclasses.asdict(config.privacy), **privacy})
+            except ValueError as exc:
+                raise ValueError(f"{path} with the task file's privacy: {exc}") from None
         return config

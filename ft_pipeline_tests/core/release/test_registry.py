@@ -61,3 +61,13 @@ def test_model_card_has_data_hashes_gates_and_eval():
     card = model_card.render(LINEAGE)
     assert "ffffffffffffffff" in card and "labels_are_verified | redacted_dataset | passed" in card
     assert "| tuned | 0.900 |" in card
+    assert "- Differential privacy: none" in card
+
+
+def test_model_card_states_the_privacy_spent_by_a_dp_run():
+    privacy = {"dp": True, "epsilon": 7.9957, "delta": 0.0026, "target_epsilon": 8.0, "max_grad_norm": 1.0,
+               "noise_multiplier": 0.612, "steps": 48, "sample_rate": 0.0104, "sampling": "poisson",
+               "privacy_unit": "one training example (conversation)"}
+    card = model_card.render({**LINEAGE, "training": {**LINEAGE["training"], "privacy": privacy}})
+    assert ("- Differential privacy: DP-SGD (Opacus), spent ε = 8.00 at δ = 0.0026 (target ε 8), per-example clip "
+            "norm 1, noise multiplier 0.612, 48 steps at sampling rate 0.0104 (poisson)") in card

@@ -70,3 +70,23 @@ def test_only_a_release_that_answers_is_published(tiny_model_dir, tmp_path, mute
     assert path.name == "v1" and registry.current_version(root, TASK.name) == "v1"
     assert json.loads((path / "lineage.json").read_text())["smoke_test"] == {"examples": 2, "well_formed_answers": 2}
     assert "Training steps: 3, final loss: 1.5" in (path / "MODEL_CARD.md").read_text()
+
+
+def test_a_dp_release_carries_its_privacy_into_registry_lineage_and_card(tiny_model_dir, tmp_path):
+    """The epsilon a DP run spent travels with the adapter (privacy.json), into lineage.json and the card."""
+    base, adapter = _model_with_adapter(tiny_model_dir, tmp_path, mute=False)
+    privacy = {"dp": True, "epsilon": 7.5, "delta": 0.01, "target_epsilon": 8.0, "max_grad_norm": 1.0,
+               "noise_multiplier": 0.7, "steps": 3, "sample_rate": 0.1, "sampling": "poisson",
+               "privacy_unit": "one training example (conversation)"}
+    (adapter / "privacy.json").write_text(json.dumps(privacy))
+    root = tmp_path / "registry"
+    staged = release.stage(root, TASK, base, adapter, _export(tmp_path / "export"), smoke_examples=1)
+    lineage = {"name": TASK.name, "version": "v1", "promoted_at": "t", "run_id": "r" * 8, "assets": [], "checks": [],
+               **release.record(TASK, {"sha256": "0" * 64, "path": "task.yaml"},
+                                {"config": {"method": "sft", "privacy": {"dp": True}},
+                                 "metrics": {"steps": 3, "final_loss": 1.5, "privacy": privacy}},
+                                {"metric": "rouge_l", "variants": {}, "verdicts": {}}, {}, staged)}
+    path = release.publish(root, TASK.name, staged, lineage, trained_on={"trained_on": []})
+    assert json.loads((path / "adapter" / "privacy.json").read_text()) == privacy
+    assert json.loads((path / "lineage.json").read_text())["training"]["privacy"] == privacy
+    assert "spent ε = 7.50 at δ = 0.01" in (path / "MODEL_CARD.md").read_text()
