@@ -52,11 +52,8 @@ class Interrupted(Exception):
     pass
 
 
-def test_changed_config_does_not_resume(tmp_path, tiny_model_dir, tiny_export):
-    """Real checkpoints of another config (a run interrupted after its step-2 checkpoint) are
-    discarded, not resumed into the wrong run; the same config resumes from them."""
-    import shutil
-
+def _interrupted_run(config, data, out):
+    """A real run interrupted at step 3, after its step-2 checkpoint was saved."""
     import pytest
 
     from ft_pipeline.core.training.train import train
@@ -65,10 +62,20 @@ def test_changed_config_does_not_resume(tmp_path, tiny_model_dir, tiny_export):
         if event["event"] == "log" and event["step"] == 3:
             raise Interrupted
 
-    first = tiny_config(tiny_model_dir, max_steps=4, save_steps=2, logging_steps=3)
     with pytest.raises(Interrupted):
-        train(first, tiny_export, tmp_path / "same", callback=stop_at_step_3)
-    assert (tmp_path / "same" / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+        train(config, data, out, callback=stop_at_step_3)
+    assert (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+
+
+def test_changed_config_does_not_resume(tmp_path, tiny_model_dir, tiny_export):
+    """Real checkpoints of another config (a run interrupted after its step-2 checkpoint) are
+    discarded, not resumed into the wrong run; the same config resumes from them."""
+    import shutil
+
+    from ft_pipeline.core.training.train import train
+
+    first = tiny_config(tiny_model_dir, max_steps=4, save_steps=2, logging_steps=3)
+    _interrupted_run(first, tiny_export, tmp_path / "same")
     shutil.copytree(tmp_path / "same", tmp_path / "changed")
 
     changed = train(dataclasses.replace(first, learning_rate=1e-3), tiny_export, tmp_path / "changed")
@@ -82,18 +89,10 @@ def test_changed_data_does_not_resume(tmp_path, tiny_model_dir, tiny_export, cap
     two datasets and recorded only the second as what the adapter was trained on."""
     import shutil
 
-    import pytest
-
     from ft_pipeline.core.training.train import train
 
-    def stop_at_step_3(event):
-        if event["event"] == "log" and event["step"] == 3:
-            raise Interrupted
-
     config = tiny_config(tiny_model_dir, max_steps=4, save_steps=2, logging_steps=3)
-    with pytest.raises(Interrupted):
-        train(config, tiny_export, tmp_path / "run", callback=stop_at_step_3)
-    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+    _interrupted_run(config, tiny_export, tmp_path / "run")
     changed = tmp_path / "changed-data"
     shutil.copytree(tiny_export, changed)
     rows = (changed / "train.jsonl").read_text().splitlines(keepends=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 
 from ft_pipeline.core import user_regex
 from ft_pipeline.core.data.redaction.config import RedactionConfig
@@ -86,6 +87,7 @@ class StockContextEnhancer(LemmaContextAwareEnhancer):
     after CONTEXT_REACH tokens (a word further off is not context)."""
 
     CONTEXT_REACH = 64
+    _call = threading.local()  # the document being enhanced, per thread: one analyzer serves them all
 
     def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
         with_context = {r.id for r in recognizers if r.context}
@@ -96,14 +98,15 @@ class StockContextEnhancer(LemmaContextAwareEnhancer):
         chosen = {id(r) for r in todo}
         rest = [r for r in raw_results if id(r) not in chosen]
         if nlp_artifacts is not None and nlp_artifacts.tokens is not None:
-            self._token_ends = [i + len(t) for i, t in zip(nlp_artifacts.tokens_indices, nlp_artifacts.tokens)]
-            self._keywords = frozenset(nlp_artifacts.keywords or ())
+            self._call.token_ends = [i + len(t) for i, t in zip(nlp_artifacts.tokens_indices, nlp_artifacts.tokens)]
+            self._call.keywords = frozenset(nlp_artifacts.keywords or ())
         return rest + super().enhance_using_context(text, todo, nlp_artifacts, recognizers, context)
 
     def _find_index_of_match_token(self, word, start, tokens, tokens_indices):
         # Presidio's rule: the first token that starts at `start` or ends after it.
-        i = bisect.bisect_right(self._token_ends, start)
-        if i == len(self._token_ends):
+        ends = self._call.token_ends
+        i = bisect.bisect_right(ends, start)
+        if i == len(ends):
             raise ValueError("a result lies past the last token")
         return i
 
@@ -112,7 +115,7 @@ class StockContextEnhancer(LemmaContextAwareEnhancer):
         stop = max(-1, index - self.CONTEXT_REACH) if is_backward else min(len(lemmas), index + self.CONTEXT_REACH)
         for i in range(index, stop, step):
             lemma = lemmas[i].lower()
-            if lemma in self._keywords:
+            if lemma in self._call.keywords:
                 words.append(lemma)
                 if len(words) > n_words:  # the entity's own token counts, as in Presidio
                     break
