@@ -27,8 +27,9 @@ def prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool,
         recorded = _read_run_file(run_file)
         if recorded.get("fingerprint") == fingerprint and recorded.get("data") == data_digest:
             return last_complete_checkpoint(ckpt_dir), None
-        why = ("the training data changed" if recorded.get("fingerprint") == fingerprint
-               else "the training config changed" if recorded else "they carry no record of their run")
+        if any(ckpt_dir.glob("checkpoint-*")):  # the trainer creates the folder before any checkpoint
+            why = ("the training data changed" if recorded.get("fingerprint") == fingerprint
+                   else "the training config changed" if recorded else "they carry no record of their run")
         if is_main:  # checkpoints of another run cannot be resumed: start over
             shutil.rmtree(ckpt_dir)
     if is_main:
