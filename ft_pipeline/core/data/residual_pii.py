@@ -100,6 +100,17 @@ def scan_export(export_dir: Path | str, config) -> Scan:
     return scan
 
 
+def report(export_dir: Path | str, scan: Scan) -> Iterator[tuple[Finding, str]]:
+    """(finding, its masked context) for every finding of `scan`, read again from the export."""
+    at: dict[tuple[str, str], list[Finding]] = {}
+    for f in scan.findings:
+        at.setdefault((f.file, f.id), []).append(f)
+    for name, ident, turns in record_turns(export_dir, task_texts(export_dir)):
+        for where, text in turns:
+            here = [f for f in at.get((name, ident), ()) if f.turn == where]
+            yield from ((f, context(text, f, here)) for f in here)
+
+
 def context(text: str, finding: Finding, others: Iterable[Finding] = (), words: int = CONTEXT_WORDS) -> str:
     """`words` words either side of the finding, with the finding and any other finding in the
     window masked as <<ENTITY>> (doubled brackets: the export's own placeholders are <PERSON_1>):
