@@ -37,3 +37,20 @@ def test_a_residual_name_fails_the_gate_with_its_location_and_without_its_text(t
     assert f"{split_file}, id d9, messages[1] [{start}:{start + 13}]" in result.description
     shown = json.dumps({k: str(v) for k, v in result.metadata.items()}) + result.description
     assert "Daniel" not in shown and "Okafor" not in shown
+
+
+def test_the_task_asset_refuses_a_real_name_in_the_system_prompt(tmp_path):
+    """A run started from the UI or a sensor meets the same check as `ft-pipeline run`."""
+    import dagster as dg
+
+    from ft_pipeline.defs.task import task as task_asset
+    from ft_pipeline_tests.defs.test_user_mistakes import failure_description
+
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text("name: t\ntype: generation\nsystem_prompt: Sign every answer as Maria Gonzalez.\n")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([task_asset], instance=instance, raise_on_error=False,
+                                run_config={"ops": {"task": {"config": {"path": str(task_file)}}}})
+        assert failure_description(result).startswith(
+            f"{task_file} line 3: field system_prompt: characters 21-35 ('Maria Gonzalez') read as PERSON")
+        assert instance.get_latest_materialization_event(dg.AssetKey("task")) is None

@@ -2,7 +2,8 @@
 
 The system prompt goes into every exported conversation as written: the redactor never touches
 it, and so the export gates leave it out (residual_pii.py). A real name or number in it is the
-task file's mistake, reported as one, with the span shown: the task file is not raw data.
+task file's mistake, reported as one, with the span shown: the task file is not raw data. So is a
+confidential marker, secret or deny term in it (the confidential-content screen's reasons).
 
 NER alone on instructions is a poor witness ("Refer to the speakers as Speaker A and Speaker B."
 makes "Speaker B." a person), so a finding of spaCy's counts only when a word of it is a known name
@@ -26,8 +27,10 @@ _CHECKED: set[str] = set()  # digests of (texts, redaction settings) found clean
 
 
 def check_task_text(task) -> None:
-    """Raises TaskError naming the field, the character span, the entity and the text found."""
+    """Raises TaskError naming the field and what was found: the character span, the entity and the
+    text, or the confidential-content screen's reason."""
     from ft_pipeline.core.data.redaction import RedactionConfig
+    from ft_pipeline.core.data.screening import screen_text
     from ft_pipeline.core.task_file import TaskError, line_of
 
     texts = {name: getattr(task, name) for name in TEXT_FIELDS if (getattr(task, name) or "").strip()}
@@ -37,8 +40,12 @@ def check_task_text(task) -> None:
     digest = hashlib.sha256(json.dumps([texts, config.to_dict()], sort_keys=True, default=str).encode()).hexdigest()
     if digest in _CHECKED:
         return
+    where = task.source_path or "task"
+    for name, text in texts.items():  # the export's confidential-content gate leaves it out too
+        if reason := screen_text(text, config.screening):
+            raise TaskError(where, name, f"trips the confidential-content screen ({reason}): task text reaches "
+                                         "every training conversation as written", line_of((where, name)))
     for (name, text), span in _findings(texts, config):
-        where = task.source_path or "task"
         raise TaskError(where, name, (
             f"characters {span.start}-{span.end} ({text[span.start:span.end]!r}) read as {span.entity} by "
             f"{span.recognizer} (score {span.score:.2f}): task text reaches every training conversation "

@@ -105,3 +105,9 @@ def test_a_task_is_checked_once_per_digest(monkeypatch):
     check_task_text(summary_task("Summarize the call between the agent and Speaker C."))
     with pytest.raises(BaseException, match="analyzed again"):  # a changed prompt is a new digest
         check_task_text(summary_task("Summarize the call between the agent and Speaker D."))
+
+
+def test_a_deny_term_in_the_system_prompt_is_a_task_file_error():
+    """The export's confidential-content gate leaves the task's text out too: it is screened here."""
+    with pytest.raises(TaskError, match=r"field system_prompt: trips the confidential-content screen \(deny_term\)"):
+        check_task_text(summary_task("Summarize the Project Falcon calls.", redaction={"deny_terms": ["Project Falcon"]}))
