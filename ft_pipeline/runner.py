@@ -69,8 +69,11 @@ def check_request(request: RunRequest):
     from ft_pipeline.defs.data.partitions import source_location
     from ft_pipeline.defs.task import task_file
 
+    from ft_pipeline.core.data.task_text import check_task_text
+
     try:
         task = TaskConfig.from_yaml(task_file(request.task))
+        check_task_text(task)  # a name in the system prompt stops here, not at the export's gate
     except TaskError as exc:
         raise UserError(str(exc)) from None
     if request.method and request.method not in ("sft", "dpo", "grpo"):
