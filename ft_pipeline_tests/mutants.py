@@ -145,6 +145,23 @@ MUTANTS = [
     Mutant("a non-DP rerun keeps the DP run's privacy.json", "ft_pipeline/core/training/checkpoints.py",
            'OPTIONAL_FILES = ("privacy.json",)', "OPTIONAL_FILES = ()",
            (T + "core/training/test_dp.py::test_a_non_dp_rerun_into_a_dp_folder_drops_its_privacy_record",)),
+    Mutant("memorization gate judges the point estimate, not the interval's upper end",
+           "ft_pipeline/core/release/memorization_gate.py",
+           'leaky_tpr, leaky_exposure = worst["tpr_high"] > bound, exposure > config.max_exposure',
+           'leaky_tpr, leaky_exposure = worst["tpr_at_1pct_fpr"] > bound, exposure > config.max_exposure',
+           (T + "core/release/test_memorization_gate.py::test_the_gate_judges_the_upper_bound_and_the_exposure",)),
+    Mutant("memorization gate ignores the canaries' exposure", "ft_pipeline/core/release/memorization_gate.py",
+           'leaky_tpr, leaky_exposure = worst["tpr_high"] > bound, exposure > config.max_exposure',
+           'leaky_tpr, leaky_exposure = worst["tpr_high"] > bound, False',
+           (T + "core/release/test_memorization_gate.py::test_the_gate_judges_the_upper_bound_and_the_exposure",)),
+    Mutant("memorization gate left out of the release gates", "ft_pipeline/core/release/gates.py",
+           "                 _memorization_gate(evidence.memorization, config)]",
+           "                 ]",
+           (T + "core/release/test_memorization_gate.py::test_no_canaries_is_not_run_and_fails_only_when_required",)),
+    Mutant("canaries planted once whatever their repetitions", "ft_pipeline/core/data/canaries.py",
+           'for _ in range(row["repetitions"]):', 'for _ in range(min(row["repetitions"], 1)):',
+           (T + "core/release/test_memorization_gate.py::test_the_trainer_adds_planted_canaries_to_the_training_split",
+            T + "core/release/test_memorization_gate.py::test_the_gate_fails_a_run_that_memorized_its_canaries")),
 ]
 
 

@@ -17,7 +17,8 @@ from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.core.release import erasure_marks, model_card, registry
 from ft_pipeline.core.task import TaskConfig
 
-EVALUATION_KEYS = ("metric", "variants", "comparisons", "groups_with_intervals", "leakage", "capability")
+EVALUATION_KEYS = ("metric", "variants", "comparisons", "groups_with_intervals", "leakage", "capability",
+                   "memorization")
 
 
 class ReleaseError(Exception):
