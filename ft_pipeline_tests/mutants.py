@@ -162,6 +162,12 @@ MUTANTS = [
            'for _ in range(row["repetitions"]):', 'for _ in range(min(row["repetitions"], 1)):',
            (T + "core/release/test_memorization_gate.py::test_the_trainer_adds_planted_canaries_to_the_training_split",
             T + "core/release/test_memorization_gate.py::test_the_gate_fails_a_run_that_memorized_its_canaries")),
+    Mutant("evidence verify ignores the run log's hash chain", "ft_pipeline/core/release/evidence.py",
+           "        if _sha(line) != expected:", "        if False:",
+           (T + "cli/test_evidence_cli.py::test_an_edited_run_log_line_is_found_by_its_number",)),
+    Mutant("evidence zip entries in build order", "ft_pipeline/core/release/evidence.py",
+           "            for rel in sorted(files):", "            for rel in files:",
+           (T + "cli/test_evidence_cli.py::test_the_bundle_validates_and_fills_every_annex_iv_section",)),
 ]
 
 

@@ -75,6 +75,8 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
         "training": {"base_model": cfg.get("base_model"), "method": cfg.get("method"), "lora_r": cfg.get("lora_rank"),
                      "lora_alpha": cfg.get("lora_alpha"), "steps": metrics.get("steps"),
                      "final_loss": metrics.get("final_loss"), "config": cfg,
+                     # the evidence bundle's compute estimate: 6 * total_params * train_tokens
+                     **{k: metrics.get(k) for k in ("total_params", "trainable_params", "train_tokens", "train_examples")},
                      # spent epsilon, delta, clip norm of a DP-SGD run (the adapter's privacy.json); None: no DP
                      "privacy": metrics.get("privacy")},
         "evaluation": evaluation,
