@@ -169,3 +169,25 @@ def test_the_gate_passes_canaries_the_same_run_never_saw(memorized, tiny_model_d
     passed, outcome, detail, _ = mg.verdict(measured, config)
     assert passed and outcome == "clean", detail
     assert measured["planted"] == measured["twins"] == 1000
+
+
+def test_a_dp_run_does_not_memorize_canaries_seen_once(tiny_model_dir, tmp_path):
+    # DP's unit is one training example, so the canaries here are planted once each. Measured with
+    # the same settings without DP (bench/RESULTS.md): AUC 0.91, TPR at 1% FPR 0.56, `memorized`.
+    # 32 canaries cannot bound TPR at 1% FPR under 3% (that takes ~1,000, the test above), so the
+    # DP run is judged `cannot_rule_out`, never `memorized`, with every attack at chance.
+    from ft_pipeline.core.training.train import train
+
+    export = write_export(tmp_path / "export")
+    task = dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 32, "repetitions": [1], **FAST}})
+    write_canaries(export, task)
+    config = MemorizationConfig.of_task(task)
+    metrics = train(tiny_config(tiny_model_dir, max_steps=STEPS, per_device_batch_size=8, max_length=128,
+                                learning_rate=1e-2, lora_rank=16, privacy={"dp": True, "target_epsilon": 8}),
+                    export, tmp_path / "adapter")
+    assert 0 < metrics["privacy"]["epsilon"] <= 8
+    measured = mg.measure(tiny_model_dir, tmp_path / "adapter", export, config)
+    passed, outcome, detail, _ = mg.verdict(measured, config)
+    assert outcome == "cannot_rule_out", detail
+    assert all(a["auc_low"] < 0.5 < a["auc_high"] for a in measured["attacks"].values()), measured["attacks"]
+    assert measured["exposure"]["1x"]["mean_exposure"] < 2.5
