@@ -168,6 +168,10 @@ MUTANTS = [
     Mutant("evidence zip entries in build order", "ft_pipeline/core/release/evidence.py",
            "            for rel in sorted(files):", "            for rel in files:",
            (T + "cli/test_evidence_cli.py::test_the_bundle_validates_and_fills_every_annex_iv_section",)),
+    Mutant("memorization gate ignores an attack that disproves the claimed epsilon",
+           "ft_pipeline/core/release/memorization_gate.py",
+           'if audit and audit["epsilon_lower_bound"] > audit["claimed_epsilon"]:', "if False:",
+           (T + "core/release/test_memorization_gate.py::test_an_attack_proving_more_than_the_claimed_epsilon_flags_a_dp_bug",)),
 ]
 
 

@@ -12,6 +12,8 @@ number a gate bounds:
   tokens) and the reference-model ratio against the base model (Carlini et al. 2022: the tuned
   loss below the base's). Each as ROC AUC and TPR at 1% FPR, with percentile intervals from a
   bootstrap that resamples members and non-members apart.
+For a DP adapter, the loss attack on the canaries planted once (one example each: DP's unit) also
+gives the epsilon it proves at least; above the epsilon the run claims, the DP training is broken.
 The gate fails when the upper end of any attack's TPR-at-1%-FPR interval exceeds the bound (a
 leak that cannot be ruled out fails, so too few canaries fail too), or when the most repeated
 canaries' mean exposure exceeds `max_exposure`.
@@ -151,7 +153,24 @@ def measure(model_dir, adapter_dir, data_dir: Path, config: MemorizationConfig,
             "canaries": len(values), "mean_exposure": round(float(np.mean(values)), 3),
             "max_exposure": round(float(np.max(values)), 3), "mean_fitted_exposure": round(float(np.mean(fitted)), 3)}
     return {"planted": n, "twins": len(twins), "repetitions": config.repetitions, "references": config.references,
-            "attacks": attacks, "exposure": by_level, "canaries": measured}
+            "attacks": attacks, "exposure": by_level, "canaries": measured,
+            "dp_audit": dp_audit(adapter_dir, [s for r, s in zip(planted, scores["loss"]) if r["repetitions"] == 1],
+                                 scores["loss"][n:], config.alpha)}
+
+
+def dp_audit(adapter_dir, once: list[float], twins: list[float], alpha: float) -> dict | None:
+    """For a DP adapter: the epsilon the loss attack proves at least on canaries planted once (one
+    example each, DP's unit), at (1 - alpha) confidence (memorization.membership_inference, after
+    Jagielski et al. 2020 and Steinke et al. 2023). Above the claimed epsilon, the DP training has a bug."""
+    from ft_pipeline.core.release.memorization import membership_inference
+    from ft_pipeline.core.training.privacy import read_privacy_record
+
+    record = read_privacy_record(Path(adapter_dir)) if adapter_dir else None
+    if not record or not record.get("dp") or len(once) < 2:
+        return None
+    proved = membership_inference([-x for x in once], [-x for x in twins], alpha=alpha, delta=record["delta"])
+    return {"claimed_epsilon": record["epsilon"], "delta": record["delta"], "members": len(once),
+            "nonmembers": len(twins), "epsilon_lower_bound": round(proved["epsilon_lower_bound"], 4)}
 
 
 def verdict(result: dict | None, config: MemorizationConfig) -> tuple[bool, str, str, dict]:
@@ -165,7 +184,10 @@ def verdict(result: dict | None, config: MemorizationConfig) -> tuple[bool, str,
     worst_name, worst = max(result["attacks"].items(), key=lambda kv: kv[1]["tpr_high"])
     bound = config.max_tpr_at_1pct_fpr
     leaky_tpr, leaky_exposure = worst["tpr_high"] > bound, exposure > config.max_exposure
-    if not leaky_tpr and not leaky_exposure:
+    audit = result.get("dp_audit")
+    if audit and audit["epsilon_lower_bound"] > audit["claimed_epsilon"]:
+        outcome = "dp_bound_broken"  # an attack proves more than the run claims: a DP bug
+    elif not leaky_tpr and not leaky_exposure:
         outcome = "clean"
     elif leaky_exposure or worst["tpr_low"] > bound:
         outcome = "memorized"
@@ -176,6 +198,9 @@ def verdict(result: dict | None, config: MemorizationConfig) -> tuple[bool, str,
               f"{worst_name}, TPR at 1% FPR {worst['tpr_at_1pct_fpr']:.3f} ({level} interval {worst['tpr_low']:.3f}–"
               f"{worst['tpr_high']:.3f}, bound {bound:.3f}), AUC {worst['auc']:.3f}; {top} canaries' mean exposure "
               f"{exposure:.2f} bits (bound {config.max_exposure:g}; twins {result['exposure']['twins']['mean_exposure']:.2f})")
-    numbers = {"tpr_high": worst["tpr_high"], "attack": worst_name, "exposure": exposure,
+    if audit:
+        detail += (f"; DP audit: the canaries planted once prove epsilon >= {audit['epsilon_lower_bound']:.2f} "
+                   f"(claimed {audit['claimed_epsilon']:.2f})")
+    numbers = {"tpr_high": worst["tpr_high"], "dp_audit": audit, "attack": worst_name, "exposure": exposure,
                "attacks": result["attacks"], "exposure_by_level": result["exposure"]}
     return outcome == "clean", outcome, detail, numbers

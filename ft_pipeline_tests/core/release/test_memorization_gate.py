@@ -84,6 +84,14 @@ def test_the_gate_judges_the_upper_bound_and_the_exposure(measured, passed, outc
     assert (ok, got) == (passed, outcome) and "TPR at 1% FPR" in detail and "exposure" in detail
 
 
+def test_an_attack_proving_more_than_the_claimed_epsilon_flags_a_dp_bug():
+    audit = {"claimed_epsilon": 2.0, "delta": 1e-3, "members": 1000, "nonmembers": 2000}
+    honest = mg.verdict({**result(), "dp_audit": {**audit, "epsilon_lower_bound": 0.4}}, MemorizationConfig())
+    broken = mg.verdict({**result(), "dp_audit": {**audit, "epsilon_lower_bound": 3.1}}, MemorizationConfig())
+    assert honest[:2] == (True, "clean") and "prove epsilon >= 0.40 (claimed 2.00)" in honest[2]
+    assert broken[:2] == (False, "dp_bound_broken")
+
+
 def test_no_canaries_is_not_run_and_fails_only_when_required():
     evidence = EvalEvidence(metric="accuracy", binary=True, variants={"tuned": [1.0], "base": [0.0]})
     verdict = release_gates(evidence, GateConfig())["no_canary_memorization"]
@@ -153,6 +161,7 @@ def test_the_gate_fails_a_run_that_memorized_its_canaries(memorized, tiny_model_
     measured = mg.measure(tiny_model_dir, memorized["adapter"], memorized["export"], config)
     passed, outcome, detail, _ = mg.verdict(measured, config)
     assert not passed and outcome == "memorized", detail
+    assert measured["dp_audit"] is None  # no DP claimed, nothing to audit
     assert measured["exposure"]["10x"]["mean_exposure"] > config.max_exposure > measured["exposure"]["twins"]["mean_exposure"]
     assert measured["attacks"]["loss"]["auc_low"] > 0.8  # planted canaries told apart from their twins
 
@@ -191,3 +200,5 @@ def test_a_dp_run_does_not_memorize_canaries_seen_once(tiny_model_dir, tmp_path)
     assert outcome == "cannot_rule_out", detail
     assert all(a["auc_low"] < 0.5 < a["auc_high"] for a in measured["attacks"].values()), measured["attacks"]
     assert measured["exposure"]["1x"]["mean_exposure"] < 2.5
+    audit = measured["dp_audit"]  # the run's claimed epsilon stands: the attack proves far less
+    assert audit["members"] == 32 and audit["epsilon_lower_bound"] < audit["claimed_epsilon"]
