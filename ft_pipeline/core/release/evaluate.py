@@ -140,7 +140,12 @@ def _memorization(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> 
     from ft_pipeline.core.data.canaries import MemorizationConfig
     from ft_pipeline.core.release.memorization_gate import measure
 
-    if inputs.task.method != "sft":
+    import json
+
+    # The method that really trained the adapter (a run's --method overrides the task's): only SFT plants.
+    metrics = Path(inputs.adapter) / "metrics.json"
+    method = json.loads(metrics.read_text()).get("method") if metrics.is_file() else inputs.task.method
+    if method != "sft":
         return None
     return measure(inputs.base_model, inputs.adapter, inputs.export_dir,
                    MemorizationConfig.from_dict(config.memorization), lambda what: progress(what)(0, 1))

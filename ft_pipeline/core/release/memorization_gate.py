@@ -176,7 +176,8 @@ def dp_audit(adapter_dir, once: list[float], twins: list[float], alpha: float) -
 def verdict(result: dict | None, config: MemorizationConfig) -> tuple[bool, str, str, dict]:
     """(passed, outcome, detail, numbers) of the memorization gate."""
     if result is None:
-        why = "no canaries were planted (gates.memorization.canaries is 0)"
+        why = ("no canaries were planted (gates.memorization.canaries is 0, or DPO/GRPO trained the adapter, "
+               "and they do not plant)")
         return (not config.required, "not_run",
                 why + ("; gates.memorization.required is true" if config.required else ""), {})
     top = f"{max(config.repetitions)}x"
