@@ -144,7 +144,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ft_pipeline import cli_pii, cli_registry, cli_serve
+    from ft_pipeline import cli_evidence, cli_pii, cli_registry, cli_serve
     from ft_pipeline.core.scale.engines import ENGINES
 
     parser = argparse.ArgumentParser(prog="ft-pipeline", description=__doc__.splitlines()[0])
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_registry.add_parsers(sub)
     cli_serve.add_parsers(sub)
     cli_pii.add_parsers(sub)
+    cli_evidence.add_parsers(sub)
 
     p = sub.add_parser("sources", help="register source files (raw_files partitions) or list them")
     p.add_argument("action", choices=["add", "list"])

@@ -77,9 +77,11 @@ def continuation_logprobs(
     adapter_dir: str | os.PathLike | None = None,
     batch_size: int = 8,
     progress: Progress | None = None,
-) -> list[tuple[float, int]]:
+    per_token: bool = False,
+) -> list:
     """(sum of the log-probabilities of the continuation's tokens given the prefix, token count)
     per pair, in order: the primitive of multiple-choice scoring and preference accuracy.
+    per_token: the list of the continuation's token log-probabilities instead (min-k% prob).
 
     Raw text: the caller renders any chat template. Prefix and continuation are tokenized apart and
     joined, as lm-evaluation-harness does, so a continuation's tokens do not depend on its prefix;
@@ -121,7 +123,8 @@ def continuation_logprobs(
                 # Token t is predicted at position t - 1: log-softmax only over those positions.
                 steps = torch.log_softmax(logits[row, len(ids) - count - 1:len(ids) - 1].float(), dim=-1)
                 targets = torch.tensor(ids[len(ids) - count:], dtype=torch.long)
-                scores[i] = (float(steps[torch.arange(count), targets].sum()), count)
+                picked = steps[torch.arange(count), targets]
+                scores[i] = picked.tolist() if per_token else (float(picked.sum()), count)
             if progress:
                 progress(min(first + batch_size, len(order)), len(order))
     return scores  # type: ignore[return-value]
