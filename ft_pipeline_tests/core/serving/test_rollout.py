@@ -1,0 +1,122 @@
+"""Rolling a version out on the real path: trained tiny adapters in the registry, the serving
+engine, the guard with the real redaction engine, the online gate's paired statistics, the
+registry's pointer and the audit trail. A worse version is rolled back by itself; an equal one
+passes and becomes current."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.serving import rollout
+from ft_pipeline_tests.core.serving.helpers import publish_version, write_task
+from ft_pipeline_tests.core.serving.rollout_helpers import trained_adapter
+
+SYSTEM = "Route the ticket to one queue."
+# Thresholds for ~30 paired requests: with 30 of 30 alike, a 95% interval still spans +-0.11, so
+# the default tolerances (0.02-0.05, for >= 100 requests) could not pass an equal version here.
+TASK = f"""\
+name: ticket-queue
+type: classification
+system_prompt: {SYSTEM}
+labels: [billing, shipping]
+rollout:
+  mode: canary
+  share: 0.5
+  min_requests: 20
+  max_schema_valid_loss: 0.15
+  max_metric_loss: 0.15
+  max_refusal_increase: 0.15
+  max_pii_increase: 0.15
+  max_error_increase: 0.15
+  max_p95_latency_increase: 3.0
+"""
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "ft_pipeline.cli", *args], capture_output=True, text=True, env=env)
+
+
+@pytest.fixture()
+def replay_file(tmp_path):
+    """60 recorded billing requests, each labelled with the queue it belonged in."""
+    path = tmp_path / "replay.jsonl"
+    lines = [{"request_id": f"req-{i}", "model": "ticket-queue", "label": "billing",
+              "messages": [{"role": "user", "content": f"ticket {i}: I was charged twice for order {1000 + i}"}]}
+             for i in range(60)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_a_worse_canary_is_rolled_back_and_an_equal_one_becomes_current(ft_home, tiny_model_dir, tmp_path, replay_file):
+    task = write_task(tmp_path, TASK)
+    prompts = [f"ticket {i}: my card was charged twice" for i in range(8)]
+    adapter = lambda answer, seed: trained_adapter(tiny_model_dir, tmp_path / f"{answer}-{seed}", SYSTEM, prompts,  # noqa: E731
+                                                   answer, seed=seed)
+    publish = lambda path, current: publish_version(ft_home, tiny_model_dir, task, path, "ticket-queue", current)  # noqa: E731
+    root = ft_home / "registry"
+    assert publish(adapter("billing", 0), True) == "v1"
+    assert publish(adapter("shipping", 0), False) == "v2"  # promoted, waiting beside current
+    assert registry.current_version(root, "ticket-queue") == "v1"
+
+    worse = rollout.run(root, "ticket-queue", "v2", replay_file)
+    assert not worse["passed"] and worse["current"] == "v1" and registry.current_version(root, "ticket-queue") == "v1"
+    assert "task_metric" in worse["failed_gates"] and worse["verdicts"]["task_metric"].outcome == "worse"
+    # canary: the candidate answered only the requests its hash picked, and both answered those
+    assert 15 <= worse["paired_requests"] == worse["answered_by_candidate"] <= 45 and worse["requests"] == 60
+    events = registry.rollout_events(root / "ticket-queue" / "v2")
+    assert [e["event"] for e in events] == ["canary_started", "gate", "rolled_back"]
+    assert "task_metric: worse" in events[-1]["reason"] and events[-1]["incumbent"] == "v1"
+
+    audit = cli("audit", "--name", "ticket-queue", "--version", "v2")
+    assert audit.returncode == 0, audit.stderr
+    assert "## Rollout" in audit.stdout and "rolled_back" in audit.stdout and "current stays v1: task_metric: worse" in audit.stdout
+
+    assert publish(adapter("billing", 1), False) == "v3"
+    better = rollout.run(root, "ticket-queue", "v3", replay_file, mode="shadow")
+    assert better["passed"], better["failed_gates"]
+    assert better["paired_requests"] == 60 and better["answered_by_candidate"] == 0  # shadow: never returned
+    assert registry.current_version(root, "ticket-queue") == "v3"
+    assert [e["event"] for e in registry.rollout_events(root / "ticket-queue" / "v3")] == ["shadow_started", "gate", "switched"]
+
+
+def test_the_canary_split_is_stable_and_near_its_share():
+    ids = [f"req-{i}" for i in range(20_000)]
+    picked = [rollout.in_canary(i, 0.1, "m/v2") for i in ids]
+    assert 0.09 < sum(picked) / len(ids) < 0.11
+    assert picked == [rollout.in_canary(i, 0.1, "m/v2") for i in ids]  # the same request, the same side
+    other = [rollout.in_canary(i, 0.1, "m/v3") for i in ids]
+    assert 0.09 < sum(other) / len(ids) < 0.11 and other != picked  # another rollout samples other requests
+    assert all(rollout.in_canary(i, 1.0, "m/v2") for i in ids[:100])
+
+
+def fake_versions(home, tmp_path):
+    """Two versions whose adapters are only a config: every mistake below is found before a model loads."""
+    task = write_task(tmp_path, TASK)
+    for version in ("a", "b"):
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "adapter_config.json").write_text(json.dumps({"r": 4, "peft_type": "LORA"}))
+        publish_version(home, tmp_path / "base", task, tmp_path / version, "ticket-queue", version == "a")
+
+
+@pytest.mark.parametrize("replay, args, message", [
+    ('{"messages": [{"role": "user", "content": "hi"}]}\n{"label": "billing"}\n', [], "replay.jsonl line 2: field messages"),
+    ('{"messages": [{"role": "robot", "content": "hi"}]}\n', [], "line 1: field messages.0.role"),
+    ('{"messages": [{"role": "user", "content": "hi"}], "label": "refunds"}\n', [], "line 1: field label: not one of"),
+    ("not json\n", [], "line 1: not JSON"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}\n', ["--share", "1.5"], "--share: 1.5 must be in (0, 1]"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}\n', ["--version", "v1"], "v1 is already current"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}\n', ["--version", "v7"], "no version 'v7'"),
+])
+def test_rollout_mistakes_are_one_line_and_exit_2(ft_home, tmp_path, replay, args, message):
+    fake_versions(ft_home, tmp_path)
+    (tmp_path / "replay.jsonl").write_text(replay)
+    version = [] if "--version" in args else ["--version", "v2"]
+    out = cli("rollout", "--name", "ticket-queue", *version, "--replay", str(tmp_path / "replay.jsonl"), *args)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert registry.current_version(ft_home / "registry", "ticket-queue") == "v1"
+    assert registry.rollout_events(ft_home / "registry" / "ticket-queue" / "v2") == []  # nothing started
