@@ -41,15 +41,15 @@ class RolloutConfig:
         "help": "shadow: the candidate answers a copy of each request, never returned; canary: it answers "
                 "`share` of the requests (chosen by a hash of the request id), the incumbent shadows those."})
     share: float = field(default=0.1, metadata={"help": "canary: the share of requests the candidate answers."})
-    min_requests: int = field(default=100, metadata={
-        "help": "Paired requests the gate needs before it can pass (with 0 errors in 100, a 0.05 rise is "
-                "just ruled out at 95%)."})
+    min_requests: int = field(default=200, metadata={
+        "help": "Paired requests the gate needs before it can pass: with no change in 200 requests, a rate's "
+                "95% interval still spans +-0.019, so the default tolerances of 0.02 can just pass."})
     alpha: float = field(default=0.05, metadata={"help": "1 - confidence level of every interval."})
     max_schema_valid_loss: float = field(default=0.02, metadata={"help": "Tolerated fall of the schema-valid rate."})
     max_metric_loss: float = field(default=0.05, metadata={
         "help": "Tolerated fall of the task's primary metric on labelled requests."})
     max_refusal_increase: float = field(default=0.02, metadata={"help": "Tolerated rise of the refusal rate."})
-    max_pii_increase: float = field(default=0.01, metadata={"help": "Tolerated rise of answers with PII masked."})
+    max_pii_increase: float = field(default=0.02, metadata={"help": "Tolerated rise of answers with PII masked."})
     max_error_increase: float = field(default=0.02, metadata={"help": "Tolerated rise of the error rate."})
     max_p95_latency_increase: float = field(default=0.5, metadata={
         "help": "Tolerated relative rise of p95 latency (0.5: the candidate's p95 at most 1.5x the incumbent's)."})

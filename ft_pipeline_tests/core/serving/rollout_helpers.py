@@ -2,7 +2,47 @@
 Llama trained here (a few dozen AdamW steps, seconds) to give one answer to every request."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+from ft_pipeline_tests.core.serving.helpers import publish_version, write_task
+
+SYSTEM = "Route the ticket to one queue."
+# Thresholds for ~30 paired requests: with 30 of 30 alike, a 95% interval still spans +-0.11, so
+# the default tolerances (0.02-0.05, for >= 200 requests) could not pass an equal version here.
+TASK = f"""\
+name: ticket-queue
+type: classification
+system_prompt: {SYSTEM}
+labels: [billing, shipping]
+rollout:
+  mode: canary
+  share: 0.5
+  min_requests: 20
+  max_schema_valid_loss: 0.15
+  max_metric_loss: 0.15
+  max_refusal_increase: 0.15
+  max_pii_increase: 0.15
+  max_error_increase: 0.15
+  max_p95_latency_increase: 3.0
+"""
+
+
+def write_replay(path: Path, n: int = 60) -> Path:
+    """`n` recorded billing requests, each labelled with the queue it belonged in."""
+    lines = [{"request_id": f"req-{i}", "model": "ticket-queue", "label": "billing",
+              "messages": [{"role": "user", "content": f"ticket {i}: I was charged twice for order {1000 + i}"}]}
+             for i in range(n)]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def publish_trained(home: Path, model_dir: Path, folder: Path, answer: str, seed: int, current: bool) -> str:
+    """A version of ticket-queue whose adapter answers `answer` to every ticket, published as
+    current or beside it."""
+    prompts = [f"ticket {i}: my card was charged twice" for i in range(8)]
+    adapter = trained_adapter(model_dir, folder / f"adapter-{answer}-{seed}", SYSTEM, prompts, answer, seed=seed)
+    return publish_version(home, model_dir, write_task(folder, TASK), adapter, "ticket-queue", current)
 
 
 def trained_adapter(model_dir: Path, out: Path, system_prompt: str, prompts: list[str], answer: str,

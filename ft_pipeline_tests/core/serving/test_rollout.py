@@ -13,27 +13,7 @@ import pytest
 from ft_pipeline.core.release import registry
 from ft_pipeline.core.serving import rollout
 from ft_pipeline_tests.core.serving.helpers import publish_version, write_task
-from ft_pipeline_tests.core.serving.rollout_helpers import trained_adapter
-
-SYSTEM = "Route the ticket to one queue."
-# Thresholds for ~30 paired requests: with 30 of 30 alike, a 95% interval still spans +-0.11, so
-# the default tolerances (0.02-0.05, for >= 100 requests) could not pass an equal version here.
-TASK = f"""\
-name: ticket-queue
-type: classification
-system_prompt: {SYSTEM}
-labels: [billing, shipping]
-rollout:
-  mode: canary
-  share: 0.5
-  min_requests: 20
-  max_schema_valid_loss: 0.15
-  max_metric_loss: 0.15
-  max_refusal_increase: 0.15
-  max_pii_increase: 0.15
-  max_error_increase: 0.15
-  max_p95_latency_increase: 3.0
-"""
+from ft_pipeline_tests.core.serving.rollout_helpers import TASK, publish_trained, write_replay
 
 
 def cli(*args, env=None):
@@ -42,24 +22,19 @@ def cli(*args, env=None):
 
 @pytest.fixture()
 def replay_file(tmp_path):
-    """60 recorded billing requests, each labelled with the queue it belonged in."""
-    path = tmp_path / "replay.jsonl"
-    lines = [{"request_id": f"req-{i}", "model": "ticket-queue", "label": "billing",
-              "messages": [{"role": "user", "content": f"ticket {i}: I was charged twice for order {1000 + i}"}]}
-             for i in range(60)]
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    return path
+    return write_replay(tmp_path / "replay.jsonl")
 
 
-def test_a_worse_canary_is_rolled_back_and_an_equal_one_becomes_current(ft_home, tiny_model_dir, tmp_path, replay_file):
-    task = write_task(tmp_path, TASK)
-    prompts = [f"ticket {i}: my card was charged twice" for i in range(8)]
-    adapter = lambda answer, seed: trained_adapter(tiny_model_dir, tmp_path / f"{answer}-{seed}", SYSTEM, prompts,  # noqa: E731
-                                                   answer, seed=seed)
-    publish = lambda path, current: publish_version(ft_home, tiny_model_dir, task, path, "ticket-queue", current)  # noqa: E731
+def test_a_worse_canary_is_rolled_back_and_an_equal_one_becomes_current(ft_home, tiny_model_dir, tmp_path, replay_file,
+                                                                       monkeypatch):
+    from ft_pipeline.core.tracking import models
+
+    aliases = []  # MLflow's aliases follow (moving them in a real store: defs/test_tracking.py)
+    monkeypatch.setattr(models, "mirror_alias", lambda name, version, alias="champion", warn=None: aliases.append((version, alias)))
+    publish = lambda answer, seed, current: publish_trained(ft_home, tiny_model_dir, tmp_path, answer, seed, current)  # noqa: E731
     root = ft_home / "registry"
-    assert publish(adapter("billing", 0), True) == "v1"
-    assert publish(adapter("shipping", 0), False) == "v2"  # promoted, waiting beside current
+    assert publish("billing", 0, True) == "v1"
+    assert publish("shipping", 0, False) == "v2"  # promoted, waiting beside current
     assert registry.current_version(root, "ticket-queue") == "v1"
 
     worse = rollout.run(root, "ticket-queue", "v2", replay_file)
@@ -75,12 +50,13 @@ def test_a_worse_canary_is_rolled_back_and_an_equal_one_becomes_current(ft_home,
     assert audit.returncode == 0, audit.stderr
     assert "## Rollout" in audit.stdout and "rolled_back" in audit.stdout and "current stays v1: task_metric: worse" in audit.stdout
 
-    assert publish(adapter("billing", 1), False) == "v3"
+    assert publish("billing", 1, False) == "v3"
     better = rollout.run(root, "ticket-queue", "v3", replay_file, mode="shadow")
     assert better["passed"], better["failed_gates"]
     assert better["paired_requests"] == 60 and better["answered_by_candidate"] == 0  # shadow: never returned
     assert registry.current_version(root, "ticket-queue") == "v3"
     assert [e["event"] for e in registry.rollout_events(root / "ticket-queue" / "v3")] == ["shadow_started", "gate", "switched"]
+    assert aliases == [("v2", "challenger"), ("v3", "challenger"), ("v3", "champion")]
 
 
 def test_the_canary_split_is_stable_and_near_its_share():
