@@ -85,9 +85,10 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
     }
 
 
-def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: dict) -> Path:
+def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: dict, make_current: bool = True) -> Path:
     """lineage.json, MODEL_CARD.md and the training manifest (kept when --retire deletes the
-    weights) written into the staged version, which is then published; returns its folder."""
+    weights) written into the staged version, which is then published (as current, or beside it
+    to wait for a rollout); returns its folder."""
     from ft_pipeline.core.data.erasure import erased_digests, erasure_lock
 
     (staged.path / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
@@ -102,4 +103,4 @@ def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: di
             shutil.rmtree(staged.path, ignore_errors=True)
             raise ReleaseError(f"refusing to promote: {len(erased)} of its training records were erased while it "
                                "trained or since; retrain on the current data")
-        return registry.model_root(root, name) / registry.publish(root, name, staged.path)
+        return registry.model_root(root, name) / registry.publish(root, name, staged.path, make_current)

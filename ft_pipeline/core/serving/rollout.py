@@ -25,7 +25,8 @@ from typing import Callable
 
 from ft_pipeline.core.release import registry
 from ft_pipeline.core.serving import online_gate, server
-from ft_pipeline.core.serving.online_gate import Arm, RolloutConfig
+from ft_pipeline.core.release.rollout_config import RolloutConfig, RolloutConfigError
+from ft_pipeline.core.serving.online_gate import Arm
 
 MAX_REPLAY_REQUESTS = 100_000
 
@@ -153,7 +154,7 @@ def run(root: Path, name: str, version: str, replay_path: Path, *, mode: str | N
         config = replace(config, mode=mode or config.mode, share=config.share if share is None else share)
     except (server.ServeError, TaskError, registry.RegistryError) as exc:
         raise RolloutError(str(exc)) from None
-    except online_gate.RolloutConfigError as exc:
+    except RolloutConfigError as exc:
         raise RolloutError(f"--{exc.field.split('.')[-1]}: {exc.why}") from None
     items, skipped = read_replay(replay_path, task)
     folder = registry.resolve(root, name, version)

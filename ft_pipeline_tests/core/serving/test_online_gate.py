@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ft_pipeline.core.serving.online_gate import Arm, RolloutConfig, online_gate
+from ft_pipeline.core.release.rollout_config import RolloutConfig
+from ft_pipeline.core.serving.online_gate import Arm, online_gate
 from ft_pipeline.core.task import TaskConfig, TaskError
 
 TASK = TaskConfig(name="queue", type="classification", labels=["billing", "shipping"])

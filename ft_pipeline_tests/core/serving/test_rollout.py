@@ -96,3 +96,13 @@ def test_rollout_mistakes_are_one_line_and_exit_2(ft_home, tmp_path, replay, arg
     assert message in out.stderr and "Traceback" not in out.stderr
     assert registry.current_version(ft_home / "registry", "ticket-queue") == "v1"
     assert registry.rollout_events(ft_home / "registry" / "ticket-queue" / "v2") == []  # nothing started
+
+
+def test_a_version_published_beside_current_waits_unless_there_is_no_current(ft_home, tmp_path):
+    fake_versions(ft_home, tmp_path)  # v1 published as current, v2 beside it
+    root = ft_home / "registry"
+    assert registry.versions(root, "ticket-queue") == ["v1", "v2"] and registry.current_version(root, "ticket-queue") == "v1"
+    (tmp_path / "first").mkdir()
+    (tmp_path / "first" / "adapter_config.json").write_text("{}")
+    publish_version(ft_home, tmp_path / "base", tmp_path / "task.yaml", tmp_path / "first", "other-model", False)
+    assert registry.current_version(root, "other-model") == "v1"  # nothing to keep: the first version serves
