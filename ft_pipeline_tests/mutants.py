@@ -200,6 +200,18 @@ MUTANTS = [
            "ft_pipeline/core/release/memorization_gate.py",
            'if audit and audit["epsilon_lower_bound"] > audit["claimed_epsilon"]:', "if False:",
            (T + "core/release/test_memorization_gate.py::test_an_attack_proving_more_than_the_claimed_epsilon_flags_a_dp_bug",)),
+    Mutant("the online gate passes on a point estimate", "ft_pipeline/core/serving/online_gate.py",
+           "    if bad_end <= tolerance:", "    if worse <= tolerance:",
+           (T + "core/serving/test_online_gate.py::test_a_rise_within_tolerance_by_point_estimate_but_not_ruled_out_fails",)),
+    Mutant("the online gate passes on too few requests", "ft_pipeline/core/serving/online_gate.py",
+           'enough = GateVerdict("enough_requests", n >= config.min_requests,', 'enough = GateVerdict("enough_requests", True,',
+           (T + "core/serving/test_online_gate.py::test_equal_versions_pass_once_there_are_enough_requests",)),
+    Mutant("a rollout switches to a candidate that failed its gate", "ft_pipeline/core/serving/rollout.py",
+           "    elif not failed:\n        registry.set_current", "    elif True:\n        registry.set_current",
+           (T + "core/serving/test_rollout.py::test_a_worse_canary_is_rolled_back_and_an_equal_one_becomes_current",)),
+    Mutant("the canary ignores its share", "ft_pipeline/core/serving/rollout.py",
+           "< share * 2 ** 64", "< 0.5 * 2 ** 64",
+           (T + "core/serving/test_rollout.py::test_the_canary_split_is_stable_and_near_its_share",)),
 ]
 
 

@@ -63,7 +63,7 @@ def rollout_lines(events: list[dict]) -> list[str]:
              "| when | step | against | result |", "|---|---|---|---|"]
     for e in events:
         if e["event"] == "gate":
-            failed = [name for name, v in e["verdicts"].items() if not v["passed"]]
+            failed = [v["gate"] for v in e["verdicts"] if not v["passed"]]
             result = f"{'passed' if e['passed'] else 'failed: ' + ', '.join(failed)} ({e['paired_requests']} paired requests)"
         elif e["event"] == "rolled_back":
             result = f"current stays {e['incumbent']}: {e['reason']}"
@@ -74,8 +74,8 @@ def rollout_lines(events: list[dict]) -> list[str]:
         lines.append(f"| {e['at']} | {e['event']} | {e.get('incumbent')} | {result} |")
     for e in (e for e in events if e["event"] == "gate"):
         lines += ["", f"Gate of {e['at']}:", "", "| gate | result | outcome | why |", "|---|---|---|---|"]
-        lines += [f"| {name} | {'PASS' if v['passed'] else 'FAIL'} | {v['outcome']} | {v['detail']} |"
-                  for name, v in e["verdicts"].items()]
+        lines += [f"| {v['gate']} | {'PASS' if v['passed'] else 'FAIL'} | {v['outcome']} | {v['detail']} |"
+                  for v in e["verdicts"]]
     return lines
 
 

@@ -175,7 +175,8 @@ def run(root: Path, name: str, version: str, replay_path: Path, *, mode: str | N
     rates = {"incumbent": paired.incumbent.rates(), "candidate": paired.candidate.rates()}
     step({"event": "gate", "passed": not failed, "paired_requests": len(paired.labels),
           "labelled": sum(label is not None for label in paired.labels), "rates": rates,
-          "verdicts": {v.name: {"passed": v.passed, "outcome": v.outcome, "detail": v.detail} for v in verdicts.values()}})
+          # a list: the log is written with sorted keys, and the gates read best in their own order
+          "verdicts": [{"gate": v.name, "passed": v.passed, "outcome": v.outcome, "detail": v.detail} for v in verdicts.values()]})
     now = registry.current_version(root, name)
     if not failed and now != incumbent:  # someone moved current meanwhile: this gate did not judge that one
         failed_reason = f"current moved from {incumbent} to {now} during the rollout; not switched"

@@ -48,7 +48,8 @@ def test_a_worse_canary_is_rolled_back_and_an_equal_one_becomes_current(ft_home,
 
     audit = cli("audit", "--name", "ticket-queue", "--version", "v2")
     assert audit.returncode == 0, audit.stderr
-    assert "## Rollout" in audit.stdout and "rolled_back" in audit.stdout and "current stays v1: task_metric: worse" in audit.stdout
+    assert "## Rollout" in audit.stdout and "current stays v1: task_metric: worse" in audit.stdout
+    assert "| task_metric | FAIL | worse | candidate is behind incumbent on accuracy by 1.00" in audit.stdout
 
     assert publish("billing", 1, False) == "v3"
     better = rollout.run(root, "ticket-queue", "v3", replay_file, mode="shadow")
