@@ -57,10 +57,10 @@ def check_sections(task, fail) -> None:
     from ft_pipeline.core.data.redaction.config import RedactionConfig
     from ft_pipeline.core.release.fit_config import FitConfig
     from ft_pipeline.core.release.gates import GateConfig
-    from ft_pipeline.core.release.rollout_config import RolloutConfig
+    from ft_pipeline.core.release.rollout_config import DriftConfig, RolloutConfig
     from ft_pipeline.core.task import TaskError
 
-    for name, config in (("fit", FitConfig), ("gates", GateConfig), ("rollout", RolloutConfig)):
+    for name, config in (("fit", FitConfig), ("gates", GateConfig), ("rollout", RolloutConfig), ("drift", DriftConfig)):
         try:
             config.from_dict(getattr(task, name))
         except TaskError as exc:

@@ -69,3 +69,34 @@ class RolloutConfig:
     def from_dict(cls, data: dict | None, where: str = "task") -> "RolloutConfig":
         """From `task.rollout`; a bad or unknown key raises TaskError naming `rollout.<key>`."""
         return from_mapping(cls, data, where, RolloutConfigError)
+
+
+class DriftConfigError(KnobError):
+    section = "drift"
+
+
+@dataclass
+class DriftConfig:
+    """Drift knobs, the task file's `drift:` mapping: how far a day of live requests may move from
+    the training data before the drift check warns and drift_retrain_sensor asks for a retrain."""
+
+    min_requests: int = field(default=100, metadata={"help": "Live requests a day needs before drift is judged."})
+    max_length_ks: float = field(default=0.25, metadata={
+        "help": "Largest Kolmogorov-Smirnov statistic between live and training request lengths (characters)."})
+    max_token_distance: float = field(default=0.5, metadata={
+        "help": "Largest Jensen-Shannon distance (base 2, 0-1) between live and training word distributions."})
+    max_label_distance: float = field(default=0.3, metadata={
+        "help": "Largest Jensen-Shannon distance between the labels answered live and the training labels."})
+    retrain: bool = field(default=True, metadata={"help": "drift_retrain_sensor requests a retrain on drift."})
+
+    def __post_init__(self):
+        check_types(self, DriftConfigError)
+        if self.min_requests < 1:
+            raise DriftConfigError("min_requests", "must be at least 1")
+        for name in ("max_length_ks", "max_token_distance", "max_label_distance"):
+            if not 0 < getattr(self, name) <= 1:
+                raise DriftConfigError(name, f"{getattr(self, name)} must be in (0, 1]")
+
+    @classmethod
+    def from_dict(cls, data: dict | None, where: str = "task") -> "DriftConfig":
+        return from_mapping(cls, data, where, DriftConfigError)
