@@ -212,6 +212,9 @@ MUTANTS = [
     Mutant("the canary ignores its share", "ft_pipeline/core/serving/rollout.py",
            "< share * 2 ** 64", "< 0.5 * 2 ** 64",
            (T + "core/serving/test_rollout.py::test_the_canary_split_is_stable_and_near_its_share",)),
+    Mutant("drift is never past its thresholds", "ft_pipeline/core/serving/drift.py",
+           "result[name] is not None and result[name] > limit]", "result[name] is not None and result[name] > 1]",
+           (T + "defs/test_drift.py::test_drifted_traffic_fails_the_check_and_the_sensor_requests_one_retrain",)),
 ]
 
 

@@ -55,7 +55,7 @@ def register_release(client, payload: dict, uri: str) -> str:
         return mv.version
     client.set_registered_model_alias(payload["name"], CHAMPION, mv.version)
     aliases = client.get_registered_model(payload["name"]).aliases
-    if aliases.get(CHALLENGER) == mv.version:  # a challenger that won is the champion now
+    if str(aliases.get(CHALLENGER)) == str(mv.version):  # a challenger that won is the champion now
         client.delete_registered_model_alias(payload["name"], CHALLENGER)
     return mv.version
 
@@ -67,6 +67,10 @@ def set_alias(client, payload: dict, uri: str) -> str:
         raise LookupError(f"{payload['name']} {payload['version']} was never mirrored to MLflow; alias "
                           f"{payload['alias']} not moved")
     client.set_registered_model_alias(payload["name"], payload["alias"], mv.version)
+    aliases = client.get_registered_model(payload["name"]).aliases
+    # a rollout's winner (a SQLite store gives alias versions as ints, a server as text)
+    if payload["alias"] == CHAMPION and str(aliases.get(CHALLENGER)) == str(mv.version):
+        client.delete_registered_model_alias(payload["name"], CHALLENGER)
     return mv.version
 
 

@@ -107,3 +107,37 @@ def test_a_version_published_beside_current_waits_unless_there_is_no_current(ft_
     (tmp_path / "first" / "adapter_config.json").write_text("{}")
     publish_version(ft_home, tmp_path / "base", tmp_path / "task.yaml", tmp_path / "first", "other-model", False)
     assert registry.current_version(root, "other-model") == "v1"  # nothing to keep: the first version serves
+
+
+def test_a_production_traffic_day_replays_as_it_is(ft_home):
+    """The traffic log's own lines: answered ones replay (response_format as logged), refused ones
+    (logged without text) are skipped and counted."""
+    from ft_pipeline.core.serving import traffic
+    from ft_pipeline.core.task import TaskConfig
+
+    traffic.record({"request_id": "chatcmpl-1", "status": 200, "response_format": "json_object", "answer": "billing",
+                    "messages": [{"role": "system", "content": "Route."}, {"role": "user", "content": "charged twice"}]})
+    traffic.record({"request_id": "chatcmpl-2", "status": 400, "error": "request_too_long"})
+    items, skipped = rollout.read_replay(traffic.day_file(traffic.today()), TaskConfig(name="q", type="classification"))
+    assert skipped == 1 and [i.request_id for i in items] == ["chatcmpl-1"]
+    assert items[0].request.response_format.type == "json_object" and items[0].label is None
+
+
+def test_mlflow_aliases_follow_the_rollout(ft_home, tiny_model_dir, tmp_path, replay_file):
+    """A real MLflow store (the default SQLite one): a version promoted beside current is the
+    challenger; once its rollout passes it is the champion, and no longer a challenger."""
+    from ft_pipeline.core.tracking import payloads, queue
+
+    root = ft_home / "registry"
+    publish_trained(ft_home, tiny_model_dir, tmp_path, "billing", 0, True)
+    publish_trained(ft_home, tiny_model_dir, tmp_path, "billing", 1, False)
+    task = {"config": {"name": "ticket-queue"}, "sha256": "0" * 64}
+    for version, alias in (("v1", "champion"), ("v2", "challenger")):
+        assert queue.submit("register_release", payloads.release(
+            task=task, run_key=f"run-{version}", version_dir=root / "ticket-queue" / version,
+            base_model_path=str(tiny_model_dir), dagster_run_id="test", alias=alias))
+    store = queue.client(queue.tracking_uri())
+    aliases = lambda: {k: str(v) for k, v in store.get_registered_model("ticket-queue").aliases.items()}  # noqa: E731
+    assert aliases() == {"champion": "1", "challenger": "2"}
+    assert rollout.run(root, "ticket-queue", "v2", replay_file, mode="shadow")["passed"]
+    assert aliases() == {"champion": "2"}
