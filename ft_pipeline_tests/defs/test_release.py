@@ -177,3 +177,24 @@ def test_the_evidence_bundle_of_a_real_release_verifies(released, tmp_path, caps
     assert sum(sheet["redaction"]["entities_redacted"].values()) > 0
     assert manifest["memorization"]["outcome"] == "clean" and manifest["compute"]["flops"] > 0
     assert manifest["compute"]["gpai_provider"] == "unknown"  # the tiny random model is in no table
+
+
+def test_a_version_held_for_its_rollout_is_published_beside_current(released, tmp_path):
+    """rollout.hold_new_versions: promotion publishes the next version but `current` (and MLflow's
+    champion) stay; the new version is MLflow's challenger until a rollout passes."""
+    from ft_pipeline_tests.defs.mlflow_helpers import champion, client
+
+    root = released["home"] / "registry"
+    before = registry.current_version(root, "northwind-triage")
+    held = demo_task(tmp_path / "held.yaml", gates={**RELAXED_GATES, "memorization": MEMORIZATION},
+                     rollout={"hold_new_versions": True})
+    config = {**released["config"], "ops": {**released["config"]["ops"], "task": {"config": {"path": str(held)}}}}
+    result = released["job"].execute_in_process(instance=released["instance"], run_config=config, raise_on_error=False,
+                                                asset_selection=[dg.AssetKey("task"), dg.AssetKey("promoted_model")])
+    assert result.success
+    new = registry.versions(root, "northwind-triage")[-1]
+    assert registry.current_version(root, "northwind-triage") == before != new
+    assert _metadata(released["instance"], "promoted_model")["current"].value == before
+    assert champion("northwind-triage") == before
+    challenger = client().get_model_version_by_alias("northwind-triage", "challenger")
+    assert challenger.tags["registry_version"] == new
