@@ -53,6 +53,10 @@ def cmd_redact(args) -> int:
             raise UserError(str(exc)) from None
         except ValueError as exc:
             raise UserError(f"{task.source_path}: field {exc}") from None
+    if args.workers < 0:
+        raise UserError(f"--workers {args.workers}: must be >= 0 (0: one per core)")
+    if args.workers:
+        config.n_process = args.workers
     bar, update = _progress_bar("redact")
     try:
         summary = redact_file(args.input, args.output, args.quarantine, config=config, progress=update,
@@ -157,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="a task file whose redaction section applies (identifiers, allow list, ...)")
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="where records are redacted: local processes or Ray Data (RAY_ADDRESS for a cluster)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="worker processes or Ray actors, each with its own analyzer (default: one per core, as memory allows)")
     p.set_defaults(func=cmd_redact)
 
     p = sub.add_parser("train", help="the standalone trainer")
