@@ -106,6 +106,10 @@ class TaskConfig:
         "help": "The task's own redaction settings: patterns ({ENTITY: [regex, ...]}) for identifiers "
                 "only this business uses, allow_list, deny_list, deny_terms (quarantine), "
                 "protected_documents (a glob of proprietary documents)."})
+    fields: dict = field(default_factory=dict, metadata={
+        "help": "Per record field, what it is: {id: pseudonymize, attributes.region: keep, source: screen, ...} "
+                "(pseudonymize | redact | keep | screen); undeclared fields are screened like the texts, and "
+                "the bias audit compares only attributes declared keep (core/data/redaction/fields.py)."})
     knowledge: str | None = field(default=None, metadata={
         "help": "Folder of documents (.txt/.md) the RAG arm of the fit assessment retrieves from."})
     requests_per_month: int = field(default=100_000, metadata={
@@ -122,7 +126,8 @@ class TaskConfig:
         where = self.source_path or "task"
 
         def fail(name: str, why: str):
-            raise TaskError(where, name, why, line_of((where, name.split(".")[0])))
+            nested = line_of((where, name)) if name.startswith("fields.") else None  # a field's own line
+            raise TaskError(where, name, why, nested or line_of((where, name.split(".")[0])))
 
         for name in ("name", "type"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():

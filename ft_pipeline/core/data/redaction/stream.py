@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Iterator
 
 from ft_pipeline.core.data.ingest import classify_row
 from ft_pipeline.core.data.sources import read_jsonl_rows
+from ft_pipeline.core.data.redaction import fields
 from ft_pipeline.core.data.redaction.config import RedactionConfig
 from ft_pipeline.core.data.redaction.pseudonyms import replace
 from ft_pipeline.core.data.redaction.spans import analysis_view, analyze_texts, propagate
@@ -65,14 +66,16 @@ class Redactor:
 
 def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]:
     """One spaCy batch over every text of the chunk, then record by record: values found in one
-    field are redacted in all of them, with the record's consistent pseudonyms.
+    field are redacted in all of them, with the record's consistent pseudonyms. The record's other
+    fields leave as the task's `fields:` says (ids as keyed digests, undeclared values screened
+    here with the texts).
 
     Redacted text is analyzed again, until nothing more is found (at most MAX_PASSES): a name
     replaced by a placeholder changes what NER sees around it ("Do you use <PERSON_1> or Visa?"
     makes "Visa" a person), and the residual-PII gate, which analyzes the redacted text with the
     same config, must find what redaction found. Only records changed by a pass are analyzed again.
     """
-    texts = [[t for _, t in text_fields(r)] for r in records]
+    texts = [[t for _, t in text_fields(r)] + fields.screened_values(r, config.fields) for r in records]
     counts = [Counter() for _ in records]
     pending = list(range(len(records)))
     for _ in range(MAX_PASSES):
@@ -90,7 +93,11 @@ def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]
         pending = changed
         if not pending:
             break
-    return [(with_texts(record, texts[i]), dict(counts[i])) for i, record in enumerate(records)]
+    out = []
+    for i, record in enumerate(records):  # the record's own texts, then its screened field values
+        n = len(text_fields(record))
+        out.append((fields.apply(with_texts(record, texts[i][:n]), texts[i][n:], config.fields), dict(counts[i])))
+    return out
 
 
 def _init_worker() -> None:

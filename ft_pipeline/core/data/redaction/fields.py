@@ -1,0 +1,91 @@
+"""What happens to a record's non-text fields: the task file's `fields:` section.
+
+Text fields (messages, chosen, rejected, reference) follow the redaction policy. Every other field
+that can carry a person's data is declared here, with safe defaults:
+
+    fields: {id: pseudonymize, annotator: pseudonymize, attributes.region: keep, source: screen}
+
+- pseudonymize  the value's keyed digest (core/digest.py): same value, same digest, not reversible.
+                `id` and `annotator` (also each `labels[].annotator`) are always pseudonymized.
+- keep          the value as it is: the task says it is not personal (a region, an age band). The
+                bias audit and per-group evaluation compare only attributes declared `keep`.
+- redact        the value is dropped.
+- screen        the value goes through the redaction engine with the record's texts (detected
+                PII replaced, consistently with the texts). The default for anything undeclared.
+
+`label_verified`, `verified_at` and `split` are validated by the record schema (a boolean, an ISO
+timestamp, one of three words) and hold no free text.
+"""
+from __future__ import annotations
+
+from ft_pipeline.core.digest import keyed_digest
+
+ACTIONS = ("pseudonymize", "redact", "keep", "screen")
+DIGESTED = ("id", "annotator")  # leave the raw zone only as keyed digests
+FIELDS = ("id", "annotator", "source", "labels")
+DEFAULT = "screen"
+ATTRIBUTE = "attributes."
+
+
+def check_fields(declared) -> dict[str, str]:
+    """The section as given, or a ValueError "fields[.<name>]: why" naming the bad entry."""
+    if declared is None:
+        return {}
+    if not isinstance(declared, dict):
+        raise ValueError("fields: must map a record field to " + " | ".join(ACTIONS))
+    for name, action in declared.items():
+        if not isinstance(name, str) or not (name in FIELDS or (name.startswith(ATTRIBUTE) and len(name) > len(ATTRIBUTE))):
+            raise ValueError(f"fields.{name}: is not a field this section governs; use {', '.join(FIELDS)} or "
+                             "attributes.<name> (text fields follow redaction.policy)")
+        if action not in ACTIONS:
+            raise ValueError(f"fields.{name}: {action!r} is not an action; use one of {', '.join(ACTIONS)}")
+        if name in DIGESTED and action != "pseudonymize":
+            raise ValueError(f"fields.{name}: must be pseudonymize ({name}s leave the raw zone only as keyed digests)")
+    return dict(declared)
+
+
+def action(fields: dict[str, str], name: str) -> str:
+    return "pseudonymize" if name in DIGESTED else fields.get(name, DEFAULT)
+
+
+def _governed(record: dict) -> list[tuple[str, str]]:
+    """(declared name, value) of every screenable value of the record, in a fixed order."""
+    out = [("source", record["source"])] if record.get("source") is not None else []
+    out += [("labels", item["label"]) for item in record.get("labels") or []]
+    out += [(ATTRIBUTE + key, value) for key, value in sorted((record.get("attributes") or {}).items())]
+    return out
+
+
+def screened_values(record: dict, fields: dict[str, str]) -> list[str]:
+    """The values the redaction engine must see with the record's texts (action `screen`)."""
+    return [value for name, value in _governed(record) if action(fields, name) == "screen"]
+
+
+def apply(record: dict, screened: list[str], fields: dict[str, str]) -> dict:
+    """A copy of the record as it may leave the raw zone: `screened` are the screened values, as
+    redacted, in `screened_values` order."""
+    rest = iter(screened)
+
+    def out(name: str, value: str) -> str | None:
+        what = action(fields, name)
+        if what == "screen":
+            return next(rest)
+        return {"pseudonymize": keyed_digest, "keep": str, "redact": lambda _: None}[what](value)
+
+    new = dict(record, id=keyed_digest(record["id"]))
+    if record.get("annotator") is not None:
+        new["annotator"] = keyed_digest(record["annotator"])
+    if record.get("source") is not None:
+        new["source"] = out("source", record["source"])
+    if record.get("labels") is not None:
+        labels = [{"annotator": keyed_digest(item["annotator"]), "label": out("labels", item["label"])}
+                  for item in record["labels"]]
+        new["labels"] = [item for item in labels if item["label"] is not None]
+    attributes = {key: out(ATTRIBUTE + key, value) for key, value in sorted((record.get("attributes") or {}).items())}
+    new["attributes"] = {key: value for key, value in attributes.items() if value is not None}
+    return new
+
+
+def audited(attributes: dict | None, fields: dict[str, str]) -> dict:
+    """The attributes the bias audit and per-group evaluation may show: those declared `keep`."""
+    return {k: v for k, v in (attributes or {}).items() if action(fields, ATTRIBUTE + k) == "keep"}
