@@ -52,6 +52,7 @@ GSM8K_ANSWER = r"####\s*(-?[\d,]*\.?\d+)"
 RECORD_FIELDS = ("id", "prompt", "completion", "messages", "chosen", "rejected", "reference",
                  "label_verified", "annotator", "verified_at", "split", "source")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+LISTS = ("allow_list", "deny_list", "deny_terms")  # redaction lists shown only as count and digest
 ANSWER_LABEL = "label"  # outcome.field / label_field that means "the whole (classification) answer"
 
 
@@ -267,6 +268,18 @@ class TaskConfig:
             with atomic_text(Path(path)) as fh:
                 fh.write(text)
         return text
+
+    def shown_yaml(self) -> str:
+        """The definition as metadata may show it: the redaction lists (allow, deny, deny terms),
+        which can name people or secrets, as a count and a keyed digest each."""
+        import yaml
+
+        from ft_pipeline.core.data.redaction import list_view
+
+        data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
+        data["redaction"] = {k: list_view([str(x) for x in v]) if k in LISTS and isinstance(v, list) else v
+                             for k, v in (self.redaction or {}).items()}
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> "TaskConfig":

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ft_pipeline.core.digest import keyed_digest
 from ft_pipeline_tests.conftest import DEMO_RECORDS
 
 BIN = Path(sys.executable).parent / "ft-pipeline"
@@ -15,7 +16,7 @@ def run(*args, home):
     return subprocess.run([str(BIN), "redact", *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_redact_prints_summary_last_and_preserves_ids(tmp_path):
+def test_redact_prints_summary_last_and_keeps_order_with_keyed_ids(tmp_path, monkeypatch):
     lines = DEMO_RECORDS.read_text().splitlines()[:25] + ["{broken json"]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n")
@@ -27,7 +28,8 @@ def test_redact_prints_summary_last_and_preserves_ids(tmp_path):
     assert summary["quarantine_reasons"].get("broken_json") == 1
     written = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
     quarantined_lines = {json.loads(l)["line"] for l in quarantine.read_text().splitlines()}
-    expected = [json.loads(l)["id"] for i, l in enumerate(lines[:25], 1) if i not in quarantined_lines]
+    monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path))  # the process's home: its digest key
+    expected = [keyed_digest(json.loads(l)["id"]) for i, l in enumerate(lines[:25], 1) if i not in quarantined_lines]
     assert written == expected
     assert summary["entities"].get("PERSON", 0) > 0
 

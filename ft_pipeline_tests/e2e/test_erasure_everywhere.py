@@ -14,7 +14,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from ft_pipeline import cli
-from ft_pipeline.core.digest import sha256_text
+from ft_pipeline.core.digest import keyed_digest
 from ft_pipeline.core.release import erasure_marks, registry
 from ft_pipeline_tests.defs import mlflow_helpers as mh
 from ft_pipeline_tests.core.training.helpers import child_env
@@ -63,7 +63,7 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     root = home / "registry"
     target, text = h.training_target(home)
     assert registry.current_version(root, NAME) == "v1"
-    assert sha256_text(target) in erasure_marks.trained_on(root / NAME / "v1")
+    assert keyed_digest(target) in erasure_marks.trained_on(root / NAME / "v1")
     # the searches below are not vacuous: before the erasure, the record is in all these places
     holding = h.files_holding(home, [target], skip=home / "raw")
     assert {"redacted.jsonl", "train.jsonl"} <= {p.rsplit("/", 1)[-1] for p in holding}
@@ -108,7 +108,7 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     assert f"| `{summary['request_id']}` |" in capsys.readouterr().out
     assert cli.main(["erasures", "--format", "json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
-    assert listed["models_marked"] == [f"{NAME}/v1"] and sha256_text(target) in listed["removed_id_digests"]
+    assert listed["models_marked"] == [f"{NAME}/v1"] and keyed_digest(target) in listed["removed_id_digests"]
 
     # MLflow mirrors the marks: v1's model version and the run that trained it (weights kept: no --retire)
     mlflow = mh.client()
@@ -145,7 +145,7 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
             tags=retrain.tags).success
         assert instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK].status.value == "SUCCEEDED"
     assert registry.current_version(root, NAME) == "v2" and registry.erasure_marks(root / NAME / "v2") is None
-    assert sha256_text(target) not in erasure_marks.trained_on(root / NAME / "v2")
+    assert keyed_digest(target) not in erasure_marks.trained_on(root / NAME / "v2")
     assert h.files_holding(home, [target, text], skip=home / "raw") == []  # nor in anything the retrain wrote
 
 

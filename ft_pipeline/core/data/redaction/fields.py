@@ -5,7 +5,8 @@ that can carry a person's data is declared here, with safe defaults:
 
     fields: {id: pseudonymize, annotator: pseudonymize, attributes.region: keep, source: screen}
 
-- pseudonymize  the value's keyed digest (core/digest.py): same value, same digest, not reversible.
+- pseudonymize  the value's keyed digest (core/digest.py): same value, same digest, not reversible
+                (a value that is 64 hex digits already, a digest, is left as it is).
                 `id` and `annotator` (also each `labels[].annotator`) are always pseudonymized.
 - keep          the value as it is: the task says it is not personal (a region, an age band). The
                 bias audit and per-group evaluation compare only attributes declared `keep`.
@@ -18,6 +19,8 @@ timestamp, one of three words) and hold no free text.
 """
 from __future__ import annotations
 
+import re
+
 from ft_pipeline.core.digest import keyed_digest
 
 ACTIONS = ("pseudonymize", "redact", "keep", "screen")
@@ -25,6 +28,13 @@ DIGESTED = ("id", "annotator")  # leave the raw zone only as keyed digests
 FIELDS = ("id", "annotator", "source", "labels")
 DEFAULT = "screen"
 ATTRIBUTE = "attributes."
+DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def pseudonym(value: str) -> str:
+    """The value's keyed digest; a value that is a digest already (a record redacted before) is left
+    as it is, so redacting twice changes nothing. 64 hex digits cannot spell a name or an address."""
+    return value if DIGEST.fullmatch(value) else keyed_digest(value)
 
 
 def check_fields(declared) -> dict[str, str]:
@@ -70,15 +80,15 @@ def apply(record: dict, screened: list[str], fields: dict[str, str]) -> dict:
         what = action(fields, name)
         if what == "screen":
             return next(rest)
-        return {"pseudonymize": keyed_digest, "keep": str, "redact": lambda _: None}[what](value)
+        return {"pseudonymize": pseudonym, "keep": str, "redact": lambda _: None}[what](value)
 
-    new = dict(record, id=keyed_digest(record["id"]))
+    new = dict(record, id=pseudonym(record["id"]))
     if record.get("annotator") is not None:
-        new["annotator"] = keyed_digest(record["annotator"])
+        new["annotator"] = pseudonym(record["annotator"])
     if record.get("source") is not None:
         new["source"] = out("source", record["source"])
     if record.get("labels") is not None:
-        labels = [{"annotator": keyed_digest(item["annotator"]), "label": out("labels", item["label"])}
+        labels = [{"annotator": pseudonym(item["annotator"]), "label": out("labels", item["label"])}
                   for item in record["labels"]]
         new["labels"] = [item for item in labels if item["label"] is not None]
     attributes = {key: out(ATTRIBUTE + key, value) for key, value in sorted((record.get("attributes") or {}).items())}

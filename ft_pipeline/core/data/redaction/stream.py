@@ -76,8 +76,20 @@ def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]
     same config, must find what redaction found. Only records changed by a pass are analyzed again.
     """
     texts = [[t for _, t in text_fields(r)] + fields.screened_values(r, config.fields) for r in records]
-    counts = [Counter() for _ in records]
-    pending = list(range(len(records)))
+    texts, counts = redact_groups(texts, config)
+    out = []
+    for i, record in enumerate(records):  # the record's own texts, then its screened field values
+        n = len(text_fields(record))
+        out.append((fields.apply(with_texts(record, texts[i][:n]), texts[i][n:], config.fields), dict(counts[i])))
+    return out
+
+
+def redact_groups(texts: list[list[str]], config: RedactionConfig) -> tuple[list[list[str]], list[Counter]]:
+    """Each group of texts (a record's) redacted with one set of consistent pseudonyms, the
+    analysis repeated on what changed (see redact_chunk); ({entity: values replaced} per group)."""
+    texts = [list(group) for group in texts]
+    counts = [Counter() for _ in texts]
+    pending = list(range(len(texts)))
     for _ in range(MAX_PASSES):
         flat = analyze_texts([t for i in pending for t in texts[i]], config)
         changed, at = [], 0
@@ -93,11 +105,13 @@ def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]
         pending = changed
         if not pending:
             break
-    out = []
-    for i, record in enumerate(records):  # the record's own texts, then its screened field values
-        n = len(text_fields(record))
-        out.append((fields.apply(with_texts(record, texts[i][:n]), texts[i][n:], config.fields), dict(counts[i])))
-    return out
+    return texts, counts
+
+
+def redact_documents(documents: list[str], config: RedactionConfig) -> list[str]:
+    """Documents that are not records (the fit assessment's knowledge chunks), each redacted on its
+    own by the same engine before any of it reaches a prompt."""
+    return [group[0] for group in redact_groups([[d] for d in documents], config)[0]]
 
 
 def _init_worker() -> None:
