@@ -129,3 +129,14 @@ def test_forget_by_id_finds_the_redacted_copy_by_its_keyed_digest(ft_home):
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [digest.keyed_digest("cust-9")]
     log = erasure.log_path().read_text()
     assert "cust-4471" not in log and digest.keyed_digest(digest.keyed_digest("cust-4471")) in log
+
+
+def test_knowledge_documents_are_redacted_before_they_reach_a_prompt(tmp_path, ft_home):
+    from ft_pipeline.core.release.retrieval import load_knowledge, redacted_knowledge
+
+    (tmp_path / "guide.md").write_text("Claims desk lead: Peregrine Ashcombe, cordelia.marchbank@yahoo.com.\n\n"
+                                       "Lost cards are blocked at once.\n")
+    chunks = redacted_knowledge(load_knowledge(tmp_path), RedactionConfig(n_process=1))
+    text = " ".join(c.text for c in chunks)
+    assert "Ashcombe" not in text and "marchbank" not in text
+    assert "<PERSON_1>" in text and "Lost cards are blocked at once." in text
