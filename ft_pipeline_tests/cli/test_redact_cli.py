@@ -71,3 +71,21 @@ def test_a_bad_task_file_is_one_line_and_exit_2(tmp_path):
     out = run(DEMO_RECORDS, tmp_path / "out.jsonl", "--task", task, home=tmp_path)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert str(task) in out.stderr and "redaction.protected_documents" in out.stderr
+
+
+def test_no_field_of_a_record_leaves_redact_as_it_came(tmp_path):
+    """A distinct canary in every field: with the demo's task (its attributes declared keep) and
+    without a task, the output, stdout and stderr hold none; the raw input and quarantine may."""
+    from ft_pipeline_tests.defs.test_field_canaries import CANARIES, RECORD
+
+    task = Path(__file__).resolve().parents[2] / "configs" / "tasks" / "demo-triage.yaml"
+    source = tmp_path / "raw" / "in.jsonl"
+    source.parent.mkdir()
+    source.write_text(json.dumps(RECORD) + "\n")
+    for name, extra in (("tasked", ["--task", task]), ("plain", [])):
+        out = run(source, tmp_path / f"{name}.jsonl", *extra, home=tmp_path)
+        assert out.returncode == 0, out.stderr[-500:]
+        written = (tmp_path / f"{name}.jsonl").read_text() + out.stdout + out.stderr
+        assert json.loads(out.stdout.strip().splitlines()[-1])["out"] == 1
+        assert [k for k, v in CANARIES.items() if v.lower() in written.lower()] == [], name
+    assert json.loads((tmp_path / "tasked.jsonl").read_text())["attributes"]["region"] == "EU"  # declared keep
