@@ -124,7 +124,6 @@ def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, reda
     """Representation, label distribution and demographic parity of the task's outcome per
     attribute group (fairlearn). What could not be judged (no attributes, no outcome) is said."""
     from ft_pipeline.core import plots
-
     from ft_pipeline.core.data.redaction.fields import audited
 
     spec = task_config(task)
