@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from ft_pipeline.core import digest
-from ft_pipeline.core.data.redaction import RedactionConfig, redact_chunk
+from ft_pipeline.core.data.redaction import RedactionConfig, Redactor
 from ft_pipeline.core.data.redaction.fields import audited, check_fields
 from ft_pipeline.core.records import parse_record
 from ft_pipeline.core.task import TaskConfig, TaskError
@@ -23,7 +23,7 @@ RECORD = {
 
 
 def redact(record: dict, fields: dict) -> dict:
-    [(out, _)] = redact_chunk([parse_record(record)], RedactionConfig(fields=fields, n_process=1))
+    [(out, _)] = Redactor(RedactionConfig(fields=fields, n_process=1)).redact_records([parse_record(record)])
     return out
 
 

@@ -72,27 +72,39 @@ def screened_values(record: dict, fields: dict[str, str]) -> list[str]:
 
 
 def apply(record: dict, screened: list[str], fields: dict[str, str]) -> dict:
-    """A copy of the record as it may leave the raw zone: `screened` are the screened values, as
-    redacted, in `screened_values` order."""
+    """A copy of the record with its screened values (as redacted, in `screened_values` order)
+    put back, `redact` values dropped and `keep` values kept. Values to pseudonymize are left for
+    `pseudonymize`, which runs where the home's key is (this may run in a worker elsewhere)."""
     rest = iter(screened)
 
     def out(name: str, value: str) -> str | None:
         what = action(fields, name)
-        if what == "screen":
-            return next(rest)
-        return {"pseudonymize": pseudonym, "keep": str, "redact": lambda _: None}[what](value)
+        return next(rest) if what == "screen" else None if what == "redact" else value
 
-    new = dict(record, id=pseudonym(record["id"]))
-    if record.get("annotator") is not None:
-        new["annotator"] = pseudonym(record["annotator"])
+    new = dict(record)
     if record.get("source") is not None:
         new["source"] = out("source", record["source"])
     if record.get("labels") is not None:
-        labels = [{"annotator": pseudonym(item["annotator"]), "label": out("labels", item["label"])}
-                  for item in record["labels"]]
+        labels = [{**item, "label": out("labels", item["label"])} for item in record["labels"]]
         new["labels"] = [item for item in labels if item["label"] is not None]
     attributes = {key: out(ATTRIBUTE + key, value) for key, value in sorted((record.get("attributes") or {}).items())}
     new["attributes"] = {key: value for key, value in attributes.items() if value is not None}
+    return new
+
+
+def pseudonymize(record: dict, fields: dict[str, str]) -> dict:
+    """A copy of the record with the id, the annotators and every value declared `pseudonymize`
+    replaced by its keyed digest: the last step before a redacted record is written."""
+    def out(name: str, value):
+        return pseudonym(value) if value is not None and action(fields, name) == "pseudonymize" else value
+
+    new = dict(record, id=pseudonym(record["id"]), annotator=out("annotator", record.get("annotator")))
+    if record.get("source") is not None:
+        new["source"] = out("source", record["source"])
+    if record.get("labels") is not None:
+        new["labels"] = [{"annotator": pseudonym(item["annotator"]), "label": out("labels", item["label"])}
+                         for item in record["labels"]]
+    new["attributes"] = {key: out(ATTRIBUTE + key, value) for key, value in (record.get("attributes") or {}).items()}
     return new
 
 

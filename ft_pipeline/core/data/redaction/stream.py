@@ -33,6 +33,12 @@ class Redactor:
         self.config = config or RedactionConfig()
 
     def redact_records(self, records: Iterable[dict]) -> Iterator[Redacted]:
+        # Ids, annotators and declared values are digested here, in the process that holds the
+        # home's key: workers (and nodes) elsewhere never need it.
+        for record, counts in self._redacted(records):
+            yield fields.pseudonymize(record, self.config.fields), counts
+
+    def _redacted(self, records: Iterable[dict]) -> Iterator[Redacted]:
         chunks = _chunks(records, self.config.chunk_records)
         workers = self.config.workers()
         head = list(itertools.islice(chunks, 2 if workers > 1 else 1))
@@ -67,8 +73,8 @@ class Redactor:
 def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]:
     """One spaCy batch over every text of the chunk, then record by record: values found in one
     field are redacted in all of them, with the record's consistent pseudonyms. The record's other
-    fields leave as the task's `fields:` says (ids as keyed digests, undeclared values screened
-    here with the texts).
+    fields are screened here with the texts, kept or dropped as the task's `fields:` says; ids and
+    values to pseudonymize are digested by Redactor.redact_records.
 
     Redacted text is analyzed again, until nothing more is found (at most MAX_PASSES): a name
     replaced by a placeholder changes what NER sees around it ("Do you use <PERSON_1> or Visa?"
