@@ -149,7 +149,7 @@ def redact_file(
     progress: Callable[[int, int | None], None] | None = None,
     max_record_bytes: int = 1_000_000,
 ) -> dict:
-    """Raw or normalized JSONL in, redacted normalized JSONL out (ids and order preserved).
+    """Raw or normalized JSONL in, redacted normalized JSONL out (order preserved; ids as keyed digests).
     Unparseable, oversized, duplicate and confidential records go to the quarantine (raw zone)
     with a reason."""
     from ft_pipeline.core.data.erasure import erasure_lock
