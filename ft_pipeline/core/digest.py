@@ -30,14 +30,20 @@ def sha256_dir(path: Path) -> str:
 # guess. The secret is created once per home, in the raw zone, and never leaves it or gets logged.
 KEY_FILE = "digest.key"
 KEY_BYTES = 32
+# What a training manifest (and the erasure log) keeps of an id: digested for that purpose, so it
+# never equals the pseudonym the record carried in the data, and erasing the data leaves no trace
+# of the pseudonym either.
+TRAINED = "trained"
 
 
-def keyed_digest(value: str) -> str:
-    """HMAC-SHA256 of `value` under this home's secret, hex: the one way an id, an annotator or a
-    pseudonymized field value is written outside the raw zone."""
+def keyed_digest(value: str, purpose: str = "") -> str:
+    """HMAC-SHA256 of `value` (with `purpose`, of "purpose NUL value") under this home's secret,
+    hex: the one way an id, an annotator or a pseudonymized field value is written outside the raw
+    zone."""
     import hmac
 
-    return hmac.new(_home_key(_key_path()), str(value).encode("utf-8"), hashlib.sha256).hexdigest()
+    message = f"{purpose}\0{value}" if purpose else str(value)
+    return hmac.new(_home_key(_key_path()), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _key_path() -> Path:

@@ -14,7 +14,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from ft_pipeline import cli
-from ft_pipeline.core.digest import keyed_digest
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.release import erasure_marks, registry
 from ft_pipeline_tests.defs import mlflow_helpers as mh
 from ft_pipeline_tests.core.training.helpers import child_env
@@ -64,7 +64,7 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     # outside the raw zone the record's id is its keyed digest (`pseudonym`); the raw id never is
     target, pseudonym, text = h.training_target(home)
     assert registry.current_version(root, NAME) == "v1"
-    assert keyed_digest(pseudonym) in erasure_marks.trained_on(root / NAME / "v1")
+    assert keyed_digest(pseudonym, TRAINED) in erasure_marks.trained_on(root / NAME / "v1")
     assert h.files_holding(home, [target], skip=home / "raw") == []
     # the searches below are not vacuous: before the erasure, the record is in all these places
     holding = h.files_holding(home, [pseudonym], skip=home / "raw")
@@ -110,7 +110,7 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     assert f"| `{summary['request_id']}` |" in capsys.readouterr().out
     assert cli.main(["erasures", "--format", "json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
-    assert listed["models_marked"] == [f"{NAME}/v1"] and keyed_digest(pseudonym) in listed["removed_id_digests"]
+    assert listed["models_marked"] == [f"{NAME}/v1"] and keyed_digest(pseudonym, TRAINED) in listed["removed_id_digests"]
 
     # MLflow mirrors the marks: v1's model version and the run that trained it (weights kept: no --retire)
     mlflow = mh.client()
@@ -147,7 +147,7 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
             tags=retrain.tags).success
         assert instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK].status.value == "SUCCEEDED"
     assert registry.current_version(root, NAME) == "v2" and registry.erasure_marks(root / NAME / "v2") is None
-    assert keyed_digest(pseudonym) not in erasure_marks.trained_on(root / NAME / "v2")
+    assert keyed_digest(pseudonym, TRAINED) not in erasure_marks.trained_on(root / NAME / "v2")
     assert h.files_holding(home, [target, pseudonym, text], skip=home / "raw") == []  # nor in anything the retrain wrote
 
 

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ft_pipeline.core.digest import keyed_digest
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.jsonl import atomic_text
 
 
@@ -52,9 +52,9 @@ def outside_ids(ids: set[str]) -> set[str]:
 
 
 def trained_digests(ids: set[str]) -> set[str]:
-    """What a training manifest holds for these raw ids: the keyed digest of the id its export
-    carried (the pseudonym; a raw id in a hand-made export)."""
-    return {keyed_digest(i) for i in outside_ids(ids)}
+    """What a training manifest holds for these raw ids: the id its export carried (the pseudonym;
+    a raw id in a hand-made export), digested for training."""
+    return {keyed_digest(i, TRAINED) for i in outside_ids(ids)}
 
 
 def kind_of(path: Path, home: Path) -> str:

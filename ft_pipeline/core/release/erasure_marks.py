@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from ft_pipeline.core.data.erasure_copies import remove_tree
-from ft_pipeline.core.digest import keyed_digest, sha256_dir
+from ft_pipeline.core.digest import TRAINED, keyed_digest, sha256_dir
 from ft_pipeline.core.jsonl import atomic_text, iter_jsonl
 from ft_pipeline.core.paths import home_relative
 from ft_pipeline.core.release import model_card, registry
@@ -36,7 +36,7 @@ def training_manifest(export_dir: Path, method: str, init_adapter: str | None = 
         path = export_dir / files[split]
         ids = [str(row["id"]) for row in iter_jsonl(path)] if path.is_file() else []
         rows[files[split]] = len(ids)
-        digests.update(keyed_digest(i) for i in ids)
+        digests.update(keyed_digest(i, TRAINED) for i in ids)
     parent = read_training_manifest(home_relative(init_adapter)) if init_adapter else None
     if parent:
         digests.update(parent["trained_on"])

@@ -6,7 +6,7 @@ import json
 import pickle
 from pathlib import Path
 
-from ft_pipeline.core.digest import keyed_digest
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.release import erasure_marks, registry
 
 EMAIL = "jane.roe@example.com"
@@ -24,7 +24,7 @@ def _write_jsonl(path: Path, rows) -> Path:
 
 def digest(rid: str) -> str:
     """What a training manifest holds for an export row's id (this home's keyed digest)."""
-    return keyed_digest(rid)
+    return keyed_digest(rid, TRAINED)
 
 
 def build_home(home: Path) -> dict:
