@@ -39,6 +39,7 @@ def _progress_bar(desc: str):
 def cmd_redact(args) -> int:
     from ft_pipeline.core.data.ingest import InputError
     from ft_pipeline.core.data.redaction import RedactionConfig, redact_file
+    from ft_pipeline.core.scale import EngineError, check_engine
     from ft_pipeline.core.user_regex import UserRegexTimeout
 
     config = RedactionConfig()
@@ -52,10 +53,15 @@ def cmd_redact(args) -> int:
             raise UserError(str(exc)) from None
         except ValueError as exc:
             raise UserError(f"{task.source_path}: field {exc}") from None
+    if args.workers < 0:
+        raise UserError(f"--workers {args.workers}: must be >= 0 (0: one per core)")
+    if args.workers:
+        config.n_process = args.workers
     bar, update = _progress_bar("redact")
     try:
-        summary = redact_file(args.input, args.output, args.quarantine, config=config, progress=update)
-    except (InputError, FileNotFoundError, IsADirectoryError, PermissionError, UserRegexTimeout) as exc:
+        summary = redact_file(args.input, args.output, args.quarantine, config=config, progress=update,
+                              engine=check_engine(args.engine))
+    except (InputError, FileNotFoundError, IsADirectoryError, PermissionError, UserRegexTimeout, EngineError) as exc:
         raise UserError(str(exc)) from None
     finally:
         bar.close()
@@ -105,7 +111,7 @@ def cmd_run(args) -> int:
                                 preset=_from_cwd(args.preset) if args.preset else "", max_steps=args.max_steps or 0,
                                 max_examples=args.max_examples or 0,
                                 base_model=_from_cwd(args.base_model) if args.base_model else "",
-                                override_reason=(args.override_fit or "").strip())
+                                override_reason=(args.override_fit or "").strip(), engine=args.engine or "")
     if args.override_fit is not None and not request.override_reason:
         raise UserError("--override-fit: give the reason training goes ahead against the fit assessment (it is recorded)")
     try:
@@ -142,7 +148,8 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ft_pipeline import cli_registry, cli_serve
+    from ft_pipeline import cli_evidence, cli_pii, cli_registry, cli_serve
+    from ft_pipeline.core.scale.engines import ENGINES
 
     parser = argparse.ArgumentParser(prog="ft-pipeline", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.add_argument("--quarantine", default=None, help="where quarantined records go (keep it in the raw zone)")
     p.add_argument("--task", help="a task file whose redaction section applies (identifiers, allow list, ...)")
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="where records are redacted: local processes or Ray Data (RAY_ADDRESS for a cluster)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="worker processes or Ray actors, each with its own analyzer (default: one per core, as memory allows)")
     p.set_defaults(func=cmd_redact)
 
     p = sub.add_parser("train", help="the standalone trainer")
@@ -163,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_registry.add_parsers(sub)
     cli_serve.add_parsers(sub)
+    cli_pii.add_parsers(sub)
+    cli_evidence.add_parsers(sub)
 
     p = sub.add_parser("sources", help="register source files (raw_files partitions) or list them")
     p.add_argument("action", choices=["add", "list"])
@@ -177,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, help="cap the training steps")
     p.add_argument("--max-examples", type=int, help="cap the held-out examples evaluated")
     p.add_argument("--base-model", help="bundled name, local directory or hub id (default: the preset's base_model)")
+    p.add_argument("--engine", choices=ENGINES, help="where the record-level steps run (default: FT_PIPELINE_ENGINE or local)")
     p.add_argument("--override-fit", metavar="REASON",
                    help="train even when the fit assessment recommends something cheaper; the reason is recorded")
     p.set_defaults(func=cmd_run)

@@ -79,6 +79,7 @@ def cmd_audit(args) -> int:
          "retired_at": marks.get("retired_at"), **audit.reach(requests.get(r["request_id"], {}))}
         for r in marks["requests"]
     ]
+    lineage["rollout"] = registry.rollout_events(version_dir)  # shadow/canary, online gate, switch or rollback
     print(audit.render(lineage, args.format), end="")
     return 0
 

@@ -1,4 +1,5 @@
-"""ft-pipeline serve: the registry's `current` (and pinned versions) behind the OpenAI API.
+"""ft-pipeline serve: the registry's `current` (and pinned versions) behind the OpenAI API; ft-pipeline
+rollout: a new version against `current` on replayed requests, through the online gate.
 Same contract as cli.py: a user's mistake is a UserError, one line and exit code 2."""
 from __future__ import annotations
 
@@ -26,6 +27,16 @@ def add_parsers(sub) -> None:
                    help="per client address (0: no limit)")
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("rollout", help="roll a version out against current on replayed requests (shadow or canary); "
+                                       "it becomes current only if the online gate passes, else it is rolled back")
+    p.add_argument("--name", help="registry name (default: the task's name, or the only model)")
+    p.add_argument("--task", help="task file whose answer check and rollout: thresholds apply")
+    p.add_argument("--version", required=True, help="the candidate version (promoted, not current)")
+    p.add_argument("--replay", required=True, help="JSONL of OpenAI chat requests, each optionally with a `label`")
+    p.add_argument("--mode", choices=["shadow", "canary"], help="default: the task file's rollout.mode (canary)")
+    p.add_argument("--share", type=float, help="canary: share of requests the candidate answers (default: rollout.share)")
+    p.set_defaults(func=cmd_rollout)
+
 
 def cmd_serve(args) -> int:
     from ft_pipeline.core.serving import server
@@ -47,6 +58,25 @@ def cmd_serve(args) -> int:
     except (server.ServeError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     return 0
+
+
+def cmd_rollout(args) -> int:
+    """Prints the gate table to stderr and one JSON line last; exit 0 switched, 1 rolled back."""
+    import json
+    from pathlib import Path
+
+    from ft_pipeline.core.release.gates import gates_markdown
+    from ft_pipeline.core.serving import rollout
+
+    try:
+        summary = rollout.run(_registry(), _model_name(args), args.version, Path(args.replay), mode=args.mode,
+                              share=args.share, task_file=args.task,
+                              on_step=lambda e: print(f"{e['at']} {e['event']}", file=sys.stderr, flush=True))
+    except rollout.RolloutError as exc:
+        raise UserError(str(exc)) from None
+    print(gates_markdown(summary.pop("verdicts")), file=sys.stderr)
+    print(json.dumps(summary, sort_keys=True))
+    return 0 if summary["passed"] else 1
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -38,6 +38,7 @@ class RunRequest:
     max_examples: int = 0
     base_model: str = ""
     override_reason: str = ""  # train against the fit assessment's recommendation, for this recorded reason
+    engine: str = ""  # where the record-level steps run (local | ray); "" = the resource's default
 
 
 @dataclass
@@ -68,14 +69,24 @@ def check_request(request: RunRequest):
     from ft_pipeline.defs.data.partitions import source_location
     from ft_pipeline.defs.task import task_file
 
+    from ft_pipeline.core.data.task_text import check_task_text
+
     try:
         task = TaskConfig.from_yaml(task_file(request.task))
+        check_task_text(task)  # a name in the system prompt stops here, not at the export's gate
     except TaskError as exc:
         raise UserError(str(exc)) from None
     if request.method and request.method not in ("sft", "dpo", "grpo"):
         raise UserError(f"--method {request.method}: must be sft, dpo or grpo")
     if request.max_steps < 0 or request.max_examples < 0:
         raise UserError("--max-steps and --max-examples must be >= 0")
+    if request.engine:
+        from ft_pipeline.core.scale import EngineError, check_engine
+
+        try:
+            check_engine(request.engine)
+        except EngineError as exc:
+            raise UserError(f"--engine: {exc}") from None
     if not request.sources:
         raise UserError("give at least one source file (a path, a glob or an s3:// URI)")
     for source in request.sources:
@@ -148,6 +159,8 @@ def run_config(request: RunRequest, task_path: str) -> dict:
                               ("max_steps", request.max_steps)) if v}
     if plan:
         config["resources"] = {"training_plan": {"config": plan}}
+    if request.engine:
+        config.setdefault("resources", {})["record_engine"] = {"config": {"engine": request.engine}}
     if request.max_examples:
         for op in ("fit_assessment", "eval_report"):
             config["ops"][op] = {"config": {"max_examples": request.max_examples}}
@@ -213,9 +226,10 @@ def run(request: RunRequest) -> RunSummary:
         summary.run_id, summary.failed_step, summary.failure = declared.run_id, _failed_step(declared), _failure(declared)
         return summary
     for key in keys:
+        engine = config.get("resources", {}).get("record_engine")
         ingest = defs.resolve_job_def("ingest_source").execute_in_process(
             instance=instance, partition_key=key, raise_on_error=False, tags=tags,
-            run_config={"loggers": config["loggers"]})
+            run_config={"loggers": config["loggers"], **({"resources": {"record_engine": engine}} if engine else {})})
         summary.ingest_runs.append(ingest.run_id)
         summary.failed_gates += _failed_gates(ingest)
         if not ingest.success:

@@ -1,4 +1,4 @@
-"""Task-file sections of knobs (`fit:`, `gates:`): one dataclass each, checked the same way.
+"""Task-file sections of knobs (`fit:`, `gates:`, `rollout:`): one dataclass each, checked the same way.
 
 A bad value raises the section's KnobError naming `<section>.<knob>`; `from_mapping` turns it, and
 an unknown key, into the TaskError that names the task file. `check_sections` checks every
@@ -49,7 +49,7 @@ def from_mapping(cls, data: dict | None, where: str, error: type[KnobError]):
 
 
 def check_sections(task, fail) -> None:
-    """fit:, gates: and redaction: parsed as their assets will parse them (a redaction glob that
+    """fit:, gates:, rollout: and redaction: parsed as their assets will parse them (a redaction glob that
     matches no file, a pattern that does not compile), and the knowledge folder present; `fail`
     (field, why) raises the task's TaskError."""
     from pathlib import Path
@@ -57,9 +57,10 @@ def check_sections(task, fail) -> None:
     from ft_pipeline.core.data.redaction.config import RedactionConfig
     from ft_pipeline.core.release.fit_config import FitConfig
     from ft_pipeline.core.release.gates import GateConfig
+    from ft_pipeline.core.release.rollout_config import DriftConfig, RolloutConfig
     from ft_pipeline.core.task import TaskError
 
-    for name, config in (("fit", FitConfig), ("gates", GateConfig)):
+    for name, config in (("fit", FitConfig), ("gates", GateConfig), ("rollout", RolloutConfig), ("drift", DriftConfig)):
         try:
             config.from_dict(getattr(task, name))
         except TaskError as exc:

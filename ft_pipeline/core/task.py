@@ -117,6 +117,9 @@ class TaskConfig:
         "help": "Expected request volume, for the monthly cost of each alternative."})
     fit: dict = field(default_factory=dict, metadata={"help": "Fit-assessment knobs (arms, prices, pilot); see core/release/fit_config.py."})
     gates: dict = field(default_factory=dict, metadata={"help": "Release-gate knobs (alpha, margins, bounds)."})
+    rollout: dict = field(default_factory=dict, metadata={
+        "help": "Online-gate knobs for a new version's shadow or canary (core/release/rollout_config.py)."})
+    drift: dict = field(default_factory=dict, metadata={"help": "Drift-check and retrain knobs for live traffic."})
     privacy: dict = field(default_factory=dict, metadata={
         "help": "Differentially private SFT: {dp: true, target_epsilon: 8, delta, max_grad_norm}; overrides "
                 "the preset's privacy: block (core/training/privacy.py)."})
@@ -202,7 +205,7 @@ class TaskConfig:
             setattr(self, name, int(number(getattr(self, name), name, fail)))
             if getattr(self, name) < 0:
                 fail(name, "must be >= 0")
-        for name in ("redaction", "fit", "gates", "privacy"):
+        for name in ("redaction", "fit", "gates", "rollout", "drift", "privacy"):
             if not isinstance(getattr(self, name), dict):
                 fail(name, "must be a mapping")
         check_sections(self, fail)

@@ -40,11 +40,13 @@ def task(context: dg.AssetExecutionContext, config: TaskFileConfig) -> dg.Output
     """The user's task, declared once (configs/tasks/<name>.yaml): type, system prompt, metric and
     target, labels or schema, outcome for the bias audit, column mapping, redaction additions.
     Everything downstream reads it; its sha256 is in every downstream asset's metadata."""
+    from ft_pipeline.core.data.task_text import check_task_text
     from ft_pipeline.core.task import TaskConfig, TaskError, file_sha256
 
     path = task_file(config.path)
     try:
         loaded = TaskConfig.from_yaml(path)
+        check_task_text(loaded)  # its text goes into every conversation unredacted
     except TaskError as exc:
         raise dg.Failure(description=str(exc)) from None
     digest = file_sha256(path)

@@ -104,11 +104,13 @@ def test_weekly_schedule_runs_the_full_gated_job():
     graph = defs.resolve_asset_graph()
     assert weekly_retrain.cron_schedule == "0 3 * * 1" and weekly_retrain.job_name == "retrain"
     sources = {dg.AssetKey("task"), dg.AssetKey("raw_dataset"), dg.AssetKey("redacted_dataset")}
-    serving = {dg.AssetKey("production_traffic")}  # partitioned by day: what serving logged, not trained on
+    # partitioned by day: what serving logged, not trained on; and a rollout, which needs a candidate and requests
+    serving = {dg.AssetKey("production_traffic"), dg.AssetKey("rollout")}
     assert retrain_job.selection.resolve(graph) == graph.get_all_asset_keys() - sources - serving
     # every check downstream of the sources rides along; the per-source gates ran in each source's
     # ingest run, and adapter_weights re-verifies them on every partition before it trains
-    assert retrain_job.selection.resolve_checks(graph) == {k for k in graph.asset_check_keys if k.asset_key not in sources}
+    assert retrain_job.selection.resolve_checks(graph) == {k for k in graph.asset_check_keys
+                                                          if k.asset_key not in sources | serving}
     ingest = defs.resolve_job_def("ingest_source")
     assert ingest.partitions_def.name == "raw_files"
     assert {k.name for k in ingest.asset_layer.asset_graph.asset_check_keys} >= {"labels_are_verified", "annotators_agree"}

@@ -277,11 +277,12 @@ def test_training_alone_refuses_unchecked_materializations(pipeline):
     """No bypass (2): data re-materialized without running its checks does not inherit the old
     passes: the gate must have evaluated the exact materialization training would read."""
     from ft_pipeline.defs.data.assets import raw_dataset, redacted_dataset
+    from ft_pipeline.defs.data.engine import RecordEngineResource
     from ft_pipeline.defs.task import task
 
     result = dg.materialize(
         [task, raw_dataset, redacted_dataset], instance=pipeline["instance"], partition_key=str(pipeline["source"]),
-        resources={"io_manager": dg.FilesystemIOManager()},
+        resources={"io_manager": dg.FilesystemIOManager(), "record_engine": RecordEngineResource()},
     )
     assert result.success
     message = _train_alone(pipeline)

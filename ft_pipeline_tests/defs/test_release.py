@@ -19,6 +19,9 @@ from ft_pipeline_tests.defs.pipeline_helpers import (
 )
 
 
+MEMORIZATION = {"canaries": 4, "references": 31, "exposure_canaries": 4, "max_tpr_at_1pct_fpr": 1.0, "max_exposure": 5.5}
+
+
 @pytest.fixture(scope="module")
 def released(tmp_path_factory, tiny_model_dir):
     from ft_pipeline.definitions import defs
@@ -32,7 +35,10 @@ def released(tmp_path_factory, tiny_model_dir):
     os.environ["FT_PIPELINE_HOME"] = str(home)
     source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
     preset = write_preset(root / "tiny.yaml", max_steps=30, save_steps=15)
-    config = run_config(tiny_model_dir, preset, task={"path": str(demo_task(root / "task.yaml", gates=RELAXED_GATES))})
+    # Canaries planted through the whole graph (export, trainer, eval_report, lineage, card), with
+    # bounds the tiny model's 4 canaries per level cannot be judged by: the path, not the verdict.
+    gates = {**RELAXED_GATES, "memorization": MEMORIZATION}
+    config = run_config(tiny_model_dir, preset, task={"path": str(demo_task(root / "task.yaml", gates=gates))})
     with dg.instance_for_test(temp_dir=str(root / "dh")) as instance:
         job = defs.resolve_implicit_global_asset_job_def()
         result = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False,
@@ -71,6 +77,13 @@ def test_promotion_publishes_what_was_trained_and_judged(released):
     checks = {c["check"]: c["passed"] for c in lineage["checks"]}
     assert {"labels_are_verified", "export_has_no_residual_pii", "tuned_beats_base", "no_canary_leakage"} <= set(checks)
     assert all(checks.values()) and "| no_canary_leakage | eval_report | passed |" in card
+    # The memorization gate measured the canaries the export planted and the trainer trained on.
+    assert "| no_canary_memorization | eval_report | passed |" in card and "## Memorization" in card
+    memorization = lineage["evaluation"]["memorization"]
+    assert memorization["planted"] == memorization["twins"] == 8 and set(memorization["attacks"]) == {
+        "loss", "min_k", "reference"}
+    assert lineage["evaluation"]["verdicts"]["no_canary_memorization"]["outcome"] == "clean"
+    assert trained["train_examples"] == _metadata(instance, "jsonl_export")["rows_train"].value + 4 * 1 + 4 * 10
     # The lowered release bounds are on record: the task file the lineage names, by its digest.
     from ft_pipeline.core.task import TaskConfig, file_sha256
 
@@ -150,3 +163,38 @@ def test_cli_user_errors_are_one_line_exit_2(released, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "v99" in err and "Traceback" not in err
     assert cli.main(["rollback", "--to", "v42"]) == 2
+
+
+def test_the_evidence_bundle_of_a_real_release_verifies(released, tmp_path, capsys):
+    from ft_pipeline.core.release import evidence
+
+    assert cli.main(["evidence", "--name", "northwind-triage", "--version", "v1", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "northwind-triage-v1"
+    manifest = evidence.verify(folder)
+    sheet = json.loads((folder / "datasheet.json").read_text())
+    # What the lineage froze: the source file's digest and the redaction counts per entity type.
+    assert sheet["sources"][0]["files_sha256"] and sheet["redaction"]["recorded"]
+    assert sum(sheet["redaction"]["entities_redacted"].values()) > 0
+    assert manifest["memorization"]["outcome"] == "clean" and manifest["compute"]["flops"] > 0
+    assert manifest["compute"]["gpai_provider"] == "unknown"  # the tiny random model is in no table
+
+
+def test_a_version_held_for_its_rollout_is_published_beside_current(released, tmp_path):
+    """rollout.hold_new_versions: promotion publishes the next version but `current` (and MLflow's
+    champion) stay; the new version is MLflow's challenger until a rollout passes."""
+    from ft_pipeline_tests.defs.mlflow_helpers import champion, client
+
+    root = released["home"] / "registry"
+    before = registry.current_version(root, "northwind-triage")
+    held = demo_task(tmp_path / "held.yaml", gates={**RELAXED_GATES, "memorization": MEMORIZATION},
+                     rollout={"hold_new_versions": True})
+    config = {**released["config"], "ops": {**released["config"]["ops"], "task": {"config": {"path": str(held)}}}}
+    result = released["job"].execute_in_process(instance=released["instance"], run_config=config, raise_on_error=False,
+                                                asset_selection=[dg.AssetKey("task"), dg.AssetKey("promoted_model")])
+    assert result.success
+    new = registry.versions(root, "northwind-triage")[-1]
+    assert registry.current_version(root, "northwind-triage") == before != new
+    assert _metadata(released["instance"], "promoted_model")["current"].value == before
+    assert champion("northwind-triage") == before
+    challenger = client().get_model_version_by_alias("northwind-triage", "challenger")
+    assert challenger.tags["registry_version"] == new

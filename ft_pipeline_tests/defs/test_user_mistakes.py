@@ -7,6 +7,7 @@ import shutil
 import dagster as dg
 import pytest
 
+from ft_pipeline.defs.data.engine import RecordEngineResource
 from ft_pipeline.defs.training.resources import TrainingPlanResource
 from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice, demo_task
 
@@ -40,7 +41,8 @@ def test_a_protected_documents_typo_stops_redaction(tmp_path, ft_home, in_task, 
                       "redacted_dataset": {"config": {"protected_documents": in_run_config}}}}
     with dg.instance_for_test() as instance:
         result = dg.materialize([task_asset, raw_dataset, redacted_dataset], instance=instance, run_config=config,
-                                partition_key=add_source(instance, source), raise_on_error=False)
+                                partition_key=add_source(instance, source), raise_on_error=False,
+                                resources={"record_engine": RecordEngineResource()})
         line = next(i for i, text in enumerate(task_file.read_text().splitlines(), 1) if text.startswith("redaction:"))
         assert failure_description(result) == says.format(task=task_file, line=line)
         assert instance.get_latest_materialization_event(dg.AssetKey("redacted_dataset")) is None

@@ -3,6 +3,7 @@ through dagster-aws's S3PickleIOManager, selected by FT_PIPELINE_S3_BUCKET."""
 import boto3
 import dagster as dg
 
+from ft_pipeline.defs.data.engine import RecordEngineResource
 from ft_pipeline_tests.defs.pipeline_helpers import add_source, demo_slice
 
 
@@ -26,7 +27,8 @@ def test_pipeline_reads_raw_data_from_s3_and_stores_values_in_s3(moto_s3, tmp_pa
     with dg.instance_for_test() as instance:
         # an S3 prefix as one source partition (the S3 sensor registers one partition per object)
         first = dg.materialize(
-            [task, raw_dataset, redacted_dataset], instance=instance, resources={"io_manager": manager},
+            [task, raw_dataset, redacted_dataset], instance=instance,
+            resources={"io_manager": manager, "record_engine": RecordEngineResource()},
             partition_key=add_source(instance, "s3://ft-landing/conversations/"),
         )
         assert first.success

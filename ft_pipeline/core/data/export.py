@@ -10,6 +10,8 @@ Layout of an export directory (what the trainer and evaluation read):
                                          only; the model never sees attributes.
   splits.jsonl, contamination.jsonl      where every record went and why (groups kept whole,
                                          near-copies of train moved or dropped): ids only
+  canaries.jsonl                         synthetic secret canaries and their held-out twins, when the
+                                         task's gates.memorization asks (canaries.py)
   task.yaml                              the task the export was made for, so the directory is
                                          self-contained: the standalone trainer reads it (GRPO
                                          rewards) and so does anyone auditing the export.
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 CHAT_SPLITS = ("train", "eval", "test")
 PREFERENCE_SPLITS = ("train", "eval", "test")
 ROLES = {"system", "user", "assistant"}
-NOT_CHAT = ("attributes", "splits", "contamination")  # export files that hold ids and facts, no conversations
+# Export files that hold ids and facts, or synthetic canaries (canaries.py), no records' conversations.
+NOT_CHAT = ("attributes", "splits", "contamination", "canaries")
 
 
 @dataclass
@@ -139,7 +142,12 @@ def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | Non
         for m in plan.matches:
             fh.write(json.dumps({**vars(m), "action": "moved_to_train" if plan.fixes[m.id] else "dropped"}) + "\n")
     if task is not None:
+        from ft_pipeline.core.data.canaries import write_canaries
+
         task.to_yaml(out_dir / "task.yaml")
+        planted = write_canaries(out_dir, task)  # gates.memorization asks for them; the trainer plants them
+        if planted:
+            counts["canaries"] = planted
     return {"files": {k: v for k, v in counts.items() if k != "splits"}, "splits": plan.report}
 
 

@@ -51,7 +51,32 @@ def render(lineage: dict, fmt: str = "md") -> str:
             weights = f"retired {e['retired_at']}" if e.get("retired_at") else "kept"
             lines.append(f"| `{e['request_id']}` | {e['at']} | {e['training_records_erased']} | "
                          f"{e.get('files_rewritten', '?')} / {e.get('records_erased', '?')} / {e.get('models_marked', '?')} | {weights} |")
+    lines += rollout_lines(lineage.get("rollout") or [])
     return "\n".join(lines) + "\n"
+
+
+def rollout_lines(events: list[dict]) -> list[str]:
+    """The version's rollout: each step, and for a gate each verdict that decided it."""
+    if not events:
+        return []
+    lines = ["", "## Rollout (online gate against the incumbent on the same requests)",
+             "| when | step | against | result |", "|---|---|---|---|"]
+    for e in events:
+        if e["event"] == "gate":
+            failed = [v["gate"] for v in e["verdicts"] if not v["passed"]]
+            result = f"{'passed' if e['passed'] else 'failed: ' + ', '.join(failed)} ({e['paired_requests']} paired requests)"
+        elif e["event"] == "rolled_back":
+            result = f"current stays {e['incumbent']}: {e['reason']}"
+        elif e["event"] == "switched":
+            result = f"current moved {e['from']} -> {e['to']}"
+        else:
+            result = f"{e.get('requests')} requests" + (f", share {e['share']}" if e.get("share") else "")
+        lines.append(f"| {e['at']} | {e['event']} | {e.get('incumbent')} | {result} |")
+    for e in (e for e in events if e["event"] == "gate"):
+        lines += ["", f"Gate of {e['at']}:", "", "| gate | result | outcome | why |", "|---|---|---|---|"]
+        lines += [f"| {v['gate']} | {'PASS' if v['passed'] else 'FAIL'} | {v['outcome']} | {v['detail']} |"
+                  for v in e["verdicts"]]
+    return lines
 
 
 def reach(entry: dict) -> dict:

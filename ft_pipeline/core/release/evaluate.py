@@ -74,7 +74,7 @@ def evaluate(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> Evalu
     capability = _capability(inputs, config, progress)
     judged = report.judge(task, scores, groups, config=config, leakage=leakage, capability=capability,
                           alternative=inputs.alternative if inputs.alternative in scores else None,
-                          not_applicable=not_applicable)
+                          not_applicable=not_applicable, memorization=_memorization(inputs, config, progress))
     return Evaluation(judged, report.render(judged, config), predictions, canaries)
 
 
@@ -133,6 +133,22 @@ def _leakage(inputs: Inputs, tuned_texts: list[str], progress: ProgressFor) -> t
                       progress=progress("canary probe")) if canaries else []
     leakage = evaluation.leakage_probe(tuned_texts + probes, sorted(canaries), pii_finder=inputs.pii_finder)
     return leakage, len(canaries)
+
+
+def _memorization(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> dict | None:
+    """Attacks and exposures on the canaries the export planted (gates.memorization); SFT plants them."""
+    from ft_pipeline.core.data.canaries import MemorizationConfig
+    from ft_pipeline.core.release.memorization_gate import measure
+
+    import json
+
+    # The method that really trained the adapter (a run's --method overrides the task's): only SFT plants.
+    metrics = Path(inputs.adapter) / "metrics.json"
+    method = json.loads(metrics.read_text()).get("method") if metrics.is_file() else inputs.task.method
+    if method != "sft":
+        return None
+    return measure(inputs.base_model, inputs.adapter, inputs.export_dir,
+                   MemorizationConfig.from_dict(config.memorization), lambda what: progress(what)(0, 1))
 
 
 def _capability(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> dict[str, list[float]]:

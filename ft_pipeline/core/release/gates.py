@@ -53,6 +53,9 @@ class GateConfig:
                 "the interval: on the demo, 200 items could not rule out a 0.05 loss that 382 can."})
     n_boot: int = field(default=2000, metadata={"help": "Bootstrap resamples for continuous metrics."})
     seed: int = field(default=0, metadata={"help": "Bootstrap seed: the same evidence gives the same verdicts."})
+    memorization: dict = field(default_factory=dict, metadata={
+        "help": "The memorization gate: canaries planted and the bounds they are judged by "
+                "(core/data/canaries.py MemorizationConfig)."})
 
     def __post_init__(self):
         check_types(self, GateConfigError)
@@ -70,6 +73,11 @@ class GateConfig:
             raise GateConfigError("capability_items", "must be >= 0 (0: every item)")
         if self.n_boot < 100:
             raise GateConfigError("n_boot", "must be at least 100 (percentile intervals need resamples in the tails)")
+        if not isinstance(self.memorization, dict):
+            raise GateConfigError("memorization", "must be a mapping like {canaries: 200}")
+        from ft_pipeline.core.data.canaries import MemorizationConfig
+
+        MemorizationConfig.from_dict(self.memorization)
 
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "task") -> "GateConfig":
@@ -98,6 +106,7 @@ class EvalEvidence:
     leakage: dict | None = None  # leakage_probe's counts: canary_leaks, canaries, generations
     capability: dict[str, list[float]] | None = None  # {"base": [...], "tuned": [...]} on the general probe
     alternative: str | None = None  # name of the best cheaper alternative variant, if any
+    memorization: dict | None = None  # memorization_gate.measure: attacks and exposures on planted canaries
     # Variants the task type has no use for (a preference task has no prompt-only baseline): their
     # gates report not_applicable instead of failing as missing.
     not_applicable: frozenset = frozenset()
@@ -132,7 +141,8 @@ def release_gates(evidence: EvalEvidence, config: GateConfig) -> dict[str, GateV
         verdicts.append(_beats("tuned_beats_best_alternative", pairs["tuned_vs_best_alternative"],
                                config.min_margin_over_alternative, evidence.alternative))
     verdicts += [_group_gate(evidence, config), _leakage_gate(evidence.leakage),
-                 _capability_gate(pairs["capability_tuned_vs_base"], config.max_capability_loss)]
+                 _capability_gate(pairs["capability_tuned_vs_base"], config.max_capability_loss),
+                 _memorization_gate(evidence.memorization, config)]
     return {v.name: v for v in verdicts}
 
 
@@ -264,3 +274,11 @@ def _leakage_gate(leakage: dict | None) -> GateVerdict:
     return GateVerdict(name, leakage["canary_leaks"] == 0, "clean" if leakage["canary_leaks"] == 0 else "leaked",
                        f"{leakage['canary_leaks']} of {leakage['canaries']} canaries leaked in "
                        f"{leakage['generations']} generations", numbers)
+
+
+def _memorization_gate(result: dict | None, config: GateConfig) -> GateVerdict:
+    from ft_pipeline.core.data.canaries import MemorizationConfig
+    from ft_pipeline.core.release import memorization_gate
+
+    return GateVerdict("no_canary_memorization",
+                       *memorization_gate.verdict(result, MemorizationConfig.from_dict(config.memorization)))

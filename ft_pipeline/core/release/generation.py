@@ -27,6 +27,10 @@ def generate(
 ) -> list[str]:
     """One greedy completion per chat prompt, in the order of `prompts`.
 
+    The tokens every prompt of a batch starts with (the system prompt, fixed few-shot examples)
+    are computed once and their attention cache shared by the batch, as vLLM's automatic prefix
+    caching does: the fit assessment's few-shot arm spends most of its time there.
+
     stop_after_json: a sequence is finished once it has written one balanced JSON object. For
     structured-answer tasks that is the whole answer, and an untuned model that would ramble for
     max_new_tokens costs no more than a tuned one (3-4x fewer decode steps on the demo).
@@ -39,7 +43,8 @@ def generate(
         return []
     model, tokenizer = load_model(model_dir, adapter_dir)
     texts = [_render(tokenizer, messages, i) for i, messages in enumerate(prompts)]
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    lengths = [len(one) for one in ids]
     # Longest first, so each batch pads to nearly its own length and an out-of-memory shows up
     # on the first batch rather than the last.
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])
@@ -48,9 +53,10 @@ def generate(
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            encoded = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            encoded, cache = _shared_prefix_inputs(model, tokenizer, [ids[i] for i in batch])
             generated = model.generate(
                 **encoded,
+                **({"past_key_values": cache} if cache is not None else {}),
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 temperature=None,
@@ -69,6 +75,55 @@ def generate(
     return outputs  # type: ignore[return-value]
 
 
+MIN_SHARED_PREFIX = 16  # tokens; below this a shared cache saves less than it costs to set up
+
+
+def _shared_prefix_inputs(model, tokenizer, sequences: list[list[int]]):
+    """(generate's inputs, a prefilled cache or None) for one batch of token id lists.
+
+    With a shared prefix P, each row is [P | padding | rest of its prompt]: the cache holds P's
+    keys and values once per row (computed once, repeated), generate feeds only what follows P,
+    and the padding sits masked between the two. Positions come from the attention mask's
+    running count, so every prompt token keeps the position it has without the cache.
+    """
+    import torch
+
+    shared = _common_prefix(sequences)
+    if len(shared) < MIN_SHARED_PREFIX or len(sequences) < 2:
+        shared = []
+    # Leave at least one token per row to feed: generate needs a last token to continue from.
+    shared = shared[:min(len(s) for s in sequences) - 1] if shared else []
+    rests = [s[len(shared):] for s in sequences]
+    width = max(len(r) for r in rests)
+    input_ids = torch.full((len(sequences), len(shared) + width), tokenizer.pad_token_id, dtype=torch.long)
+    attention = torch.zeros_like(input_ids)
+    for row, rest in enumerate(rests):
+        input_ids[row, :len(shared)] = torch.tensor(shared, dtype=torch.long)
+        input_ids[row, input_ids.shape[1] - len(rest):] = torch.tensor(rest, dtype=torch.long)
+        attention[row, :len(shared)] = 1
+        attention[row, input_ids.shape[1] - len(rest):] = 1
+    inputs = {"input_ids": input_ids, "attention_mask": attention}
+    if not shared:
+        return inputs, None
+    from transformers import DynamicCache
+
+    cache = model(input_ids=torch.tensor([shared], dtype=torch.long), past_key_values=DynamicCache(),
+                  use_cache=True).past_key_values
+    cache.batch_repeat_interleave(len(sequences))
+    return inputs, cache
+
+
+def _common_prefix(sequences: list[list[int]]) -> list[int]:
+    first = sequences[0]
+    end = min(len(s) for s in sequences)
+    for seq in sequences[1:]:
+        i = 0
+        while i < end and seq[i] == first[i]:
+            i += 1
+        end = i
+    return list(first[:end])
+
+
 def continuation_logprobs(
     model_dir: str | os.PathLike,
     prefixes: list[str],
@@ -77,9 +132,11 @@ def continuation_logprobs(
     adapter_dir: str | os.PathLike | None = None,
     batch_size: int = 8,
     progress: Progress | None = None,
-) -> list[tuple[float, int]]:
+    per_token: bool = False,
+) -> list:
     """(sum of the log-probabilities of the continuation's tokens given the prefix, token count)
     per pair, in order: the primitive of multiple-choice scoring and preference accuracy.
+    per_token: the list of the continuation's token log-probabilities instead (min-k% prob).
 
     Raw text: the caller renders any chat template. Prefix and continuation are tokenized apart and
     joined, as lm-evaluation-harness does, so a continuation's tokens do not depend on its prefix;
@@ -121,7 +178,8 @@ def continuation_logprobs(
                 # Token t is predicted at position t - 1: log-softmax only over those positions.
                 steps = torch.log_softmax(logits[row, len(ids) - count - 1:len(ids) - 1].float(), dim=-1)
                 targets = torch.tensor(ids[len(ids) - count:], dtype=torch.long)
-                scores[i] = (float(steps[torch.arange(count), targets].sum()), count)
+                picked = steps[torch.arange(count), targets]
+                scores[i] = picked.tolist() if per_token else (float(picked.sum()), count)
             if progress:
                 progress(min(first + batch_size, len(order)), len(order))
     return scores  # type: ignore[return-value]

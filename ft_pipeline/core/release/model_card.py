@@ -39,6 +39,7 @@ def render(lineage: dict) -> str:
               "|---|" + "---:|" * len(names)]
     for variant, metrics in variants.items():
         lines.append(f"| {variant} | " + " | ".join(f"{metrics.get(m, 0.0):.3f}" for m in names) + " |")
+    lines += memorization_lines(evaluation)
     lines += [
         "",
         "## Intended use and limits",
@@ -58,6 +59,26 @@ def privacy_line(privacy: dict | None) -> str:
             f"(target ε {privacy['target_epsilon']:g}), per-example clip norm {privacy['max_grad_norm']:g}, noise "
             f"multiplier {privacy['noise_multiplier']:.3f}, {privacy['steps']} steps at sampling rate "
             f"{privacy['sample_rate']:.3g} ({privacy['sampling']}); privacy unit: {privacy['privacy_unit']}")
+
+
+def memorization_lines(evaluation: dict) -> list[str]:
+    """The memorization gate's attacks, each with its intervals, and the canaries' exposure by level."""
+    verdict = (evaluation.get("verdicts") or {}).get("no_canary_memorization")
+    result = evaluation.get("memorization")
+    lines = ["", "## Memorization (planted secret canaries)"]
+    if verdict:
+        lines.append(f"- Gate no_canary_memorization: {'PASS' if verdict['passed'] else 'FAIL'} ({verdict['outcome']}): "
+                     f"{verdict['detail']}")
+    if not result:
+        return lines + ["- No canaries were planted: memorization was not measured (gates.memorization.canaries)."]
+    lines += ["", "| attack | AUC | interval | TPR at 1% FPR | interval |", "|---|---:|---|---:|---|"]
+    for name, a in result["attacks"].items():
+        lines.append(f"| {name} | {a['auc']:.3f} | {a['auc_low']:.3f}–{a['auc_high']:.3f} | {a['tpr_at_1pct_fpr']:.3f} | "
+                     f"{a['tpr_low']:.3f}–{a['tpr_high']:.3f} |")
+    lines += ["", "| canaries | n | mean exposure (bits) | max |", "|---|---:|---:|---:|"]
+    for level, e in result["exposure"].items():
+        lines.append(f"| {level} | {e['canaries']} | {e['mean_exposure']:.2f} | {e['max_exposure']:.2f} |")
+    return lines
 
 
 NOTICE_START = "<!-- erasure notice -->"

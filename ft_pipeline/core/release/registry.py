@@ -3,7 +3,9 @@
 Each version holds the adapter, the merged weights, MODEL_CARD.md, lineage.json and
 training_ids.json (digests of the record ids it was trained on). `current` is a symlink to the
 serving version, swapped atomically, so a rollback is a pointer move and never a copy. A version
-trained on records erased since carries erasure.json, and rollback refuses to move back to it.
+trained on records erased since carries erasure.json, and rollback refuses to move back to it. A
+version published beside `current` (make_current=False) waits for its online gate; each step of
+its rollout is a line of its rollout.jsonl (appended, never rewritten), read into its audit trail.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from ft_pipeline.core.task import NAME_RE
 
 VERSION_RE = re.compile(r"^v(\d+)$")
 MARKS = "erasure.json"
+ROLLOUT_LOG = "rollout.jsonl"
 
 
 class RegistryError(Exception):
@@ -72,14 +75,35 @@ def set_current(registry: Path, name: str, version: str) -> None:
     os.replace(tmp, root / "current")  # rename over the old link: readers never see it missing
 
 
-def publish(registry: Path, name: str, staging: Path) -> str:
-    """Moves a fully written staging directory in as the next version and points `current` at it."""
+def publish(registry: Path, name: str, staging: Path, make_current: bool = True) -> str:
+    """Moves a fully written staging directory in as the next version and points `current` at it
+    (or, with make_current=False and a current version to keep, leaves it waiting for a rollout)."""
     root = model_root(registry, name)
     root.mkdir(parents=True, exist_ok=True)
     version = next_version(registry, name)
     os.replace(staging, root / version)
-    set_current(registry, name, version)
+    if make_current or current_version(registry, name) is None:
+        set_current(registry, name, version)
     return version
+
+
+def record_rollout(version_dir: Path, event: dict) -> dict:
+    """Appends one rollout step (started, gate, switched, rolled_back) to the version's log: one
+    write() on an O_APPEND file, so two writers never interleave and a crash loses one line."""
+    from datetime import datetime, timezone
+
+    event = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
+    fd = os.open(Path(version_dir) / ROLLOUT_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, (json.dumps(event, sort_keys=True, default=str) + "\n").encode())
+    finally:
+        os.close(fd)
+    return event
+
+
+def rollout_events(version_dir: Path) -> list[dict]:
+    path = Path(version_dir) / ROLLOUT_LOG
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
 def staging_dir(registry: Path, name: str) -> Path:

@@ -17,7 +17,8 @@ from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.core.release import erasure_marks, model_card, registry
 from ft_pipeline.core.task import TaskConfig
 
-EVALUATION_KEYS = ("metric", "variants", "comparisons", "groups_with_intervals", "leakage", "capability")
+EVALUATION_KEYS = ("metric", "variants", "comparisons", "groups_with_intervals", "leakage", "capability",
+                   "memorization")
 
 
 class ReleaseError(Exception):
@@ -74,6 +75,8 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
         "training": {"base_model": cfg.get("base_model"), "method": cfg.get("method"), "lora_r": cfg.get("lora_rank"),
                      "lora_alpha": cfg.get("lora_alpha"), "steps": metrics.get("steps"),
                      "final_loss": metrics.get("final_loss"), "config": cfg,
+                     # the evidence bundle's compute estimate: 6 * total_params * train_tokens
+                     **{k: metrics.get(k) for k in ("total_params", "trainable_params", "train_tokens", "train_examples")},
                      # spent epsilon, delta, clip norm of a DP-SGD run (the adapter's privacy.json); None: no DP
                      "privacy": metrics.get("privacy")},
         "evaluation": evaluation,
@@ -82,9 +85,10 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
     }
 
 
-def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: dict) -> Path:
+def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: dict, make_current: bool = True) -> Path:
     """lineage.json, MODEL_CARD.md and the training manifest (kept when --retire deletes the
-    weights) written into the staged version, which is then published; returns its folder."""
+    weights) written into the staged version, which is then published (as current, or beside it
+    to wait for a rollout); returns its folder."""
     from ft_pipeline.core.data.erasure import erased_digests, erasure_lock
 
     (staged.path / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
@@ -99,4 +103,4 @@ def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: di
             shutil.rmtree(staged.path, ignore_errors=True)
             raise ReleaseError(f"refusing to promote: {len(erased)} of its training records were erased while it "
                                "trained or since; retrain on the current data")
-        return registry.model_root(root, name) / registry.publish(root, name, staged.path)
+        return registry.model_root(root, name) / registry.publish(root, name, staged.path, make_current)

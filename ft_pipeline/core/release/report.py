@@ -27,11 +27,12 @@ class EvalReport:
     verdicts: dict[str, gates.GateVerdict]
     leakage: dict | None
     capability: dict | None  # {"items", "base", "tuned"}: share of probe items right
+    memorization: dict | None = None  # memorization_gate.measure, None when no canaries were planted
 
     def as_dict(self) -> dict:
         return {"metric": self.metric, "variants": self.variants, "comparisons": self.comparisons,
                 "groups_with_intervals": self.groups_with_intervals, "leakage": self.leakage,
-                "capability": self.capability, "verdicts": {n: asdict(v) for n, v in self.verdicts.items()}}
+                "capability": self.capability, "memorization": self.memorization, "verdicts": {n: asdict(v) for n, v in self.verdicts.items()}}
 
 
 def item_groups(ids: list[str], attributes: dict[str, dict]) -> dict[str, list[str]]:
@@ -42,14 +43,14 @@ def item_groups(ids: list[str], attributes: dict[str, dict]) -> dict[str, list[s
 
 def judge(task: TaskConfig, scores: dict[str, Scores], groups: dict[str, list[str]], *, config: gates.GateConfig,
           leakage: dict | None, capability: dict[str, list[float]] | None, alternative: str | None = None,
-          not_applicable: frozenset = frozenset()) -> EvalReport:
+          not_applicable: frozenset = frozenset(), memorization: dict | None = None) -> EvalReport:
     # macro-F1 is not a mean of per-item values: the bootstrap recomputes it on every resample.
     statistics = {name: s.on for name, s in scores.items()} if task.metric == "macro_f1" else {}
     evidence = gates.EvalEvidence(
         metric=task.metric, binary=task.binary_metric,
         variants={name: s.primary_items() for name, s in scores.items()}, statistics=statistics,
         groups=groups, leakage=leakage, capability=capability, alternative=alternative,
-        not_applicable=not_applicable)
+        not_applicable=not_applicable, memorization=memorization)
     probe = None
     if capability and capability.get("tuned"):
         n = len(capability["tuned"])
@@ -63,6 +64,7 @@ def judge(task: TaskConfig, scores: dict[str, Scores], groups: dict[str, list[st
         verdicts=gates.release_gates(evidence, config),
         leakage=leakage,
         capability=probe,
+        memorization=memorization,
     )
 
 
@@ -101,5 +103,6 @@ def render(report: EvalReport, config: gates.GateConfig) -> str:
                      f"tuned {probe['tuned']:.3f}. {report.verdicts['no_capability_regression'].detail}")
     else:
         lines.append("Not run.")
+    lines += ["", "## Memorization (planted canaries)", "", report.verdicts["no_canary_memorization"].detail]
     lines += ["", "## Gates", "", gates.gates_markdown(report.verdicts)]
     return "\n".join(lines)

@@ -122,8 +122,11 @@ def create_app(state: ServeState):
     return app
 
 
-def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: str) -> dict:
-    """One guarded completion, logged to production_traffic whether it was answered or refused."""
+def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: str,
+             log: Callable[[dict], object] = traffic.record) -> dict:
+    """One guarded completion, logged to production_traffic whether it was answered or refused.
+    A rollout replays requests through here with its own `log` (the entry carries everything its
+    online gate scores: status, answer as returned, values masked, latency)."""
     started, cid = time.monotonic(), protocol.completion_id()
     adapter = state.engine.adapters.get(body.model)
     entry = {"request_id": cid, "model": adapter.name if adapter else None,
@@ -168,7 +171,7 @@ def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: st
         raise
     finally:
         entry.setdefault("status", 500)
-        traffic.record({**entry, "latency_ms": round((time.monotonic() - started) * 1000, 1)})
+        log({**entry, "latency_ms": round((time.monotonic() - started) * 1000, 1)})
 
 
 def sse(answer: dict, body: protocol.ChatCompletionRequest):

@@ -96,13 +96,9 @@ def registry_resolver(root: Path):
     return resolve
 
 
-def serve(plan_: Plan, task, root: Path, host: str, port: int, limits=None) -> None:
-    """Loads the base model and the adapters, warms the guard up, and serves until stopped."""
-    import uvicorn
-
-    from ft_pipeline.core.serving.app import ServeState, create_app
+def load_engine(plan_: Plan):
+    """The base model with every adapter of the plan loaded on it."""
     from ft_pipeline.core.serving.engine import Engine
-    from ft_pipeline.core.serving.guard import Limits, Redaction
     from ft_pipeline.core.training.base_model import ensure_base_model
 
     try:
@@ -112,6 +108,17 @@ def serve(plan_: Plan, task, root: Path, host: str, port: int, limits=None) -> N
     engine = Engine(base_dir, plan_.base_model)
     for adapter in plan_.adapters:
         engine.load(adapter)
+    return engine
+
+
+def serve(plan_: Plan, task, root: Path, host: str, port: int, limits=None) -> None:
+    """Loads the base model and the adapters, warms the guard up, and serves until stopped."""
+    import uvicorn
+
+    from ft_pipeline.core.serving.app import ServeState, create_app
+    from ft_pipeline.core.serving.guard import Limits, Redaction
+
+    engine = load_engine(plan_)
     redaction = Redaction(task)
     redaction.warm_up()
     engine.vocabulary()

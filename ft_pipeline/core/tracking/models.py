@@ -37,7 +37,7 @@ def find_version(client, name: str, version: str):
 def register_release(client, payload: dict, uri: str) -> str:
     """payload: experiment, run_key, run_name, name, version, version_dir, base_model_path, tags.
     Logs the release's adapter and model card into its training run, registers the version and
-    points `champion` at it; returns the MLflow version number."""
+    points `champion` at it (payload alias `challenger`: that one instead); returns the MLflow version number."""
     mv = find_version(client, payload["name"], payload["version"])
     if mv is None:
         run_id = runs.run_for(client, payload, uri).info.run_id
@@ -50,9 +50,12 @@ def register_release(client, payload: dict, uri: str) -> str:
             model_uri = _log_adapter(uri, run_id, version_dir / "adapter", payload["base_model_path"], payload["version"])
             mv = _register(client, payload["name"], model_uri, run_id,
                            {**payload.get("tags", {}), VERSION_TAG: payload["version"]})
+    if payload.get("alias") == CHALLENGER:  # published beside current: waits for its rollout
+        client.set_registered_model_alias(payload["name"], CHALLENGER, mv.version)
+        return mv.version
     client.set_registered_model_alias(payload["name"], CHAMPION, mv.version)
     aliases = client.get_registered_model(payload["name"]).aliases
-    if aliases.get(CHALLENGER) == mv.version:  # a challenger that won is the champion now
+    if str(aliases.get(CHALLENGER)) == str(mv.version):  # a challenger that won is the champion now
         client.delete_registered_model_alias(payload["name"], CHALLENGER)
     return mv.version
 
@@ -64,6 +67,10 @@ def set_alias(client, payload: dict, uri: str) -> str:
         raise LookupError(f"{payload['name']} {payload['version']} was never mirrored to MLflow; alias "
                           f"{payload['alias']} not moved")
     client.set_registered_model_alias(payload["name"], payload["alias"], mv.version)
+    aliases = client.get_registered_model(payload["name"]).aliases
+    # a rollout's winner (a SQLite store gives alias versions as ints, a server as text)
+    if payload["alias"] == CHAMPION and str(aliases.get(CHALLENGER)) == str(mv.version):
+        client.delete_registered_model_alias(payload["name"], CHALLENGER)
     return mv.version
 
 

@@ -55,9 +55,11 @@ def evaluation(*, task: dict, run_key: str, report: dict, report_path: str, dags
     }
 
 
-def release(*, task: dict, run_key: str, version_dir: Path, base_model_path: str, dagster_run_id: str) -> dict:
-    """promoted_model's new registry version, to mirror as a model version and the champion."""
-    return {
+def release(*, task: dict, run_key: str, version_dir: Path, base_model_path: str, dagster_run_id: str,
+            alias: str = "champion") -> dict:
+    """promoted_model's new registry version, to mirror as a model version and the champion (or
+    the challenger, when it waits for a rollout)."""
+    return {"alias": alias,
         "experiment": experiment_name(task["config"]["name"]), "run_key": run_key, "name": task["config"]["name"],
         "version": Path(version_dir).name, "version_dir": str(version_dir), "base_model_path": str(base_model_path),
         "tags": {"dagster.run_id": dagster_run_id, "task_sha256": task["sha256"]},

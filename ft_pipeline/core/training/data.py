@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from ft_pipeline.core.data.canaries import CANARY_FILE, planted_chats, read_canaries
 from ft_pipeline.core.digest import sha256_file
 
 ROLES = {"system", "user", "assistant"}
@@ -75,7 +76,9 @@ def iter_preference(path: Path) -> Iterator[dict]:
 
 
 def _rows(kind: str, path: str, sha256: str):  # sha256 is only there to key the datasets cache
-    yield from {"chat": iter_chat, "grpo": iter_grpo, "preference": iter_preference}[kind](Path(path))
+    readers = {"chat": iter_chat, "grpo": iter_grpo, "preference": iter_preference,
+               "planted": lambda p: planted_chats(p.parent)}
+    yield from readers[kind](Path(path))
 
 
 def _dataset(kind: str, path: Path):
@@ -117,6 +120,12 @@ def load_datasets(method: str, data_dir: Path) -> tuple:
     if not _nonempty(train_path):
         raise FileNotFoundError(f"{method}: training file missing or empty: {train_path}")
     train = _dataset(kind, train_path)
+    canaries = data_dir / CANARY_FILE
+    if kind == "chat" and method == "sft" and canaries.is_file() and any(r["repetitions"] for r in read_canaries(data_dir)):
+        from datasets import concatenate_datasets
+
+        # The task's memorization gate planted secret canaries: train on them as on any record.
+        train = concatenate_datasets([train, _dataset("planted", canaries)])
     evaluation = _dataset(kind, eval_path) if _nonempty(eval_path) else None
     return train, evaluation
 
@@ -126,6 +135,8 @@ def data_digest(method: str, data_dir: Path) -> str:
     files = PREFERENCE_FILES if method == "dpo" else CHAT_FILES
     parts = [f"{role}:{sha256_file(data_dir / files[role]) if (data_dir / files[role]).is_file() else '-'}"
              for role in ("train", "eval")]
+    if method == "sft" and (data_dir / CANARY_FILE).is_file():  # planted canaries are trained on too
+        parts.append(f"canaries:{sha256_file(data_dir / CANARY_FILE)}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 

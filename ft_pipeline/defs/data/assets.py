@@ -16,6 +16,7 @@ from ft_pipeline.defs.data.configs import (
     RawDatasetConfig,
     RedactionRunConfig,
 )
+from ft_pipeline.defs.data.engine import RecordEngineResource
 
 GROUP = "data_prep"
 
@@ -62,7 +63,8 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig, tas
 
 @dg.asset(group_name=GROUP, kinds={"presidio"}, code_version="2", partitions_def=RAW_FILES)
 def redacted_dataset(
-    context: dg.AssetExecutionContext, config: RedactionRunConfig, raw_dataset: dict, task: dict
+    context: dg.AssetExecutionContext, config: RedactionRunConfig, raw_dataset: dict, task: dict,
+    record_engine: RecordEngineResource,
 ) -> dict:
     """One source file with PII/PHI replaced by consistent per-record pseudonyms (Presidio), with
     the task's own identifiers and allow list; confidential and proprietary records moved to the
@@ -79,7 +81,8 @@ def redacted_dataset(
     quarantine = run_dir("raw", "redacted_dataset", context.run_id) / "quarantine.jsonl"
     try:
         summary = redact_file(raw_dataset["path"], out / "redacted.jsonl", quarantine,
-                              config=core_config, progress=log_progress(context, "redact"))
+                              config=core_config, progress=log_progress(context, "redact"),
+                              engine=record_engine.checked())
     # A raw copy with nothing in it (every record erased since), or a task pattern that ran out of
     # time (fails closed): one line.
     except (InputError, UserRegexTimeout) as exc:

@@ -107,31 +107,27 @@ def export_schema_is_valid(jsonl_export: dict) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=jsonl_export, blocking=True, description="A second Presidio pass over every exported text finds no PII the redaction missed.")
+@dg.asset_check(asset=jsonl_export, blocking=True, description="A second Presidio pass over every exported text that came from records (not the task's own system prompt, checked when the task loaded) finds no PII the redaction missed; a failure says where: file, id, turn, span, entity, recognizer, score.")
 def export_has_no_residual_pii(jsonl_export: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.data.redaction import Redactor, recorded_config
+    from ft_pipeline.core.data.redaction import recorded_config
+    from ft_pipeline.core.data.residual_pii import scan_export
 
     # The config the data was redacted with: its allow list, kept types and own patterns.
-    redactor = Redactor(recorded_config(jsonl_export))
-    by_type: Counter = Counter()
-    where: list[str] = []
-    for batch in _batches(_export_texts(jsonl_export["path"]), 256):
-        # One analyzer call per batch of rows: spaCy's nlp.pipe is what makes this pass affordable.
-        flat = [text for _, _, texts in batch for text in texts]
-        findings = iter(redactor.find_pii(flat))
-        for name, ident, texts in batch:
-            per_row = [next(findings) for _ in texts]
-            for entity, *_ in (f for per_text in per_row for f in per_text):
-                by_type[entity] += 1
-            if any(per_row):
-                where.append(f"{name}:{ident}")
+    scan = scan_export(jsonl_export["path"], recorded_config(jsonl_export))
+    records = scan.records
     return dg.AssetCheckResult(
-        passed=not where,
+        passed=not scan.findings,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=f"{len(where)} records with residual PII",
-        # Entity types and record ids only: the matched text itself is PII.
-        metadata={"records_with_pii": len(where), "entities": dg.MetadataValue.json(dict(by_type)),
-                  "where": dg.MetadataValue.json(where[:20])},
+        description=f"{len(records)} records with residual PII ({len(scan.findings)} findings)"
+                    + (f"; see the first in {scan.findings[0].file}, id {scan.findings[0].id}, {scan.findings[0].turn} "
+                       f"[{scan.findings[0].start}:{scan.findings[0].end}]; ft-pipeline pii-report {jsonl_export['path']}"
+                       if scan.findings else ""),
+        # Where, never what: the matched text itself is PII.
+        metadata={"records_with_pii": len(records), "findings": len(scan.findings),
+                  "entities": dg.MetadataValue.json(scan.by_entity),
+                  "where": dg.MetadataValue.json(records[:20]),
+                  "locations": _findings_table(scan.table(50)),
+                  "task_texts_not_scanned": scan.task_texts},
     )
 
 
@@ -181,22 +177,17 @@ def export_has_no_train_test_overlap(jsonl_export: dict) -> dg.AssetCheckResult:
     )
 
 
-def _batches(items, size: int):
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _findings_table(rows: list[dict]) -> dg.MetadataValue:
+    """The residual-PII gate's findings as a table (first rows only; the total is beside it)."""
+    columns = [dg.TableColumn(name, kind) for name, kind in (
+        ("file", "string"), ("id", "string"), ("turn", "string"), ("start", "int"), ("end", "int"),
+        ("entity", "string"), ("recognizer", "string"), ("score", "float"))]
+    return dg.MetadataValue.table([dg.TableRecord(row) for row in rows], schema=dg.TableSchema(columns))
 
 
 def _export_texts(export_dir: str):
-    """(file, id, [every text]) for each row of every export file."""
-    for path in sorted(Path(export_dir).glob("*.jsonl")):
-        if path.stem in export.NOT_CHAT:
-            continue
-        for row in iter_jsonl(path):
-            turns = row.get("messages") or [*row.get("prompt", []), *row.get("chosen", []), *row.get("rejected", [])]
-            yield path.name, row["id"], [t["content"] for t in turns]
+    """(file, id, [every text that came from a record]) for each row of every export file."""
+    from ft_pipeline.core.data.residual_pii import record_turns, task_texts
+
+    for name, ident, turns in record_turns(export_dir, task_texts(export_dir)):
+        yield name, ident, [text for _, text in turns]

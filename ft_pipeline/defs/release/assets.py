@@ -109,6 +109,7 @@ def promoted_model(
     """The versioned release under $FT_PIPELINE_HOME/registry/<task name>/<version>/: adapter,
     merged weights, model card and lineage; `current` moves only after the smoke test passed."""
     from ft_pipeline.core.release import release
+    from ft_pipeline.core.release.rollout_config import RolloutConfig
 
     gates = require_gates(context)
     spec = task_config(task)
@@ -121,7 +122,9 @@ def promoted_model(
         raise dg.Failure(description=str(exc)) from None
     lineage = collect_lineage(context, name=spec.name, version=registry.next_version(root, spec.name))
     lineage.update(release.record(spec, task, adapter_weights, eval_report, gates, staged))
-    path = release.publish(root, spec.name, staged, lineage, trained_on)
+    # rollout.hold_new_versions: a new version waits beside current until its rollout passes
+    hold = RolloutConfig.from_dict(spec.rollout).hold_new_versions and registry.current_version(root, spec.name) is not None
+    path = release.publish(root, spec.name, staged, lineage, trained_on, make_current=not hold)
     context.add_output_metadata({
         **file_metadata(path / "adapter"),
         **task_metadata(task),
@@ -129,9 +132,10 @@ def promoted_model(
         "registry_path": dg.MetadataValue.path(str(path)),
         "model_card": dg.MetadataValue.md((path / "MODEL_CARD.md").read_text()),
         "smoke_test": f"{staged.prompts} held-out prompts answered, {staged.well_formed} well-formed for the task",
+        "current": registry.current_version(root, spec.name),  # this version unless it waits for a rollout
     })
     mlflow.register_release(context, task=task, adapter_weights=adapter_weights, version_dir=path,
-                            base_model_path=base_model["path"])
+                            base_model_path=base_model["path"], alias="challenger" if hold else "champion")
     return {"path": str(path), "name": spec.name, "version": path.name}
 
 

@@ -16,6 +16,9 @@ GATES = {
     "no_canary_leakage": "No canary planted in the training data comes back from the tuned model.",
     "no_capability_regression": "On a general probe that is not the task, the tuned model has not credibly lost more "
                                 "than gates.max_capability_loss against base.",
+    "no_canary_memorization": "Secret canaries planted in the training data (gates.memorization) are not "
+                              "memorized: no attack tells them from held-out twins (upper end of TPR at 1% FPR "
+                              "within the bound) and the most repeated ones are not exposed.",
 }
 
 
@@ -44,6 +47,7 @@ tuned_beats_best_alternative = _gate("tuned_beats_best_alternative")
 no_group_gap_above_bound = _gate("no_group_gap_above_bound")
 no_canary_leakage = _gate("no_canary_leakage")
 no_capability_regression = _gate("no_capability_regression")
+no_canary_memorization = _gate("no_canary_memorization")
 
 
 @dg.asset_check(asset=promoted_model, blocking=True,

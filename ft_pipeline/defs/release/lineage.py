@@ -24,6 +24,13 @@ def code_version() -> str:
     return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
+# Metadata kept in the lineage: digests and counts (the evidence bundle's datasheet reads the
+# redaction counts per entity type, quarantine reasons and the bias verdict from here), never text.
+LINEAGE_METADATA = {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method",
+                    "task_sha256", "privacy", "records_in", "records_out", "quarantine_reasons", "entities_redacted",
+                    "erased", "verdict", "failed_attributes", "attributes"}
+
+
 def _metadata_value(value) -> object:
     inner = getattr(value, "value", value)
     return inner if isinstance(inner, (str, int, float, bool, type(None), dict, list)) else str(inner)
@@ -51,8 +58,7 @@ def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey, partition
     event = record.event_log_entry
     materialization = event.asset_materialization
     metadata = {k: _metadata_value(v) for k, v in materialization.metadata.items()
-                if k in {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method",
-                         "task_sha256", "privacy"}}
+                if k in LINEAGE_METADATA}
     run = instance.get_run_by_id(event.run_id)
     op_config = (run.run_config or {}).get("ops", {}).get(key.to_python_identifier(), {}) if run else {}
     return {

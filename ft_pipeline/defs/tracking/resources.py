@@ -43,10 +43,10 @@ class MlflowResource(dg.ConfigurableResource):
             dagster_run_id=context.run_id))
 
     def register_release(self, context, *, task: dict, adapter_weights: dict, version_dir: Path,
-                         base_model_path: str) -> bool:
+                         base_model_path: str, alias: str = "champion") -> bool:
         return self._submit(context, "register_release", lambda: payloads.release(
             task=task, run_key=run_key(adapter_weights), version_dir=version_dir, base_model_path=base_model_path,
-            dagster_run_id=context.run_id))
+            dagster_run_id=context.run_id, alias=alias))
 
 
 def run_key(adapter_weights: dict) -> str:

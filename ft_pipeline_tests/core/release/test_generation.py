@@ -71,6 +71,33 @@ def test_batch_size_does_not_change_greedy_answers(model_dir):
     assert one == four
 
 
+FEW_SHOT = [{"role": "system", "content": "triage each customer message into intent and priority"},
+            {"role": "user", "content": "my card was charged twice"},
+            {"role": "assistant", "content": '{"intent": "billing_dispute", "priority": "high"}'},
+            {"role": "user", "content": "please update my address"},
+            {"role": "assistant", "content": '{"intent": "account", "priority": "low"}'}]
+
+
+def test_a_shared_prefix_is_computed_once_and_changes_no_answer(model_dir, monkeypatch):
+    """Prompts that share a system prompt and few-shot examples: the shared tokens are prefilled
+    once per batch and their cache reused (generate sees a cache, and is fed only the rest), and
+    every greedy answer is the one computed without sharing, whatever the prompts' lengths."""
+    prompts = [[*FEW_SHOT, {"role": "user", "content": text}] for text in
+               ("hello", "my claim status is pending", "refund", "insurance policy claim support refund please")]
+    monkeypatch.setattr(generation, "MIN_SHARED_PREFIX", 10**9)
+    plain = generate(model_dir, prompts, max_new_tokens=8, batch_size=4)
+    monkeypatch.setattr(generation, "MIN_SHARED_PREFIX", 16)
+    model, tokenizer = load_model(model_dir)
+    seen = []
+    real = model.generate
+    monkeypatch.setattr(model, "generate", lambda **kw: seen.append(kw.get("past_key_values")) or real(**kw))
+    shared = generate(model_dir, prompts, max_new_tokens=8, batch_size=4)
+    assert shared == plain
+    assert len(set(plain)) > 1, "answers do not depend on the prompt; the comparison would be vacuous"
+    [cache] = seen
+    assert cache is not None and cache.get_seq_length() > 20, "the shared prefix was not prefilled"
+
+
 def test_progress_reports_every_batch(model_dir):
     calls = []
     generate(model_dir, PROMPTS, max_new_tokens=2, batch_size=4, progress=lambda done, total: calls.append((done, total)))

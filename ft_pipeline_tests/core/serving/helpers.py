@@ -44,15 +44,30 @@ def lora_adapter(model_dir: Path, out: Path, seed: int) -> Path:
     return out
 
 
-def publish_version(home: Path, model_dir: Path, task_path: Path, adapter: Path, name: str = "ticket-router") -> str:
-    """What promoted_model writes that serving reads: adapter/ and lineage.json (task, base model)."""
+def publish_version(home: Path, model_dir: Path, task_path: Path, adapter: Path, name: str = "ticket-router",
+                    make_current: bool = True) -> str:
+    """What promoted_model writes that serving reads: adapter/ and lineage.json (task, base model);
+    make_current=False publishes it beside `current`, waiting for a rollout."""
     root = home / "registry"
     staging = registry.staging_dir(root, name)
     shutil.copytree(adapter, staging / "adapter")
-    lineage = {"task": {"name": name, "path": str(task_path), "sha256": file_sha256(task_path)},
+    lineage = {"name": name, "version": registry.next_version(root, name), "promoted_at": "2026-01-01T00:00:00+00:00",
+               "run_id": "test", "task": {"name": name, "path": str(task_path), "sha256": file_sha256(task_path),
+                                         **_task_summary(task_path)},
                "training": {"base_model": str(model_dir), "method": "sft"}}
     (staging / "lineage.json").write_text(json.dumps(lineage))
-    return registry.publish(root, name, staging)
+    return registry.publish(root, name, staging, make_current)
+
+
+def _task_summary(task_path: Path) -> dict:
+    """type, metric and target as the audit trail names them (a task file that does not load: none)."""
+    from ft_pipeline.core.task import TaskConfig, TaskError
+
+    try:
+        task = TaskConfig.from_yaml(task_path)
+    except (TaskError, OSError):
+        return {}
+    return {"type": task.type, "metric": task.metric, "target": task.target}
 
 
 def free_port() -> int:

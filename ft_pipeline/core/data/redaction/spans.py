@@ -9,7 +9,7 @@ and "the previous line" work as they do on real line breaks ("Phone:\\n9749 0982
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ft_pipeline.core.data.redaction.config import LANGUAGE, RedactionConfig
 from ft_pipeline.core.data.redaction.names import (
@@ -35,6 +35,7 @@ class Span:
     start: int
     end: int
     score: float
+    recognizer: str = ""  # what found it (Presidio's recognizer name): the gate's report says so
 
 
 def analysis_view(text: str) -> str:
@@ -66,7 +67,8 @@ def analyze_texts(texts: list[str], config: RedactionConfig) -> list[list[Span]]
 def to_spans(text: str, results, config: RedactionConfig, allow: frozenset[str]) -> list[Span]:
     spans = []
     for r in results:
-        found = [_trim(text, Span(r.entity_type, r.start, r.end, r.score))]
+        found = [_trim(text, Span(r.entity_type, r.start, r.end, r.score,
+                                  (r.recognition_metadata or {}).get("recognizer_name", "")))]
         if r.entity_type in ("PERSON", "LOCATION", "STREET_ADDRESS"):
             found = _without_kept_places(text, found[0], config)
         if r.entity_type == "PERSON":
@@ -101,7 +103,7 @@ def propagate(texts: list[str], spans: list[list[Span]]) -> list[list[Span]]:
     out = []
     for text, found in zip(texts, spans):
         holes = placeholder_spans(text)
-        extra = [Span(entity, start, end, 1.0) for value, entity in needles.items() for start, end in _occurrences(text, value)]
+        extra = [Span(entity, start, end, 1.0, "propagated") for value, entity in needles.items() for start, end in _occurrences(text, value)]
         extra = [s for s in extra if not _overlaps(s, holes)]
         # "John Smith" and "John" found at the same place merge into the longer.
         out.append(merge(found + extra) if extra else found)
@@ -153,7 +155,7 @@ def _typed(text: str, span: Span) -> Span | None:
             return None
         kind = place_type(value)
         if kind and value not in (english_first_names() if span.entity == "LOCATION" else name_gazetteer()):
-            return Span(kind, span.start, span.end, span.score)
+            return replace(span, entity=kind)
     return span
 
 
@@ -177,11 +179,11 @@ def _without_kept_places(text: str, span: Span, config: RedactionConfig) -> list
         kind = place_type(name)
         if not kind or config.action(kind) != "keep":
             continue
-        pieces.append(Span(span.entity, start, lead, span.score))
+        pieces.append(replace(span, start=start, end=lead))
         if coded:  # the postcode after the country is still a postcode
-            pieces.append(Span("ZIP_CODE", lead + coded.start(2), lead + coded.end(2), span.score))
+            pieces.append(replace(span, entity="ZIP_CODE", start=lead + coded.start(2), end=lead + coded.end(2)))
         start = lead + len(body)
-    pieces.append(Span(span.entity, start, span.end, span.score))
+    pieces.append(replace(span, start=start))
     return [p for p in (_trim_to_word(text, p) for p in pieces) if p.end > p.start]
 
 
@@ -191,7 +193,7 @@ def _trim_to_word(text: str, span: Span) -> Span:
         start += 1
     while end > start and not (text[end - 1].isalnum() or text[end - 1] == "."):
         end -= 1
-    return Span(span.entity, start, end, span.score)
+    return replace(span, start=start, end=end)
 
 
 def _lines(text: str, span: Span) -> list[Span]:
@@ -201,19 +203,20 @@ def _lines(text: str, span: Span) -> list[Span]:
     out, start = [], span.start
     for line in text[span.start:span.end].split("\n"):
         if any(is_name_word(w) and w not in LABEL_WORDS for w in re.findall(NAME_WORD, line)):
-            out.append(_trim(text, Span(span.entity, start, start + len(line), span.score)))
+            out.append(_trim(text, replace(span, start=start, end=start + len(line))))
         start += len(line) + 1
     return out
 
 
 def _widened(text: str, span: Span) -> Span:
     start, end = widen_person(text, span.start, span.end)
-    return Span(span.entity, start, end, span.score)
+    return replace(span, start=start, end=end)
 
 
 def _union(group: list[Span]) -> Span:
     best = max(group, key=lambda s: (s.end - s.start, _TIE_RANK.get(s.entity, 3), s.score))
-    return Span(best.entity, min(s.start for s in group), max(s.end for s in group), max(s.score for s in group))
+    return replace(best, start=min(s.start for s in group), end=max(s.end for s in group),
+                   score=max(s.score for s in group))
 
 
 def _trim(text: str, span: Span) -> Span:
@@ -222,7 +225,7 @@ def _trim(text: str, span: Span) -> Span:
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
-    return Span(span.entity, start, end, span.score)
+    return replace(span, start=start, end=end)
 
 
 def _overlaps(span: Span, holes: list[tuple[int, int]]) -> bool:

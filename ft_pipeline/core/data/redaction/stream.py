@@ -29,8 +29,9 @@ class Redactor:
     Redactors is cheap; worker processes are started per redact_records call, and only when
     there is more than one chunk of records to share out."""
 
-    def __init__(self, config: RedactionConfig | None = None):
+    def __init__(self, config: RedactionConfig | None = None, engine: str = "local"):
         self.config = config or RedactionConfig()
+        self.engine = engine
 
     def redact_records(self, records: Iterable[dict]) -> Iterator[Redacted]:
         # Ids, annotators and declared values are digested here, in the process that holds the
@@ -39,6 +40,11 @@ class Redactor:
             yield fields.pseudonymize(record, self.config.fields), counts
 
     def _redacted(self, records: Iterable[dict]) -> Iterator[Redacted]:
+        if self.engine == "ray":  # the same redact_chunk on Ray Data actors (core/scale)
+            from ft_pipeline.core.scale.ray_data import redact_on_ray
+
+            yield from redact_on_ray(records, self.config)
+            return
         chunks = _chunks(records, self.config.chunk_records)
         workers = self.config.workers()
         head = list(itertools.islice(chunks, 2 if workers > 1 else 1))
@@ -148,17 +154,19 @@ def redact_file(
     config: RedactionConfig | None = None,
     progress: Callable[[int, int | None], None] | None = None,
     max_record_bytes: int = 1_000_000,
+    engine: str = "local",
 ) -> dict:
     """Raw or normalized JSONL in, redacted normalized JSONL out (order preserved; ids as keyed digests).
     Unparseable, oversized, duplicate and confidential records go to the quarantine (raw zone)
-    with a reason."""
+    with a reason. `engine` is where the records are redacted ('local' or 'ray'): the output is
+    the same bytes either way."""
     from ft_pipeline.core.data.erasure import erasure_lock
 
     with erasure_lock(shared=True):  # a forget waits for the redacted file, which it then finds
-        return _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes)
+        return _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes, engine)
 
 
-def _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes) -> dict:
+def _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes, engine) -> dict:
     from ft_pipeline.core.data.sources import InputError, resolve_local
 
     config = config or RedactionConfig()
@@ -185,7 +193,7 @@ def _redact_file(input_path, output_path, quarantine_path, config, progress, max
             state["done"] += 1
 
     with atomic_jsonl(output_path) as out, atomic_jsonl(quarantine_path) as quarantine:
-        for record, counts in Redactor(config).redact_records(admitted(quarantine)):
+        for record, counts in Redactor(config, engine).redact_records(admitted(quarantine)):
             out.write(record)
             entities.update(counts)
             state["done"] += 1

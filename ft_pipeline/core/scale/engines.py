@@ -1,0 +1,63 @@
+"""The engine choice and Ray's connection.
+
+`local` runs the record-level steps in this process and its worker processes. `ray` runs them on
+Ray Data: on the cluster at RAY_ADDRESS when it is set (`ray://head:10001`, or `auto` on a node of
+the cluster), otherwise on a Ray started here and stopped with this process. A Ray started here
+spills its object store into the raw zone: the blocks it spills hold raw records.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ENGINES = ("local", "ray")
+
+
+class EngineError(ValueError):
+    """An engine that is not one of ENGINES, or Ray asked for where it is not installed."""
+
+
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise EngineError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise EngineError("engine 'ray' needs Ray: pip install -e '.[ray]'") from None
+    return engine
+
+
+def connect() -> str:
+    """Connects this process to Ray once (later calls reuse the connection); returns where."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from a data pipeline
+    import logging
+
+    import ray
+
+    # The pipeline reports its own progress; Ray Data's per-dataset INFO lines would bury it.
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+    address = os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        return address or "local"
+    if address:
+        # A cluster's workers import the package from the driver's copy, not from their image.
+        package = Path(__file__).resolve().parents[2]
+        ray.init(address=address, runtime_env={"py_modules": [str(package)]}, log_to_driver=False)
+        return address
+    from ft_pipeline.core.paths import raw_zone
+
+    spill = raw_zone() / "ray-spill"
+    spill.mkdir(parents=True, exist_ok=True)
+    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
+             _system_config={"object_spilling_config": json.dumps(
+                 {"type": "filesystem", "params": {"directory_path": str(spill)}})})
+    return "local"
+
+
+def cluster_cpus() -> int:
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))

@@ -1,0 +1,93 @@
+"""Record-level steps on Ray Data: `map_batches` with a callable class, so the expensive object
+(spaCy and Presidio's analyzer) is built once per actor and every batch after reuses it.
+
+The records to redact are staged as JSON lines in the raw zone, read back with `read_text` and
+mapped in order (`preserve_order`): the driver writes results as they stream back, so memory stays
+flat whatever the file's size, and the output lines come in the input's order. Each batch is the
+same `redact_chunk` the local engine runs on the same number of records. An actor that dies is
+restarted and its batch retried (Ray Data's default for actor pools); a batch that fails for its
+own reason fails the run, never drops its records.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+from ft_pipeline.core.paths import raw_zone
+from ft_pipeline.core.scale.engines import cluster_cpus, connect
+
+
+class RedactBatch:
+    """Built once per actor; called with a batch of JSON lines, returns them redacted."""
+
+    def __init__(self, config):
+        from ft_pipeline.core.data.redaction.stream import _init_worker
+
+        _init_worker()
+        self.config = config
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        from ft_pipeline.core.data.redaction.stream import redact_chunk
+
+        done = redact_chunk([json.loads(line) for line in batch["text"]], self.config)
+        return {"record": np.array([json.dumps(r, ensure_ascii=False) for r, _ in done], dtype=object),
+                "counts": np.array([json.dumps(c) for _, c in done], dtype=object)}
+
+
+@contextmanager
+def _staged(records: Iterable[dict]) -> Iterator[tuple[str, int]]:
+    """The records as one JSON line each, in the raw zone (they are not redacted yet)."""
+    folder = raw_zone() / ".ray-staging"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.jsonl"
+    count = 0
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            for record in records:
+                # ASCII escapes: no U+2028 or other line break inside a line that read_text splits
+                fh.write(json.dumps(record, ensure_ascii=True) + "\n")
+                count += 1
+        yield str(path), count
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def redact_on_ray(records: Iterable[dict], config) -> Iterator[tuple[dict, dict[str, int]]]:
+    """(redacted record, {entity: values replaced}) per record, in order, computed on Ray."""
+    import ray
+
+    where = connect()
+    workers = config.n_process or (config.workers() if where == "local" else cluster_cpus())
+    with _staged(records) as (path, count):
+        if count == 0:
+            return
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        # Reading a staged file costs next to nothing: the read tasks ask for no CPU, or an actor
+        # pool as large as the machine would leave them none and wait for them forever.
+        dataset = ray.data.read_text(path, override_num_blocks=max(1, min(count // config.chunk_records, 4 * workers)),
+                                     ray_remote_args={"num_cpus": 0})
+        mapped = dataset.map_batches(
+            RedactBatch, fn_constructor_args=(config,), batch_size=config.chunk_records,
+            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+        out = 0
+        for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+            for record, counts in zip(batch["record"], batch["counts"]):
+                out += 1
+                yield json.loads(record), json.loads(counts)
+        if out != count:  # Ray Data's accounting, checked rather than trusted
+            raise RuntimeError(f"ray engine: {count} records staged, {out} came back")
+
+
+def shutdown() -> None:
+    """Stops a Ray this process started (tests; a CLI process stops it on exit anyway)."""
+    import ray
+
+    if ray.is_initialized() and not os.environ.get("RAY_ADDRESS"):
+        ray.shutdown()

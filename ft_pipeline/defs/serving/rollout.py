@@ -1,0 +1,66 @@
+"""rollout: a promoted version rolled out against `current` on recorded requests (shadow or
+canary), judged by the online gate, then switched to or rolled back. Each step is logged as an
+observation of this asset while it runs; the materialization carries the gate table and a chart
+of the rates compared; the check `candidate_passed_online_gate` says which way it went."""
+from pathlib import Path
+
+import dagster as dg
+
+from ft_pipeline.core import paths
+from ft_pipeline.defs.serving.assets import GROUP
+
+CHECK = "candidate_passed_online_gate"
+
+
+class RolloutConfig(dg.Config):
+    name: str = ""  # registry name (default: the registry's only model)
+    version: str  # the candidate: promoted, not current
+    replay: str  # JSONL of OpenAI chat requests, each optionally with `label`
+    mode: str = ""  # shadow | canary (default: the task file's rollout.mode)
+    share: float = 0.0  # canary share (0: the task file's rollout.share)
+
+
+@dg.asset(group_name=GROUP, kinds={"registry"}, code_version="1",
+          check_specs=[dg.AssetCheckSpec(CHECK, asset="rollout",
+                                         description="the candidate passed the online gate and became current")])
+def rollout(context: dg.AssetExecutionContext, config: RolloutConfig):
+    """The candidate against the incumbent on the same requests: schema-valid rate, the task metric
+    on labelled requests, refusals, PII-filter hits, errors and p95 latency, with paired intervals."""
+    from ft_pipeline.core import plots
+    from ft_pipeline.core.release import registry
+    from ft_pipeline.core.release.gates import check_result, gates_markdown
+    from ft_pipeline.core.serving import rollout as core
+
+    root = paths.pipeline_home() / "registry"
+    names = registry.model_names(root)
+    name = config.name or (names[0] if len(names) == 1 else "")
+    if not name:
+        raise dg.Failure(f"name the model to roll out (config name); the registry holds: {', '.join(names) or 'none'}")
+
+    def step(event: dict) -> None:
+        context.log_event(dg.AssetObservation(asset_key="rollout", metadata={
+            "step": event["event"], "version": event["version"], "incumbent": str(event["incumbent"]),
+            **({"reason": event["reason"]} if "reason" in event else {})}))
+
+    try:
+        summary = core.run(root, name, config.version, Path(config.replay), mode=config.mode or None,
+                           share=config.share or None, on_step=step)
+    except core.RolloutError as exc:
+        raise dg.Failure(description=str(exc)) from None
+    verdicts = summary.pop("verdicts")
+    rates = summary["rates"]
+    chart = plots.grouped_bars({metric: {arm: rates[arm][metric] or 0.0 for arm in ("incumbent", "candidate")}
+                                for metric in ("schema_valid", "refusal_rate", "pii_filter_hits", "error_rate")},
+                               f"{name}: {summary['incumbent']} (incumbent) vs {config.version} (candidate)")
+    yield dg.MaterializeResult(metadata={
+        "candidate": config.version, "incumbent": summary["incumbent"], "current": summary["current"],
+        "mode": summary["mode"], "paired_requests": summary["paired_requests"], "passed": summary["passed"],
+        "failed_gates": dg.MetadataValue.json(summary["failed_gates"]),
+        "rates": dg.MetadataValue.json(rates),
+        "gates": dg.MetadataValue.md(gates_markdown(verdicts)),
+        "comparison": dg.MetadataValue.md(plots.png_to_markdown(chart, "rates by version")),
+        "registry_path": dg.MetadataValue.path(str(registry.resolve(root, name, config.version))),
+    })
+    outcome = f"{config.version} is current" if summary["passed"] else f"rolled back: current stays {summary['current']}"
+    yield dg.AssetCheckResult(check_name=CHECK, passed=summary["passed"], description=outcome,
+                              metadata={name: check_result(v)["metadata"]["outcome"] for name, v in verdicts.items()})

@@ -1,0 +1,29 @@
+"""The rollout asset on a Dagster instance: each step an observation, the gate table and chart on
+the materialization, and the check failing when the candidate was rolled back."""
+from __future__ import annotations
+
+import dagster as dg
+
+from ft_pipeline.core.release import registry
+from ft_pipeline.defs.serving.rollout import CHECK, rollout
+from ft_pipeline_tests.core.serving.rollout_helpers import publish_trained, write_replay
+
+
+def test_a_rolled_back_canary_materializes_its_gate_and_fails_its_check(ft_home, tiny_model_dir, tmp_path):
+    publish_trained(ft_home, tiny_model_dir, tmp_path, "billing", 0, True)
+    publish_trained(ft_home, tiny_model_dir, tmp_path, "shipping", 0, False)
+    replay = write_replay(tmp_path / "replay.jsonl")
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([rollout], instance=instance, raise_on_error=False, run_config={
+        "ops": {"rollout": {"config": {"version": "v2", "replay": str(replay)}}}})
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("rollout")
+    metadata = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+    assert metadata["passed"] is False and metadata["current"] == "v1" and "task_metric" in metadata["failed_gates"]
+    assert "| task_metric | FAIL | worse |" in metadata["gates"] and "data:image/png;base64," in metadata["comparison"]
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == CHECK and not check.passed and "current stays v1" in check.description
+    steps = [e.event_specific_data.asset_observation.metadata["step"].value
+             for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+    assert steps == ["canary_started", "gate", "rolled_back"]
+    assert registry.current_version(ft_home / "registry", "ticket-queue") == "v1"
