@@ -43,12 +43,12 @@ def cmd_redact(args) -> int:
     from ft_pipeline.core.user_regex import UserRegexTimeout
 
     config = RedactionConfig()
-    if args.task:  # the task's own identifiers, allow list, deny terms and protected documents
+    if args.task:  # the task's own identifiers, allow list, deny terms, protected documents, fields
         from ft_pipeline.core.task import TaskConfig, TaskError
 
         try:
             task = TaskConfig.from_yaml(_from_cwd(args.task))
-            config = RedactionConfig.from_task_section(task.redaction)
+            config = RedactionConfig.from_task_section(task.redaction, fields=task.fields)
         except TaskError as exc:
             raise UserError(str(exc)) from None
         except ValueError as exc:

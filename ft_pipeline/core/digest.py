@@ -1,4 +1,5 @@
-"""Content hashes: the sha256 every file-backed asset records, so an auditor can match bytes."""
+"""Content hashes (the sha256 every file-backed asset records, so an auditor can match bytes) and
+keyed digests (how record ids and other pseudonymized values leave the raw zone)."""
 from __future__ import annotations
 
 import hashlib
@@ -22,6 +23,63 @@ def sha256_dir(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_text(text: str) -> str:
-    """The digest erasure keeps of a record id: it identifies the id without repeating it."""
-    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()
+# --- keyed digests: how ids and annotators leave the raw zone ---------------------------------
+# An unsalted sha256 of an id is reversible by enumeration (every "nw-000001".."nw-999999" hashes
+# in seconds). An HMAC under a secret that only this home holds is not: the same id still maps to
+# the same digest (joins, erasure, training manifests), and nobody without the raw zone can test a
+# guess. The secret is created once per home, in the raw zone, and never leaves it or gets logged.
+KEY_FILE = "digest.key"
+KEY_BYTES = 32
+# What a training manifest (and the erasure log) keeps of an id: digested for that purpose, so it
+# never equals the pseudonym the record carried in the data, and erasing the data leaves no trace
+# of the pseudonym either.
+TRAINED = "trained"
+
+
+def keyed_digest(value: str, purpose: str = "") -> str:
+    """HMAC-SHA256 of `value` (with `purpose`, of "purpose NUL value") under this home's secret,
+    hex: the one way an id, an annotator or a pseudonymized field value is written outside the raw
+    zone."""
+    import hmac
+
+    message = f"{purpose}\0{value}" if purpose else str(value)
+    return hmac.new(_home_key(_key_path()), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def _key_path() -> Path:
+    from ft_pipeline.core.paths import raw_zone
+
+    return raw_zone() / KEY_FILE
+
+
+_KEYS: dict[Path, bytes] = {}
+
+
+def _home_key(path: Path) -> bytes:
+    """The home's secret, created on first use: written to a private temp file, then hard-linked
+    into place, which fails when another process got there first (both then read the one winner)."""
+    if path in _KEYS:
+        return _KEYS[path]
+    import os
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{os.urandom(4).hex()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, os.urandom(KEY_BYTES))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise RuntimeError(f"{path}: the digest key is damaged ({len(key)} bytes, expected {KEY_BYTES}); "
+                           "restore it from backup: every pseudonymized id depends on it")
+    _KEYS[path] = key
+    return key

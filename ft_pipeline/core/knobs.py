@@ -72,6 +72,12 @@ def check_sections(task, fail) -> None:
         if why and re.fullmatch(r"[\w.]+", field):
             fail(field if field.startswith("redaction.") else f"redaction.{field}", why)
         fail("redaction", str(exc))
+    from ft_pipeline.core.data.redaction.fields import check_fields
+
+    try:
+        check_fields(task.fields)
+    except ValueError as exc:  # "fields[.<name>]: why"
+        fail(*str(exc).split(": ", 1))
     check_privacy(task, fail)
     if task.knowledge is not None and not Path(task.knowledge).is_dir():
         fail("knowledge", f"{task.knowledge}: no such folder (relative paths are read from the task file's folder)")

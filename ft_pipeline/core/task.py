@@ -52,6 +52,7 @@ GSM8K_ANSWER = r"####\s*(-?[\d,]*\.?\d+)"
 RECORD_FIELDS = ("id", "prompt", "completion", "messages", "chosen", "rejected", "reference",
                  "label_verified", "annotator", "verified_at", "split", "source")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+LISTS = ("allow_list", "deny_list", "deny_terms")  # redaction lists shown only as count and digest
 ANSWER_LABEL = "label"  # outcome.field / label_field that means "the whole (classification) answer"
 
 
@@ -106,6 +107,10 @@ class TaskConfig:
         "help": "The task's own redaction settings: patterns ({ENTITY: [regex, ...]}) for identifiers "
                 "only this business uses, allow_list, deny_list, deny_terms (quarantine), "
                 "protected_documents (a glob of proprietary documents)."})
+    fields: dict = field(default_factory=dict, metadata={
+        "help": "Per record field, what it is: {id: pseudonymize, attributes.region: keep, source: screen, ...} "
+                "(pseudonymize | redact | keep | screen); undeclared fields are screened like the texts, and "
+                "the bias audit compares only attributes declared keep (core/data/redaction/fields.py)."})
     knowledge: str | None = field(default=None, metadata={
         "help": "Folder of documents (.txt/.md) the RAG arm of the fit assessment retrieves from."})
     requests_per_month: int = field(default=100_000, metadata={
@@ -125,7 +130,8 @@ class TaskConfig:
         where = self.source_path or "task"
 
         def fail(name: str, why: str):
-            raise TaskError(where, name, why, line_of((where, name.split(".")[0])))
+            nested = line_of((where, name)) if name.startswith("fields.") else None  # a field's own line
+            raise TaskError(where, name, why, nested or line_of((where, name.split(".")[0])))
 
         for name in ("name", "type"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
@@ -265,6 +271,18 @@ class TaskConfig:
             with atomic_text(Path(path)) as fh:
                 fh.write(text)
         return text
+
+    def shown_yaml(self) -> str:
+        """The definition as metadata may show it: the redaction lists (allow, deny, deny terms),
+        which can name people or secrets, as a count and a keyed digest each."""
+        import yaml
+
+        from ft_pipeline.core.data.redaction import list_view
+
+        data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
+        data["redaction"] = {k: list_view([str(x) for x in v]) if k in LISTS and isinstance(v, list) else v
+                             for k, v in (self.redaction or {}).items()}
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     @classmethod
     def from_yaml(cls, path: Path | str) -> "TaskConfig":

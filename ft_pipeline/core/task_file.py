@@ -43,7 +43,8 @@ def read_task_file(path: Path) -> tuple[dict, str]:
 
 
 def line_of(key: tuple[str, str]) -> int | None:
-    """The line of a top-level key, (file, key), in a task file read by read_task_file."""
+    """The line of a top-level key, (file, key), or of a key one level down, (file, "key.sub"), in
+    a task file read by read_task_file."""
     return _LINES.get(key)
 
 
@@ -55,9 +56,12 @@ def _remember_lines(where: str, node) -> None:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
-        for key, _ in node.value:
+        for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 _LINES[(where, str(key.value))] = key.start_mark.line + 1
+                for sub, _ in value.value if isinstance(value, yaml.MappingNode) else ():
+                    if isinstance(sub, yaml.ScalarNode):
+                        _LINES[(where, f"{key.value}.{sub.value}")] = sub.start_mark.line + 1
 
 
 def number(value, name: str, fail) -> float:

@@ -11,7 +11,7 @@ import pytest
 
 from ft_pipeline.core.data import erasure
 from ft_pipeline.core.data.ingest import ingest
-from ft_pipeline.core.digest import sha256_text
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.release import registry, release
 
 VALUE = "zelda.quarnstrom@example.com"
@@ -57,7 +57,7 @@ def test_a_promotion_after_a_forget_refuses_a_model_trained_on_the_erased_record
     raw.parent.mkdir(parents=True)
     raw.write_text(_record(7, f"mail {VALUE}") + _record(8))
     trained_on = {"export_sha256": "e" * 64, "method": "sft", "rows": {"train.jsonl": 2},
-                  "continued_from": None, "trained_on": sorted(sha256_text(f"rec-{i}") for i in (7, 8))}
+                  "continued_from": None, "trained_on": sorted(keyed_digest(f"rec-{i}", TRAINED) for i in (7, 8))}
     erasure.forget(values=[VALUE])  # lands while the adapter "trained" on rec-7
 
     root = ft_home / "registry"
@@ -68,7 +68,7 @@ def test_a_promotion_after_a_forget_refuses_a_model_trained_on_the_erased_record
         release.publish(root, "m", staged, LINEAGE, trained_on)
     assert registry.versions(root, "m") == [] and not staging.exists()
 
-    clean = {**trained_on, "trained_on": [sha256_text("rec-8")]}  # retrained without it
+    clean = {**trained_on, "trained_on": [keyed_digest("rec-8", TRAINED)]}  # retrained without it
     staging = registry.staging_dir(root, "m")
     version_dir = release.publish(root, "m", release.Staged(staging, 1, 1), LINEAGE, clean)
     assert version_dir.name == "v1" and registry.current_version(root, "m") == "v1"

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ft_pipeline.core.digest import keyed_digest
 from ft_pipeline_tests.conftest import DEMO_RECORDS
 
 BIN = Path(sys.executable).parent / "ft-pipeline"
@@ -15,7 +16,7 @@ def run(*args, home):
     return subprocess.run([str(BIN), "redact", *map(str, args)], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_redact_prints_summary_last_and_preserves_ids(tmp_path):
+def test_redact_prints_summary_last_and_keeps_order_with_keyed_ids(tmp_path, monkeypatch):
     lines = DEMO_RECORDS.read_text().splitlines()[:25] + ["{broken json"]
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n")
@@ -27,7 +28,8 @@ def test_redact_prints_summary_last_and_preserves_ids(tmp_path):
     assert summary["quarantine_reasons"].get("broken_json") == 1
     written = [json.loads(l)["id"] for l in (tmp_path / "out.jsonl").read_text().splitlines()]
     quarantined_lines = {json.loads(l)["line"] for l in quarantine.read_text().splitlines()}
-    expected = [json.loads(l)["id"] for i, l in enumerate(lines[:25], 1) if i not in quarantined_lines]
+    monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path))  # the process's home: its digest key
+    expected = [keyed_digest(json.loads(l)["id"]) for i, l in enumerate(lines[:25], 1) if i not in quarantined_lines]
     assert written == expected
     assert summary["entities"].get("PERSON", 0) > 0
 
@@ -69,3 +71,21 @@ def test_a_bad_task_file_is_one_line_and_exit_2(tmp_path):
     out = run(DEMO_RECORDS, tmp_path / "out.jsonl", "--task", task, home=tmp_path)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert str(task) in out.stderr and "redaction.protected_documents" in out.stderr
+
+
+def test_no_field_of_a_record_leaves_redact_as_it_came(tmp_path):
+    """A distinct canary in every field: with the demo's task (its attributes declared keep) and
+    without a task, the output, stdout and stderr hold none; the raw input and quarantine may."""
+    from ft_pipeline_tests.defs.test_field_canaries import CANARIES, RECORD
+
+    task = Path(__file__).resolve().parents[2] / "configs" / "tasks" / "demo-triage.yaml"
+    source = tmp_path / "raw" / "in.jsonl"
+    source.parent.mkdir()
+    source.write_text(json.dumps(RECORD) + "\n")
+    for name, extra in (("tasked", ["--task", task]), ("plain", [])):
+        out = run(source, tmp_path / f"{name}.jsonl", *extra, home=tmp_path)
+        assert out.returncode == 0, out.stderr[-500:]
+        written = (tmp_path / f"{name}.jsonl").read_text() + out.stdout + out.stderr
+        assert json.loads(out.stdout.strip().splitlines()[-1])["out"] == 1
+        assert [k for k, v in CANARIES.items() if v.lower() in written.lower()] == [], name
+    assert json.loads((tmp_path / "tasked.jsonl").read_text())["attributes"]["region"] == "EU"  # declared keep

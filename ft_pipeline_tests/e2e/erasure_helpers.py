@@ -61,15 +61,20 @@ def copy_state(source: Path, target: Path, s3, source_bucket: str, target_bucket
     copy_bucket(s3, source_bucket, target_bucket)
 
 
-def training_target(home: Path) -> tuple[str, str]:
-    """(id, redacted user text) of the first training record whose text is plain (no quotes,
-    escapes or line breaks, so every file format stores it as it is) and unique."""
+def training_target(home: Path) -> tuple[str, str, str]:
+    """(raw id, the keyed digest it has outside the raw zone, redacted user text) of the first
+    training record whose text is plain (no quotes, escapes or line breaks, so every file format
+    stores it as it is) and unique."""
+    from ft_pipeline.core.digest import keyed_digest
+
     export = sorted((home / "data" / "jsonl_export").glob("*/train.jsonl"))[-1]
     redacted = [r for p in (home / "data" / "redacted_dataset").glob("*/redacted.jsonl") for r in iter_jsonl(p)]
+    raw_ids = {keyed_digest(r["id"]): r["id"] for p in (home / "raw" / "raw_dataset").glob("*/records.jsonl")
+               for r in iter_jsonl(p)}
     for row in iter_jsonl(export):
         text = next(m["content"] for m in row["messages"] if m["role"] == "user")
         if text.isascii() and not set(text) & set('"\\\n') and sum(text in json.dumps(r) for r in redacted) == 1:
-            return row["id"], text
+            return raw_ids[row["id"]], row["id"], text
     raise AssertionError("no training record with plain, unique text in the export")
 
 

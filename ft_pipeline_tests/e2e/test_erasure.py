@@ -9,6 +9,7 @@ import dagster as dg
 from ft_pipeline import cli
 from ft_pipeline.core.data import erasure
 from ft_pipeline.core.data.ingest import ingest
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline_tests.conftest import DEMO_RECORDS
 from ft_pipeline_tests.defs.pipeline_helpers import add_source
 
@@ -48,7 +49,8 @@ def test_forget_by_value_and_id(tmp_path, monkeypatch, capsys):
     assert email not in remaining and f'"id":"{other}"' not in remaining.replace(" ", "")
     # the audit log holds digests and counts, never the value
     log = (home / "audit" / "erasures.jsonl").read_text()
-    assert email not in log and erasure.digest(other) in log
+    assert email not in log and keyed_digest(other, TRAINED) in log and other not in log
+    assert keyed_digest(other) not in log  # nor the pseudonym the record carried in the data
 
     # a retrain from the original source cannot bring them back
     again = ingest(str(source), tmp_path / "again.jsonl", tmp_path / "again-q.jsonl")

@@ -14,7 +14,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 
 from ft_pipeline import cli
-from ft_pipeline.core.digest import sha256_text
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.release import erasure_marks, registry
 from ft_pipeline_tests.defs import mlflow_helpers as mh
 from ft_pipeline_tests.core.training.helpers import child_env
@@ -61,13 +61,15 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     home, s3, defs = promoted["home"], promoted["s3"], promoted["defs"]
     repo = defs.get_repository_def()
     root = home / "registry"
-    target, text = h.training_target(home)
+    # outside the raw zone the record's id is its keyed digest (`pseudonym`); the raw id never is
+    target, pseudonym, text = h.training_target(home)
     assert registry.current_version(root, NAME) == "v1"
-    assert sha256_text(target) in erasure_marks.trained_on(root / NAME / "v1")
+    assert keyed_digest(pseudonym, TRAINED) in erasure_marks.trained_on(root / NAME / "v1")
+    assert h.files_holding(home, [target], skip=home / "raw") == []
     # the searches below are not vacuous: before the erasure, the record is in all these places
-    holding = h.files_holding(home, [target], skip=home / "raw")
+    holding = h.files_holding(home, [pseudonym], skip=home / "raw")
     assert {"redacted.jsonl", "train.jsonl"} <= {p.rsplit("/", 1)[-1] for p in holding}
-    assert h.files_holding(home, [text], skip=home / "raw") and h.s3_holding(s3, "ft-values", [target])
+    assert h.files_holding(home, [text], skip=home / "raw") and h.s3_holding(s3, "ft-values", [pseudonym])
 
     with dg.DagsterInstance.get() as instance:
         assert instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK].status.value == "SUCCEEDED"
@@ -89,8 +91,8 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     assert target not in out + err and text not in out + err
 
     # the record is nowhere outside the raw zone: no file, no stored value (any version), no event
-    assert h.files_holding(home, [target, text], skip=home / "raw") == []
-    assert h.s3_holding(s3, "ft-values", [target, text]) == []
+    assert h.files_holding(home, [target, pseudonym, text], skip=home / "raw") == []
+    assert h.s3_holding(s3, "ft-values", [target, pseudonym, text]) == []
     assert h.files_holding(promoted["dh"], [text]) == []
     with dg.DagsterInstance.get() as instance:
         assert h.event_log_holding(instance, [text]) == []
@@ -108,7 +110,7 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     assert f"| `{summary['request_id']}` |" in capsys.readouterr().out
     assert cli.main(["erasures", "--format", "json"]) == 0
     [listed] = json.loads(capsys.readouterr().out)
-    assert listed["models_marked"] == [f"{NAME}/v1"] and sha256_text(target) in listed["removed_id_digests"]
+    assert listed["models_marked"] == [f"{NAME}/v1"] and keyed_digest(pseudonym, TRAINED) in listed["removed_id_digests"]
 
     # MLflow mirrors the marks: v1's model version and the run that trained it (weights kept: no --retire)
     mlflow = mh.client()
@@ -145,8 +147,8 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
             tags=retrain.tags).success
         assert instance.event_log_storage.get_latest_asset_check_execution_by_key([CHECK])[CHECK].status.value == "SUCCEEDED"
     assert registry.current_version(root, NAME) == "v2" and registry.erasure_marks(root / NAME / "v2") is None
-    assert sha256_text(target) not in erasure_marks.trained_on(root / NAME / "v2")
-    assert h.files_holding(home, [target, text], skip=home / "raw") == []  # nor in anything the retrain wrote
+    assert keyed_digest(pseudonym, TRAINED) not in erasure_marks.trained_on(root / NAME / "v2")
+    assert h.files_holding(home, [target, pseudonym, text], skip=home / "raw") == []  # nor in anything the retrain wrote
 
 
 def _tick(instance, repo, name: str, cursor: str | None = None):
@@ -183,7 +185,7 @@ def test_sigkilled_forget_run_again_ends_in_the_same_state(promoted, tmp_path, m
     registry and erasure log included), every object version on S3 and the events Dagster got
     must end the same, request id and times aside."""
     s3 = promoted["s3"]
-    target, _ = h.training_target(promoted["root"] / "pristine" / "ft_home")
+    target, _, _ = h.training_target(promoted["root"] / "pristine" / "ft_home")
 
     def scenario(name: str, kill_after: int = 0) -> tuple[dict, dict, subprocess.CompletedProcess]:
         root, bucket = tmp_path / name, f"ft-values-{name}"

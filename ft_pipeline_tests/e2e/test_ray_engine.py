@@ -3,6 +3,7 @@ same counts when a Ray worker is killed mid-redaction, and no raw text in Ray's 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -36,17 +37,24 @@ def local_run(tmp_path_factory, records):
         summary = redact_file(records, home / "out.jsonl")
     finally:
         del os.environ["FT_PIPELINE_HOME"]
-    return (home / "out.jsonl").read_bytes(), summary
+    return (home / "out.jsonl").read_bytes(), summary, home
+
+
+def same_key(home: Path, local_home: Path) -> None:
+    """The local run's digest key in `home`: ids are keyed per home, and the bytes are compared."""
+    (home / "raw").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(local_home / "raw" / "digest.key", home / "raw" / "digest.key")
 
 
 def test_cli_ray_engine_writes_the_local_engines_bytes(tmp_path, records, local_run):
     env = {**os.environ, "FT_PIPELINE_HOME": str(tmp_path)}
     env.pop("RAY_ADDRESS", None)
+    same_key(tmp_path, local_run[2])
     out = subprocess.run([str(BIN), "redact", str(records), str(tmp_path / "out.jsonl"), "--engine", "ray"],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-800:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    reference, local_summary = local_run
+    reference, local_summary, _ = local_run
     assert (tmp_path / "out.jsonl").read_bytes() == reference
     for key in ("in", "out", "quarantined", "entities", "quarantine_reasons", "sha256"):
         assert summary[key] == local_summary[key], key
@@ -65,6 +73,7 @@ def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, m
 
     monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    same_key(tmp_path, local_run[2])
     killed: list[int] = []
 
     def kill_one_worker(done: int, total) -> None:
@@ -82,7 +91,7 @@ def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, m
         ray_files = [p for p in session.rglob("*") if p.is_file() and not p.is_symlink()]
     finally:
         shutdown()
-    reference, local_summary = local_run
+    reference, local_summary, _ = local_run
     assert killed, "no Ray worker was found to kill"
     assert summary["in"] == summary["out"] + summary["quarantined"] == local_summary["in"]
     assert (tmp_path / "out.jsonl").read_bytes() == reference

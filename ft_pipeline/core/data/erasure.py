@@ -9,8 +9,10 @@
   copy is rewritten atomically, file by file, and the models are marked.
 - A forget killed half-way is finished by the next forget, from its journal: same request id,
   same counts. A request identical to a finished one finds nothing left and writes nothing.
+- Outside the raw zone a record's id is its keyed digest (redaction pseudonymizes it), so copies
+  there are found by the digests of the raw ids (`outside_ids`).
 - The erasure log (outside the raw zone) is what auditors see: request id, time, counts per kind
-  of artifact and sha256 digests of the record ids, never the values that identified them.
+  of artifact and keyed digests of the record ids, never the values that identified them.
 """
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ from ft_pipeline.core import paths
 from ft_pipeline.core.data import erasure_copies as copies
 from ft_pipeline.core.data import erasure_s3
 from ft_pipeline.core.data.erasure_copies import ErasureError
-from ft_pipeline.core.digest import sha256_text as digest
 from ft_pipeline.core.jsonl import atomic_text
 
 MIN_VALUE_CHARS = 4  # "li" or "an" would erase half the corpus; an email, phone or name is longer
@@ -151,19 +152,20 @@ def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
             files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": n, "raw": True})
             ids.update(i for i in found if i)
     skip = (raw, home / "audit", home / "registry", paths.datasets_cache())
+    derived = copies.outside_ids(ids)
     for path in copies.record_files(home, skip=skip):
-        n, _ = _filter(path, _has_id(ids), ids, write=False)
+        n, _ = _filter(path, _has_id(derived), derived, write=False)
         if n:
             files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": n, "raw": False})
     values = []
     for root in map(Path, stores.value_dirs):
         for path in copies.stored_values(root) if root.is_dir() else ():
-            n = copies.scrub_stored_value(path, ids)
+            n = copies.scrub_stored_value(path, derived)
             if n:
                 values.append({"path": str(path), "kind": copies.value_kind(path, root), "records": n})
     if stores.s3 is not None:
-        values += erasure_s3.scan(stores.s3, ids)
-    models, unknown = erasure_marks.plan(_registry(), {digest(i) for i in ids}, retire)
+        values += erasure_s3.scan(stores.s3, derived)
+    models, unknown = erasure_marks.plan(_registry(), copies.trained_digests(ids), retire)
     if not (new_suppression or files or values or models):
         return None
     cache = paths.datasets_cache()
@@ -181,17 +183,19 @@ def _execute(journal: dict, status: str, after) -> dict:
     from ft_pipeline.core.release import erasure_marks
 
     ids = set(journal["ids"])
+    derived = copies.outside_ids(ids)
     request = Suppression(ids, list(journal["criteria"]["values"]))
     _add_suppression(journal)
     for f in journal["files"]:
         if Path(f["path"]).exists():  # a run folder deleted since holds nothing any more
-            _filter(Path(f["path"]), request.matches if f["raw"] else _has_id(ids), ids, write=True)
+            matches, within = (request.matches, ids) if f["raw"] else (_has_id(derived), derived)
+            _filter(Path(f["path"]), matches, within, write=True)
     store = erasure_s3.S3Store(**journal["s3"]) if journal.get("s3") else None
     for v in journal["values"]:
         if "key" in v:
-            erasure_s3.scrub(store, v["key"], ids)
+            erasure_s3.scrub(store, v["key"], derived)
         elif Path(v["path"]).exists():
-            copies.scrub_stored_value(Path(v["path"]), ids, write=True)
+            copies.scrub_stored_value(Path(v["path"]), derived, write=True)
     for cache in journal["caches"]:
         copies.remove_tree(Path(cache))
     for model in journal["models"]:
@@ -229,8 +233,9 @@ def _summary(journal: dict) -> dict:
         "models_marked": [f"{m['name']}/{m['version']}" for m in journal["models"] if m["hits"]],
         "models_retired": [f"{m['name']}/{m['version']}" for m in journal["models"]] if journal["retire"] else [],
         "models_unverifiable": journal["models_unverifiable"],
-        "removed_id_digests": sorted(digest(i) for i in journal["ids"]),
+        "removed_id_digests": sorted(copies.trained_digests(set(journal["ids"]))),
     }
+
 
 
 def _counts(wanted: dict) -> dict:

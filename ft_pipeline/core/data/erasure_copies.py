@@ -17,7 +17,9 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.jsonl import atomic_text
+
 
 class ErasureError(ValueError):
     """A request that cannot be carried out as given; the message is one line, without values."""
@@ -41,6 +43,18 @@ def record_id(obj) -> str | None:
             return None
         return str(inner["id"]) if isinstance(inner, dict) and inner.get("id") is not None else None
     return None
+
+
+def outside_ids(ids: set[str]) -> set[str]:
+    """Raw ids as copies outside the raw zone hold them: keyed digests (what redaction writes), and
+    the ids as they are (files from before)."""
+    return set(ids) | {keyed_digest(i) for i in ids}
+
+
+def trained_digests(ids: set[str]) -> set[str]:
+    """What a training manifest holds for these raw ids: the id its export carried (the pseudonym;
+    a raw id in a hand-made export), digested for training."""
+    return {keyed_digest(i, TRAINED) for i in outside_ids(ids)}
 
 
 def kind_of(path: Path, home: Path) -> str:

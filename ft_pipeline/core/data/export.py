@@ -5,8 +5,9 @@ Layout of an export directory (what the trainer and evaluation read):
   train.jsonl, eval.jsonl, test.jsonl    {"id", "messages": [{role, content}, ...]}  (answer last)
   preference_train.jsonl, preference_eval.jsonl, preference_test.jsonl
                                          {"id", "prompt": [...], "chosen": [assistant], "rejected": [assistant]}
-  attributes.jsonl                       {"id", "attributes"} of every test row: for per-group
-                                         evaluation only; the model never sees attributes.
+  attributes.jsonl                       {"id", "attributes"} of every test row, the attributes the
+                                         task's fields: declares keep: for per-group evaluation
+                                         only; the model never sees attributes.
   splits.jsonl, contamination.jsonl      where every record went and why (groups kept whole,
                                          near-copies of train moved or dropped): ids only
   canaries.jsonl                         synthetic secret canaries and their held-out twins, when the
@@ -107,6 +108,8 @@ def write_export(records: "Records", out_dir: Path, config: ExportConfig | None 
 
 
 def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | None", task: "TaskConfig | None") -> dict:
+    from ft_pipeline.core.data.redaction.fields import audited
+
     config = config or ExportConfig()
     system_prompt = task.system_prompt if task else ""
     group_key = task.group_key if task else None
@@ -130,9 +133,8 @@ def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | Non
             handles[stem].write(json.dumps(row, ensure_ascii=False) + "\n")
             counts[stem] += 1
             if split == "test":
-                handles["attributes"].write(
-                    json.dumps({"id": record["id"], "attributes": record.get("attributes") or {}}) + "\n"
-                )
+                kept = audited(record.get("attributes"), task.fields if task else {})  # declared keep only
+                handles["attributes"].write(json.dumps({"id": record["id"], "attributes": kept}) + "\n")
                 counts["attributes"] += 1
     for stem in stems:
         tmp[stem].replace(out_dir / f"{stem}.jsonl")

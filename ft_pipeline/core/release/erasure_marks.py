@@ -1,8 +1,9 @@
 """Which model versions saw an erased record, and what erasure does to them.
 
 A version's training data is kept as digests: training_ids.json beside its weights holds the
-export's sha256 and the sorted sha256 of every record id the trainer read. Digests, because the
-registry outlives the data and must answer "did this model see that person?" without holding ids.
+export's sha256 and the sorted keyed digests (core/digest.py) of every record id the trainer read.
+Digests, because the registry outlives the data and must answer "did this model see that person?"
+without holding ids; keyed, because a plain hash of an id is reversed by enumerating ids.
 A version whose training digests meet an erasure request's is marked (erasure.json, a notice in
 its card); with `retire`, its weights are deleted and its card and lineage kept.
 """
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 
 from ft_pipeline.core.data.erasure_copies import remove_tree
-from ft_pipeline.core.digest import sha256_dir, sha256_text
+from ft_pipeline.core.digest import TRAINED, keyed_digest, sha256_dir
 from ft_pipeline.core.jsonl import atomic_text, iter_jsonl
 from ft_pipeline.core.paths import home_relative
 from ft_pipeline.core.release import model_card, registry
@@ -35,7 +36,7 @@ def training_manifest(export_dir: Path, method: str, init_adapter: str | None = 
         path = export_dir / files[split]
         ids = [str(row["id"]) for row in iter_jsonl(path)] if path.is_file() else []
         rows[files[split]] = len(ids)
-        digests.update(sha256_text(i) for i in ids)
+        digests.update(keyed_digest(i, TRAINED) for i in ids)
     parent = read_training_manifest(home_relative(init_adapter)) if init_adapter else None
     if parent:
         digests.update(parent["trained_on"])

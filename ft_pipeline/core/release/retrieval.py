@@ -57,6 +57,15 @@ class Chunk:
     text: str
 
 
+def redacted_knowledge(chunks: list[Chunk], config) -> list[Chunk]:
+    """The chunks with PII redacted by the records' engine (`config`: the task's RedactionConfig):
+    a knowledge folder is a user's documents, and what a prompt shows can land in an answer file."""
+    from ft_pipeline.core.data.redaction import redact_documents
+
+    texts = redact_documents([c.text for c in chunks], config)
+    return [Chunk(c.source, c.index, text) for c, text in zip(chunks, texts)]
+
+
 def load_knowledge(folder: str | Path, chunk_words: int = 120, overlap_words: int = 20) -> list[Chunk]:
     """The folder's .txt/.md documents (recursively, in name order) cut into chunks of about
     `chunk_words` words. Paragraphs are kept whole when they fit; a longer one is split into

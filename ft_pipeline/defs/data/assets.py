@@ -70,7 +70,7 @@ def redacted_dataset(
     the task's own identifiers and allow list; confidential and proprietary records moved to the
     raw-zone quarantine with their reason."""
     from ft_pipeline.core.data.ingest import InputError
-    from ft_pipeline.core.data.redaction import redact_file
+    from ft_pipeline.core.data.redaction import config_to_dict, redact_file
     from ft_pipeline.core.user_regex import UserRegexTimeout
 
     try:
@@ -96,7 +96,7 @@ def redacted_dataset(
         "quarantine_reasons": dg.MetadataValue.json(summary["quarantine_reasons"]),
         "entities_redacted": dg.MetadataValue.json(summary["entities"]),
         # The checks and the leakage probe judge the data by the rules it was redacted under.
-        "redaction_config": dg.MetadataValue.json(core_config.to_dict()),
+        "redaction_config": dg.MetadataValue.json(config_to_dict(core_config)),  # lists as counts and digests
         "preview": shape_preview(list(_head(out / "redacted.jsonl", 3))),
     })
     return {"path": str(out / "redacted.jsonl"), "quarantine": str(quarantine), "summary": summary,
@@ -127,12 +127,15 @@ def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, reda
     """Representation, label distribution and demographic parity of the task's outcome per
     attribute group (fairlearn). What could not be judged (no attributes, no outcome) is said."""
     from ft_pipeline.core import plots
+    from ft_pipeline.core.data.redaction.fields import audited
 
     spec = task_config(task)
     core_config = config.to_core(spec)
     outcome = spec.outcome
+    # Only attributes the task declares `keep`: a group's name is shown in reports and metadata.
+    records = ({**r, "attributes": audited(r.get("attributes"), spec.fields)} for r in redacted_records(redacted_dataset))
     report = bias.audit(
-        redacted_records(redacted_dataset), core_config,
+        records, core_config,
         label_of=lambda r: answers.answer_label(spec, answers.last_assistant(r)),
         outcome_of=lambda r: answers.answer_field(spec, answers.last_assistant(r), outcome.field) if outcome else None,
     )
@@ -165,7 +168,7 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
     """Chat JSONL train/eval/test (+ DPO preference pairs), the one format training reads, each
     conversation under the task's system prompt; the task file travels with it (task.yaml).
     Depends on the bias audit so a dataset is exported only after it was audited."""
-    from ft_pipeline.core.data.redaction import recorded_config, strictest
+    from ft_pipeline.core.data.redaction import config_to_dict, recorded_config, strictest
 
     out = run_dir("data", "jsonl_export", context.run_id)
     written = export.write_export(lambda: redacted_records(redacted_dataset), out, config.to_core(), task_config(task))
@@ -186,7 +189,7 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         "split_plan": dg.MetadataValue.json(splits),
         "preview": shape_preview(list(_head(out / "train.jsonl", 2))),
         "source_partitions": len(by_partition(redacted_dataset)),
-        "redaction_config": dg.MetadataValue.json(redaction.to_dict()),
+        "redaction_config": dg.MetadataValue.json(config_to_dict(redaction)),
         # The redacted data that went in, by source: sources_ready_sensor compares it with the
         # sources' latest redactions to tell whether a retrain would train on anything new.
         "redacted_sha256": dg.MetadataValue.json(_redacted_digests(context, redacted_dataset)),

@@ -41,7 +41,8 @@ class RedactionRunConfig(dg.Config):
         try:
             return RedactionConfig.from_task_section(
                 section, score_threshold=self.score_threshold, n_process=self.n_process,
-                mode="surrogate" if self.surrogates else "placeholder")
+                mode="surrogate" if self.surrogates else "placeholder",
+                fields=task.fields if task is not None else {})
         except ValueError as exc:
             raise ValueError(f"{where}: field {exc}") from None
 

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import pickle
 from pathlib import Path
 
+from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.release import erasure_marks, registry
 
 EMAIL = "jane.roe@example.com"
@@ -23,11 +23,13 @@ def _write_jsonl(path: Path, rows) -> Path:
 
 
 def digest(rid: str) -> str:
-    return hashlib.sha256(rid.encode()).hexdigest()
+    """What a training manifest holds for an export row's id (this home's keyed digest)."""
+    return keyed_digest(rid, TRAINED)
 
 
 def build_home(home: Path) -> dict:
-    """A home as runs leave it: the raw copy, redacted data, an export, a review sample, predictions,
+    """A home as runs before pseudonymized ids left it (raw ids in derived files, which erasure
+    still finds): the raw copy, redacted data, an export, a review sample, predictions,
     stored values, and two registered versions (v1 trained on the erased record, v2 not)."""
     a, b, c = chat("r-a", f"mail me at {EMAIL}"), chat("r-b", "card lost"), chat("r-c", "claim status")
     _write_jsonl(home / "raw/raw_dataset/run1/records.jsonl", [a, b, c])

@@ -9,6 +9,7 @@ import pytest
 
 from ft_pipeline.core.data.redaction import RedactionConfig, Redactor, redact_file
 from ft_pipeline.core.data.screening import ScreeningConfig
+from ft_pipeline.core.digest import keyed_digest
 from ft_pipeline.core.paths import REPO_ROOT
 from ft_pipeline_tests.conftest import DEMO_RECORDS, read_jsonl
 
@@ -68,6 +69,10 @@ CASES = [
     ("LOCATION", "Leigha Mackay\n\nLa Sagne\nSwitzerland", ["La Sagne"]),
     ("LOCATION", "We moved here from Sint Anthonis last year.", ["Sint Anthonis"]),
 ]
+
+
+# Record ids leave redaction as keyed digests under the home's key: each test has its own home.
+pytestmark = pytest.mark.usefixtures("ft_home")
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +247,7 @@ def test_redact_file_accounting_and_quarantine(tmp_path, redactor):
                           progress=lambda done, total: ticks.append((done, total)))
     out, quarantine = read_jsonl(tmp_path / "red.jsonl"), read_jsonl(tmp_path / "raw" / "q.jsonl")
     assert summary["in"] == 7 == summary["out"] + summary["quarantined"]
-    assert [r["id"] for r in out] == ["a", "e"]
+    assert [r["id"] for r in out] == [keyed_digest("a"), keyed_digest("e")]
     assert {q["line"]: q["reason"] for q in quarantine} == {
         2: "broken_json", 3: "secret:aws_access_key", 4: "duplicate_id", 5: "unknown_role", 7: "confidential_marker"}
     assert summary["entities"] == {"PERSON": 1, "US_SSN": 1}

@@ -27,19 +27,35 @@ from ft_pipeline.core.data.redaction.names import name_gazetteer
 from ft_pipeline.core.data.redaction.patterns import PLACEHOLDER
 from ft_pipeline.core.data.redaction.policy import DEFAULT_POLICY, place_type
 from ft_pipeline.core.data.redaction.spans import Span, analysis_view, analyze_texts, propagate
-from ft_pipeline.core.data.redaction.stream import Redactor, default_quarantine_path, redact_chunk, redact_file
+from ft_pipeline.core.data.redaction.stream import (
+    Redactor, default_quarantine_path, redact_chunk, redact_documents, redact_file)
 
 __all__ = [
     "DEFAULT_POLICY", "LANGUAGE", "PLACEHOLDER", "SPACY_MODEL", "RedactionConfig", "Redactor", "Span",
     "analysis_view", "analyze_texts", "config_to_dict", "default_n_process", "default_quarantine_path",
-    "name_gazetteer", "place_type", "propagate", "recorded_config", "redact_chunk", "redact_file", "strictest",
+    "list_view", "name_gazetteer", "place_type", "propagate", "recorded_config", "redact_chunk", "redact_documents",
+    "redact_file", "strictest",
     "vanilla_analyzer",
 ]
 
 
 def config_to_dict(config: RedactionConfig) -> dict:
-    """For run metadata: the knobs, never any text."""
-    return config.to_dict()
+    """For asset metadata, which the event log keeps for good: the knobs, with the allow list, the
+    deny list and the deny terms (names, code words) as a count and a keyed digest each, so a
+    changed list is visible without its entries being shown."""
+    data = config.to_dict()
+    data["allow_list"], data["deny_list"] = list_view(config.allow_list), list_view(config.deny_list)
+    data["screening"] = {**data["screening"], "deny_terms": list_view(config.screening.deny_terms)}
+    return data
+
+
+def list_view(items: list[str]) -> dict:
+    """{count, digest} of a list of strings that may name people or secrets."""
+    import json
+
+    from ft_pipeline.core.digest import keyed_digest
+
+    return {"count": len(items), "digest": keyed_digest(json.dumps(sorted(items), ensure_ascii=False))}
 
 
 def vanilla_analyzer(model_name: str = SPACY_MODEL):

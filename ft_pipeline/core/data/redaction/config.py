@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ft_pipeline.core import user_regex
+from ft_pipeline.core.data.redaction.fields import check_fields
 from ft_pipeline.core.data.redaction.policy import ACTIONS, DEFAULT_POLICY, RETYPED_PLACES, SURROGATE_ENTITIES
 from ft_pipeline.core.data.screening import ScreeningConfig
 
@@ -60,6 +61,10 @@ class RedactionConfig:
     name_gazetteer: bool = field(default=True, metadata={
         "help": "Also take capitalized words found in Faker's first/last name lists (all locales) for "
                 "names: catches the single first names and foreign names the small NER model misses."})
+    fields: dict[str, str] = field(default_factory=dict, metadata={
+        "help": "The task's `fields:` section: record field -> pseudonymize | redact | keep | screen "
+                "(core/data/redaction/fields.py); undeclared fields are screened, ids and annotators "
+                "always pseudonymized."})
     screening: ScreeningConfig = field(default_factory=ScreeningConfig, metadata={
         "help": "Confidential-content screening applied by redact_file before redaction."})
 
@@ -70,6 +75,7 @@ class RedactionConfig:
             raise ValueError("score_threshold must be within [0, 1]")
         if self.batch_size < 1 or self.n_process < 0 or self.chunk_records < 1:
             raise ValueError("batch_size and chunk_records must be >= 1, n_process >= 0")
+        self.fields = check_fields(self.fields)
         self.patterns = {entity: [regexes] if isinstance(regexes, str) else list(regexes)
                          for entity, regexes in self.patterns.items()}
         self.policy = {**DEFAULT_POLICY, **{entity: "redact" for entity in self.patterns}, **self.policy}

@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Iterator
 
 from ft_pipeline.core.data.ingest import classify_row
 from ft_pipeline.core.data.sources import read_jsonl_rows
+from ft_pipeline.core.data.redaction import fields
 from ft_pipeline.core.data.redaction.config import RedactionConfig
 from ft_pipeline.core.data.redaction.pseudonyms import replace
 from ft_pipeline.core.data.redaction.spans import analysis_view, analyze_texts, propagate
@@ -33,6 +34,12 @@ class Redactor:
         self.engine = engine
 
     def redact_records(self, records: Iterable[dict]) -> Iterator[Redacted]:
+        # Ids, annotators and declared values are digested here, in the process that holds the
+        # home's key: workers (and nodes) elsewhere never need it.
+        for record, counts in self._redacted(records):
+            yield fields.pseudonymize(record, self.config.fields), counts
+
+    def _redacted(self, records: Iterable[dict]) -> Iterator[Redacted]:
         if self.engine == "ray":  # the same redact_chunk on Ray Data actors (core/scale)
             from ft_pipeline.core.scale.ray_data import redact_on_ray
 
@@ -71,16 +78,30 @@ class Redactor:
 
 def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]:
     """One spaCy batch over every text of the chunk, then record by record: values found in one
-    field are redacted in all of them, with the record's consistent pseudonyms.
+    field are redacted in all of them, with the record's consistent pseudonyms. The record's other
+    fields are screened here with the texts, kept or dropped as the task's `fields:` says; ids and
+    values to pseudonymize are digested by Redactor.redact_records.
 
     Redacted text is analyzed again, until nothing more is found (at most MAX_PASSES): a name
     replaced by a placeholder changes what NER sees around it ("Do you use <PERSON_1> or Visa?"
     makes "Visa" a person), and the residual-PII gate, which analyzes the redacted text with the
     same config, must find what redaction found. Only records changed by a pass are analyzed again.
     """
-    texts = [[t for _, t in text_fields(r)] for r in records]
-    counts = [Counter() for _ in records]
-    pending = list(range(len(records)))
+    texts = [[t for _, t in text_fields(r)] + fields.screened_values(r, config.fields) for r in records]
+    texts, counts = redact_groups(texts, config)
+    out = []
+    for i, record in enumerate(records):  # the record's own texts, then its screened field values
+        n = len(text_fields(record))
+        out.append((fields.apply(with_texts(record, texts[i][:n]), texts[i][n:], config.fields), dict(counts[i])))
+    return out
+
+
+def redact_groups(texts: list[list[str]], config: RedactionConfig) -> tuple[list[list[str]], list[Counter]]:
+    """Each group of texts (a record's) redacted with one set of consistent pseudonyms, the
+    analysis repeated on what changed (see redact_chunk); ({entity: values replaced} per group)."""
+    texts = [list(group) for group in texts]
+    counts = [Counter() for _ in texts]
+    pending = list(range(len(texts)))
     for _ in range(MAX_PASSES):
         flat = analyze_texts([t for i in pending for t in texts[i]], config)
         changed, at = [], 0
@@ -96,7 +117,13 @@ def redact_chunk(records: list[dict], config: RedactionConfig) -> list[Redacted]
         pending = changed
         if not pending:
             break
-    return [(with_texts(record, texts[i]), dict(counts[i])) for i, record in enumerate(records)]
+    return texts, counts
+
+
+def redact_documents(documents: list[str], config: RedactionConfig) -> list[str]:
+    """Documents that are not records (the fit assessment's knowledge chunks), each redacted on its
+    own by the same engine before any of it reaches a prompt."""
+    return [group[0] for group in redact_groups([[d] for d in documents], config)[0]]
 
 
 def _init_worker() -> None:
@@ -129,7 +156,7 @@ def redact_file(
     max_record_bytes: int = 1_000_000,
     engine: str = "local",
 ) -> dict:
-    """Raw or normalized JSONL in, redacted normalized JSONL out (ids and order preserved).
+    """Raw or normalized JSONL in, redacted normalized JSONL out (order preserved; ids as keyed digests).
     Unparseable, oversized, duplicate and confidential records go to the quarantine (raw zone)
     with a reason. `engine` is where the records are redacted ('local' or 'ray'): the output is
     the same bytes either way."""
