@@ -153,3 +153,13 @@ def test_the_sweep_never_frees_a_live_run_or_another_hosts(home, tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_reused_pid_is_not_the_runs_process():
+    from ft_pipeline.defs.pools import process_alive
+
+    assert process_alive(os.getpid(), time.time())
+    assert not process_alive(os.getpid(), time.time() - 24 * 3600)  # this process was born after that run began
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert not process_alive(proc.pid, None)
