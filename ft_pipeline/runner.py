@@ -208,6 +208,7 @@ def run(request: RunRequest) -> RunSummary:
     import dagster as dg
 
     from ft_pipeline.definitions import defs
+    from ft_pipeline.defs.pools import in_process_run_tags
     from ft_pipeline.defs.task import task_file
 
     task = check_request(request)
@@ -217,7 +218,7 @@ def run(request: RunRequest) -> RunSummary:
     keys = [partition_key(s) for s in dict.fromkeys(request.sources)]
     summary.deactivated_sources = activate_sources(instance, keys)
     config = run_config(request, str(task_file(request.task)))
-    tags = {"ft_pipeline/trigger": "cli_run"}
+    tags = {"ft_pipeline/trigger": "cli_run", **in_process_run_tags(instance)}  # frees dead runs' pool slots
 
     declared = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance, asset_selection=[dg.AssetKey("task")], raise_on_error=False, tags=tags,

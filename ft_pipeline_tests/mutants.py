@@ -252,6 +252,19 @@ MUTANTS = [
     Mutant("drift is never past its thresholds", "ft_pipeline/core/serving/drift.py",
            "result[name] is not None and result[name] > limit]", "result[name] is not None and result[name] > 1]",
            (T + "defs/test_drift.py::test_drifted_traffic_fails_the_check_and_the_sensor_requests_one_retrain",)),
+    Mutant("the pools have no limit", "dagster.yaml", "    default_limit: 1\n", "",
+           (T + "attack/test_pools.py::test_two_runs_in_the_training_pool_do_not_overlap",)),
+    Mutant("training is in no pool", "ft_pipeline/defs/training/assets.py", ", pool=TRAINING_POOL)", ")",
+           (T + "attack/test_pools.py::test_the_real_training_and_promotion_steps_are_in_the_pools",)),
+    Mutant("the stale-run sweep frees a live run's pool slot", "ft_pipeline/defs/pools.py",
+           "if not pid.isdigit() or process_alive(int(pid), record.start_time):", "if not pid.isdigit():",
+           (T + "attack/test_pools.py::test_the_sweep_never_frees_a_live_run_or_another_hosts",)),
+    Mutant("the stale-run sweep frees another host's runs", "ft_pipeline/defs/pools.py",
+           "tags={HOST_TAG: host}))", "tags={}))",
+           (T + "attack/test_pools.py::test_the_sweep_never_frees_a_live_run_or_another_hosts",)),
+    Mutant("a killed run keeps its pool slot", "ft_pipeline/defs/pools.py",
+           "        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)\n", "",
+           (T + "attack/test_pools.py::test_a_killed_run_does_not_block_the_next_start",)),
 ]
 
 

@@ -10,6 +10,7 @@ from ft_pipeline.core.release import erasure_marks, registry
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.gates import require_gates
+from ft_pipeline.defs.pools import REGISTRY_POOL
 from ft_pipeline.defs.release.configs import EvalConfig, PromotionConfig
 from ft_pipeline.defs.release.lineage import collect_lineage
 from ft_pipeline.defs.tracking.resources import MlflowResource
@@ -95,7 +96,7 @@ def _eval_metadata(result, figures: str) -> dict:
     }
 
 
-@dg.asset(group_name=GROUP, kinds={"registry"}, code_version="1")
+@dg.asset(group_name=GROUP, kinds={"registry"}, code_version="1", pool=REGISTRY_POOL)
 def promoted_model(
     context: dg.AssetExecutionContext,
     config: PromotionConfig,

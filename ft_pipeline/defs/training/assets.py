@@ -9,6 +9,7 @@ from ft_pipeline.core import paths
 from ft_pipeline.core.training import model_stats
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.gates import require_gates
+from ft_pipeline.defs.pools import TRAINING_POOL
 from ft_pipeline.defs.tracking.resources import MlflowResource
 from ft_pipeline.defs.training.configs import BaseModelConfig, FitAssessmentConfig
 from ft_pipeline.defs.training.resources import TrainerResource, TrainingPlanResource
@@ -111,7 +112,7 @@ def _fit_metadata(spec, result, config: FitAssessmentConfig, out: Path, report: 
     }
 
 
-@dg.asset(group_name=GROUP, kinds={"peft", "trl"}, code_version="2")
+@dg.asset(group_name=GROUP, kinds={"peft", "trl"}, code_version="2", pool=TRAINING_POOL)
 def adapter_weights(
     context: dg.AssetExecutionContext,
     trainer: TrainerResource,
