@@ -91,7 +91,7 @@ def test_a_worse_live_canary_is_rolled_back_by_itself(live):
     versions = {e["version"] for e in logged if e.get("status") == 200 and e.get("event") != "feedback"}
     assert versions == {f"{NAME}/v1", f"{NAME}/v2"}
     time.sleep(0.5)
-    assert live["resource"].health()["rollout"] is None
+    assert live["resource"].health() == {"status": "ok", "models": {NAME: f"{NAME}/v1"}, "rollout": None}
     assert all(ask_and_label(live, i).system_fingerprint == f"{NAME}/v1" for i in range(3))  # the incumbent alone
     audit = cli(live["home"], "audit", "--name", NAME, "--version", "v2")
     assert audit.returncode == 0 and "current stays v1: task_metric: worse" in audit.stdout

@@ -35,6 +35,7 @@ from ft_pipeline.core.serving.online_gate import Arm
 
 log = logging.getLogger("ft_pipeline.serve")
 NOT_READ_BY_THE_MODEL = (400, 404, 413, 429)  # refused by the guard first: both versions would be alike
+MAX_QUEUED_COPIES = 256
 
 
 def in_rollout(root: Path, name: str) -> tuple[str, dict] | None:
@@ -112,7 +113,10 @@ class LiveRollout:
             answer["model"] = body.model  # what the client asked for; system_fingerprint names the version
             return answer
         finally:
-            if self.outcome is None and served.get("status") not in NOT_READ_BY_THE_MODEL:
+            # Bounded: under more load than copies can keep up with, requests go unpaired rather than
+            # queue without end (the gate waits for more pairs instead).
+            if self.outcome is None and served.get("status") not in NOT_READ_BY_THE_MODEL \
+                    and self._copies._work_queue.qsize() < MAX_QUEUED_COPIES:
                 self._copies.submit(self._pair, replace(state, rate=RateLimiter(0)), body, served, canary)
 
     def label(self, request_id: str, label: str) -> None:

@@ -129,7 +129,8 @@ def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
             config = replace(config, mode=last.get("mode") or config.mode, share=last.get("share") or config.share)
             candidate_id = f"{name}:{version}"
             adapter = version_adapter(root, name, version, candidate_id)
-            if candidate_id not in state.engine.adapters:
+            loaded_here = candidate_id not in state.engine.adapters
+            if loaded_here:
                 state.engine.load(adapter)
         except Exception as exc:  # noqa: BLE001 - a rollout that cannot start never stops the serving
             log.error("cannot roll %s %s out: %s", name, version, str(exc)[:300])
@@ -138,6 +139,8 @@ def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
         def done(summary: dict) -> None:
             if summary["passed"]:  # `<name>` answers with the candidate from now on, without a gap
                 state.engine.load(Adapter(name, adapter.path, adapter.version), replace=True)
+            if loaded_here:  # a rolled-back version is not served under any id
+                state.engine.unload(candidate_id)
             print(f"rollout of {name} {version}: {'switched' if summary['passed'] else 'rolled back'}; "
                   f"current is {summary['current']}", file=sys.stderr, flush=True)
 
