@@ -1,5 +1,6 @@
-"""ft-pipeline serve: the registry's `current` (and pinned versions) behind the OpenAI API; ft-pipeline
-rollout: a new version against `current` on replayed requests, through the online gate.
+"""ft-pipeline serve: the registry's `current` (and pinned versions) behind the OpenAI API, and a
+version in rollout on its live requests; ft-pipeline rollout: a new version against `current` on
+replayed requests through the online gate, or (--live) started on the server's live requests.
 Same contract as cli.py: a user's mistake is a UserError, one line and exit code 2."""
 from __future__ import annotations
 

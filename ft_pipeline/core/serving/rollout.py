@@ -13,7 +13,8 @@ guided decoding, the task's answer check, redaction of the answer). The gate pas
 `current` to the candidate (MLflow `champion` follows); failing leaves `current` where it was and
 marks the candidate rolled back with the failed gates (Argo Rollouts' failed analysis). Each step
 is a line of the candidate's rollout.jsonl in the registry, which `ft-pipeline audit` shows.
-`ft-pipeline rollout --replay FILE` replays recorded requests through all of this in process.
+`ft-pipeline rollout --replay FILE` replays recorded requests through all of this in process;
+live.py runs the same routing and the same `judge` on a running server's live requests.
 """
 from __future__ import annotations
 
