@@ -81,8 +81,9 @@ def test_a_worse_live_canary_is_rolled_back_by_itself(live):
     assert health["rollout"]["version"] == "v2" and health["rollout"]["mode"] == "canary"
     assert health["models"] == {NAME: f"{NAME}/v1", f"{NAME}:v2": f"{NAME}/v2"}
     events = until_decided(live, "v2", most=120)
-    assert [e["event"] for e in events] == ["canary_started", "gate", "rolled_back"]
-    gate = events[1]
+    assert [e["event"] for e in events] == ["canary_started", "progress", "progress", "gate", "rolled_back"]
+    assert [e["paired_requests"] for e in events[1:3]] == [10, 20]  # the record filled as pairs came in
+    gate = events[3]
     assert gate["live"] and gate["paired_requests"] == 30 and gate["labelled"] >= 29
     assert "task_metric" in events[-1]["failed_gates"]
     assert registry.current_version(root, NAME) == "v1"
@@ -95,6 +96,7 @@ def test_a_worse_live_canary_is_rolled_back_by_itself(live):
     assert all(ask_and_label(live, i).system_fingerprint == f"{NAME}/v1" for i in range(3))  # the incumbent alone
     audit = cli(live["home"], "audit", "--name", NAME, "--version", "v2")
     assert audit.returncode == 0 and "current stays v1: task_metric: worse" in audit.stdout
+    assert "| progress | v1 | 20 paired requests so far" in audit.stdout
     # the rolled-back version is refused by name, unless forced
     refused = cli(live["home"], "rollback", "--name", NAME, "--to", "v2")
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "online gate rolled it back" in refused.stderr
@@ -109,7 +111,7 @@ def test_an_equal_live_shadow_switches_by_itself(live):
         ask_and_label(live, 0)
         time.sleep(1)
     events = until_decided(live, "v3", most=60)
-    assert [e["event"] for e in events] == ["shadow_started", "gate", "switched"], events[1].get("verdicts")
+    assert [e["event"] for e in events] == ["shadow_started", "progress", "progress", "gate", "switched"], events[3].get("verdicts")
     assert registry.current_version(live["home"] / "registry", NAME) == "v3"
     time.sleep(0.5)
     reply = ask_and_label(live, 1)

@@ -36,6 +36,7 @@ from ft_pipeline.core.serving.online_gate import Arm
 log = logging.getLogger("ft_pipeline.serve")
 NOT_READ_BY_THE_MODEL = (400, 404, 413, 429)  # refused by the guard first: both versions would be alike
 MAX_QUEUED_COPIES = 256
+PROGRESS_STEPS = 3  # `progress` steps recorded before the gate (the rates so far), so the record shows it filling
 
 
 def in_rollout(root: Path, name: str) -> tuple[str, dict] | None:
@@ -136,20 +137,24 @@ class LiveRollout:
                 self.ids.append(served.get("request_id"))
                 self.paired.requests += 1
                 self.paired.answered_by_candidate += canary
-                if len(self.ids) < self.config.min_requests:
+                n = len(self.ids)
+                if n < self.config.min_requests:
+                    if n % max(1, self.config.min_requests // PROGRESS_STEPS) == 0:  # the record fills as pairs come in
+                        self._step({"event": "progress", "paired_requests": n, "labelled": len(set(self.ids) & set(self.labels)),
+                                    "rates": {"incumbent": self.paired.incumbent.rates(),
+                                              "candidate": self.paired.candidate.rates()}})
                     return
                 self.paired.labels = [self.labels.get(i) for i in self.ids]
-                step = lambda e: registry.record_rollout(self.folder, {"version": self.version, "incumbent": self.incumbent,  # noqa: E731
-                                                                       "live": True, **e})
                 self.outcome = rollout.judge(self.root, self.name, self.version, self.incumbent, self.task,
-                                             self.paired, self.config, step)
+                                             self.paired, self.config, self._step)
             self.on_done(self.outcome)
         except Exception as exc:  # noqa: BLE001 - a copy must never take the server down
             log.error("rollout of %s %s: a paired copy failed: %s", self.name, self.version, type(exc).__name__)
 
-    @property
-    def folder(self) -> Path:
-        return registry.model_root(self.root, self.name) / self.version
+    def _step(self, event: dict) -> dict:
+        """One step of the version's rollout log, as a replay records it, marked live."""
+        folder = registry.model_root(self.root, self.name) / self.version
+        return registry.record_rollout(folder, {"version": self.version, "incumbent": self.incumbent, "live": True, **event})
 
     def wait(self, timeout: float = 60.0) -> None:
         """Until the queued copies are paired (tests, shutdown)."""
