@@ -233,6 +233,9 @@ MUTANTS = [
     Mutant("feedback requests a retrain whatever its threshold", "ft_pipeline/defs/serving/drift.py",
            "    if count < threshold:", "    if count < 1:",
            (T + "defs/test_drift.py::test_labelled_feedback_since_the_last_training_requests_one_retrain",)),
+    Mutant("live rollout steps shown again on every tick", "ft_pipeline/defs/serving/rollout.py",
+           '            seen[f"{name}/{version}"] = len(steps)', '            seen[f"{name}/{version}"] = 0',
+           (T + "defs/test_rollout_asset.py::test_the_steps_of_a_live_rollout_show_on_the_rollout_asset",)),
 ]
 
 
