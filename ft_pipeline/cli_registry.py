@@ -24,6 +24,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--name", help="registry name (default: the task's name, or the only model)")
     p.add_argument("--task", help="task file whose model to roll back")
     p.add_argument("--to", default=None, help="default: the version before the current one")
+    p.add_argument("--force", action="store_true",
+                   help="roll back to a version its online gate rolled back (the override is recorded)")
     p.set_defaults(func=cmd_rollback)
 
     p = sub.add_parser("forget", help="right to erasure: remove records by id or identifying value from every copy, then retrain")
@@ -98,7 +100,7 @@ def cmd_rollback(args) -> int:
 
     try:
         name = _model_name(args)
-        previous, now = registry.rollback(_registry(), name, args.to)
+        previous, now = registry.rollback(_registry(), name, args.to, args.force)
     except registry.RegistryError as exc:
         raise UserError(str(exc)) from None
     from ft_pipeline.core.tracking.models import mirror_alias  # MLflow's `champion` follows `current`

@@ -1,5 +1,6 @@
-"""ft-pipeline serve: the registry's `current` (and pinned versions) behind the OpenAI API; ft-pipeline
-rollout: a new version against `current` on replayed requests, through the online gate.
+"""ft-pipeline serve: the registry's `current` (and pinned versions) behind the OpenAI API, and a
+version in rollout on its live requests; ft-pipeline rollout: a new version against `current` on
+replayed requests through the online gate, or (--live) started on the server's live requests.
 Same contract as cli.py: a user's mistake is a UserError, one line and exit code 2."""
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=Limits.max_tokens, help="the most one request may generate")
     p.add_argument("--requests-per-minute", type=int, default=Limits.requests_per_minute,
                    help="per client address (0: no limit)")
+    p.add_argument("--force", action="store_true",
+                   help="serve a version its online gate rolled back (the override is recorded in its audit trail)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("rollout", help="roll a version out against current on replayed requests (shadow or canary); "
@@ -32,7 +35,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--name", help="registry name (default: the task's name, or the only model)")
     p.add_argument("--task", help="task file whose answer check and rollout: thresholds apply")
     p.add_argument("--version", required=True, help="the candidate version (promoted, not current)")
-    p.add_argument("--replay", required=True, help="JSONL of OpenAI chat requests, each optionally with a `label`")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--replay", help="JSONL of OpenAI chat requests, each optionally with a `label`")
+    how.add_argument("--live", action="store_true",
+                     help="roll out on live traffic: the running `ft-pipeline serve` (or the next started) routes its "
+                          "requests and judges after rollout.min_requests")
     p.add_argument("--mode", choices=["shadow", "canary"], help="default: the task file's rollout.mode (canary)")
     p.add_argument("--share", type=float, help="canary: share of requests the candidate answers (default: rollout.share)")
     p.set_defaults(func=cmd_rollout)
@@ -46,16 +53,22 @@ def cmd_serve(args) -> int:
         raise UserError(f"--port {args.port}: must be within 1-65535")
     if args.max_tokens < 1 or args.requests_per_minute < 0:
         raise UserError("--max-tokens must be >= 1 and --requests-per-minute >= 0")
+    from ft_pipeline.core.release import registry
+
     root = _registry()
     try:
-        plan = server.plan(root, _model_name(args), args.version)
+        name = _model_name(args)
+        for version in dict.fromkeys([registry.current_version(root, name) or "", *args.version]):
+            if version:  # a version its online gate rolled back is served only when forced (recorded)
+                registry.refuse_rolled_back(root, name, version, "serve", args.force)
+        plan = server.plan(root, name, args.version)
         if args.engine == "vllm":
             return _exec_vllm(plan, args)
         task = server.load_task(plan, args.task, root)
         _check_port_free(args.host, args.port)  # before a model load, not after it
         server.serve(plan, task, root, args.host, args.port,
                      Limits(max_tokens=args.max_tokens, requests_per_minute=args.requests_per_minute))
-    except (server.ServeError, FileNotFoundError) as exc:
+    except (server.ServeError, registry.RegistryError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     return 0
 
@@ -68,6 +81,8 @@ def cmd_rollout(args) -> int:
     from ft_pipeline.core.release.gates import gates_markdown
     from ft_pipeline.core.serving import rollout
 
+    if args.live:
+        return _start_live(args)
     try:
         summary = rollout.run(_registry(), _model_name(args), args.version, Path(args.replay), mode=args.mode,
                               share=args.share, task_file=args.task,
@@ -77,6 +92,24 @@ def cmd_rollout(args) -> int:
     print(gates_markdown(summary.pop("verdicts")), file=sys.stderr)
     print(json.dumps(summary, sort_keys=True))
     return 0 if summary["passed"] else 1
+
+
+def _start_live(args) -> int:
+    """Records the live start; prints it as one JSON line."""
+    import json
+
+    from ft_pipeline.core.release import registry
+    from ft_pipeline.core.serving import live, rollout, server
+
+    root = _registry()
+    try:
+        name = _model_name(args)
+        task = server.load_task(server.plan(root, name, [args.version]), args.task, root)
+        event = live.start(root, name, args.version, task, args.mode, args.share)
+    except (rollout.RolloutError, server.ServeError, registry.RegistryError) as exc:
+        raise UserError(str(exc)) from None
+    print(json.dumps(event, sort_keys=True))
+    return 0
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+import pytest
 
 from ft_pipeline.core.serving import traffic
 from ft_pipeline.defs.serving.assets import production_traffic
@@ -68,3 +69,46 @@ def test_drifted_traffic_fails_the_check_and_the_sensor_requests_one_retrain(ft_
     assert isinstance(request, dg.RunRequest) and request.tags["ft_pipeline/trigger"] == "drift"
     again = dg.build_sensor_context(instance=instance, cursor=context.cursor)
     assert isinstance(drift_retrain_sensor(again), dg.SkipReason)  # one retrain per drifted check
+
+
+def test_labelled_feedback_since_the_last_training_requests_one_retrain(ft_home, tmp_path):
+    """drift.feedback_retrain: 3 labels from /v1/feedback since adapter_weights last materialized
+    request one retrain; a label from before that training does not count, nor does one counted for
+    an earlier request."""
+    import time
+
+    from ft_pipeline.defs.serving.drift import feedback_retrain_sensor
+
+    (tmp_path / "task.yaml").write_text(TASK.replace("  min_requests: 20", "  min_requests: 20\n  feedback_retrain: 3"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization("task", metadata={"path": dg.MetadataValue.path(str(tmp_path / "task.yaml"))}))
+    feedback = lambda n: [traffic.record({"event": "feedback", "request_id": f"chatcmpl-{i}", "label": "billing"})  # noqa: E731
+                          for i in range(n)]
+    tick = lambda cursor=None: feedback_retrain_sensor(dg.build_sensor_context(instance=instance, cursor=cursor))  # noqa: E731
+
+    feedback(1)  # before the training below: not new
+    time.sleep(0.01)
+    instance.report_runless_asset_event(dg.AssetMaterialization("adapter_weights"))
+    time.sleep(0.01)
+    feedback(2)
+    assert "2 labels since the last training" in tick().skip_message
+    feedback(1)
+    request = tick()
+    assert isinstance(request, dg.RunRequest) and request.tags == {"ft_pipeline/trigger": "feedback", "ft_pipeline/feedback": "3"}
+    context = dg.build_sensor_context(instance=instance)
+    feedback_retrain_sensor(context)
+    feedback(5)
+    assert isinstance(tick(context.cursor), dg.SkipReason)  # one retrain per training
+    time.sleep(0.01)
+    instance.report_runless_asset_event(dg.AssetMaterialization("adapter_weights"))  # the retrain ran
+    assert isinstance(tick(context.cursor), dg.SkipReason)
+    assert traffic.summarize(traffic.today())["feedback"] == 9 and traffic.summarize(traffic.today())["requests"] == 0
+
+
+@pytest.mark.parametrize("value, why", [(-1, "must be >= 0"), ("many", "drift.feedback_retrain")])
+def test_feedback_retrain_is_validated_like_the_other_drift_fields(value, why):
+    from ft_pipeline.core.release.rollout_config import DriftConfig
+    from ft_pipeline.core.task import TaskError
+
+    with pytest.raises(TaskError, match=why.replace(".", r"\.")):
+        DriftConfig.from_dict({"feedback_retrain": value}, "task.yaml")

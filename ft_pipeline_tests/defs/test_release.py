@@ -198,3 +198,5 @@ def test_a_version_held_for_its_rollout_is_published_beside_current(released, tm
     assert champion("northwind-triage") == before
     challenger = client().get_model_version_by_alias("northwind-triage", "challenger")
     assert challenger.tags["registry_version"] == new
+    # held: the server's live rollout (core/serving/live.py) starts from this step
+    assert [e["event"] for e in registry.rollout_events(root / "northwind-triage" / new)] == ["held"]

@@ -69,8 +69,15 @@ def rollout_lines(events: list[dict]) -> list[str]:
             result = f"current stays {e['incumbent']}: {e['reason']}"
         elif e["event"] == "switched":
             result = f"current moved {e['from']} -> {e['to']}"
+        elif e["event"] == "progress":
+            result = f"{e['paired_requests']} paired requests so far ({e['labelled']} labelled)"
+        elif e["event"] == "held":
+            result = "published beside current, waiting for its rollout"
+        elif e["event"] == "forced":
+            result = f"{e['command']} forced past the rollback of {e['overrides']}"
         else:
-            result = f"{e.get('requests')} requests" + (f", share {e['share']}" if e.get("share") else "")
+            result = ("live requests" if e.get("live") else f"{e.get('requests')} requests") + \
+                (f", share {e['share']}" if e.get("share") else "")
         lines.append(f"| {e['at']} | {e['event']} | {e.get('incumbent')} | {result} |")
     for e in (e for e in events if e["event"] == "gate"):
         lines += ["", f"Gate of {e['at']}:", "", "| gate | result | outcome | why |", "|---|---|---|---|"]

@@ -106,6 +106,30 @@ def rollout_events(version_dir: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
+FINAL_STEPS = ("switched", "rolled_back")
+
+
+def gate_rollback(version_dir: Path) -> dict | None:
+    """The `rolled_back` step of a version its online gate failed (and no later rollout switched
+    to), else None. A rollback because `current` moved meanwhile is not the version's fault."""
+    final = [e for e in rollout_events(version_dir) if e.get("event") in FINAL_STEPS]
+    return final[-1] if final and final[-1]["event"] == "rolled_back" and final[-1].get("failed_gates") else None
+
+
+def refuse_rolled_back(registry: Path, name: str, version: str, command: str, force: bool = False) -> None:
+    """RegistryError for a version its online gate rolled back, unless `force`: then the override
+    is a step of its rollout log (and so of its audit trail)."""
+    folder = model_root(registry, name) / _checked_version(version)
+    event = gate_rollback(folder)
+    if event is None:
+        return
+    if not force:
+        raise RegistryError(f"refusing to {command} {name} {version}: its online gate rolled it back at {event['at']} "
+                            f"({', '.join(event['failed_gates'])} failed); add --force to {command} it anyway (recorded)")
+    record_rollout(folder, {"event": "forced", "version": version, "command": command,
+                            "incumbent": current_version(registry, name), "overrides": event["at"]})
+
+
 def staging_dir(registry: Path, name: str) -> Path:
     """A staging folder of this release's own: two runs promoting at once never write into, or
     remove, each other's. Folders (and pointer temp links) left by killed promotions on this host
@@ -138,8 +162,9 @@ def _alive(pid: str) -> bool:
     return True
 
 
-def rollback(registry: Path, name: str, to_version: str | None = None) -> tuple[str | None, str]:
-    """Points `current` at `to_version`, or at the version before the current one."""
+def rollback(registry: Path, name: str, to_version: str | None = None, force: bool = False) -> tuple[str | None, str]:
+    """Points `current` at `to_version`, or at the version before the current one; never at one
+    its online gate rolled back, unless `force` (recorded)."""
     available = versions(registry, name)
     if not available:
         raise RegistryError(f"no promoted versions of model {name!r} under {registry}")
@@ -154,6 +179,7 @@ def rollback(registry: Path, name: str, to_version: str | None = None) -> tuple[
         retired = "; its weights were retired" if marks.get("retired_at") else ""
         raise RegistryError(f"refusing to roll {name!r} back to {to_version}: it was trained on records erased by "
                             f"request {requests}{retired}; promote a retrain instead")
+    refuse_rolled_back(registry, name, to_version, "roll back to", force)
     set_current(registry, name, to_version)
     return previous, to_version
 

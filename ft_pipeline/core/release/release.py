@@ -103,4 +103,9 @@ def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: di
             shutil.rmtree(staged.path, ignore_errors=True)
             raise ReleaseError(f"refusing to promote: {len(erased)} of its training records were erased while it "
                                "trained or since; retrain on the current data")
-        return registry.model_root(root, name) / registry.publish(root, name, staged.path, make_current)
+        version = registry.publish(root, name, staged.path, make_current)
+    current = registry.current_version(root, name)
+    if current != version:  # held: live.py starts its rollout in the server
+        registry.record_rollout(registry.model_root(root, name) / version,
+                                {"event": "held", "version": version, "incumbent": current})
+    return registry.model_root(root, name) / version

@@ -88,11 +88,16 @@ class DriftConfig:
     max_label_distance: float = field(default=0.3, metadata={
         "help": "Largest Jensen-Shannon distance between the labels answered live and the training labels."})
     retrain: bool = field(default=True, metadata={"help": "drift_retrain_sensor requests a retrain on drift."})
+    feedback_retrain: int = field(default=0, metadata={
+        "help": "feedback_retrain_sensor requests one retrain once this many labels came in through "
+                "/v1/feedback since the adapter last trained (0: never)."})
 
     def __post_init__(self):
         check_types(self, DriftConfigError)
         if self.min_requests < 1:
             raise DriftConfigError("min_requests", "must be at least 1")
+        if self.feedback_retrain < 0:
+            raise DriftConfigError("feedback_retrain", f"{self.feedback_retrain} must be >= 0 (0: never)")
         for name in ("max_length_ks", "max_token_distance", "max_label_distance"):
             if not 0 < getattr(self, name) <= 1:
                 raise DriftConfigError(name, f"{getattr(self, name)} must be in (0, 1]")

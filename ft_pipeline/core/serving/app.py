@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ft_pipeline.core import answers
 from ft_pipeline.core.serving import protocol, traffic
 from ft_pipeline.core.serving.engine import Adapter, AdapterError, Engine
 from ft_pipeline.core.serving.guard import (
@@ -34,6 +35,7 @@ class ServeState:
     resolve_adapter: Callable[[str, str], Adapter]  # (name, lora_path) -> Adapter, or AdapterError
     limits: Limits = field(default_factory=Limits)
     rate: RateLimiter | None = None
+    rollout: Callable[[], object] | None = None  # the live rollout now running (live.Watcher), or None
 
     def __post_init__(self):
         self.rate = self.rate or RateLimiter(self.limits.requests_per_minute)
@@ -93,7 +95,10 @@ def create_app(state: ServeState):
 
     @models.get("/health")
     def health() -> dict:
-        return {"status": "ok", "models": {a.name: a.version for a in list(state.engine.adapters.values())}}
+        live = state.rollout() if state.rollout else None
+        return {"status": "ok", "models": {a.name: a.version for a in list(state.engine.adapters.values())},
+                "rollout": {"version": live.version, "mode": live.config.mode, "paired": len(live.ids),
+                            "min_requests": live.config.min_requests} if live else None}
 
     adapters = APIRouter(tags=["adapters"])
 
@@ -111,23 +116,50 @@ def create_app(state: ServeState):
 
     @chat.post("/v1/chat/completions")
     def chat_completions(body: protocol.ChatCompletionRequest, request: Request):
-        answer = complete(state, body, request.client.host if request.client else "unknown")
+        client = request.client.host if request.client else "unknown"
+        live = state.rollout() if state.rollout and body.model in state.engine.adapters else None
+        if live is not None and body.model == live.name:  # `<name>` answers as the rollout routes it
+            answer = live.handle(state, body, client, request.headers.get("x-request-id"))
+        else:
+            answer = complete(state, body, client)
         headers = {"x-ft-pipeline-version": answer["system_fingerprint"]}
         if not body.stream:
             return JSONResponse(answer, headers=headers)
         return StreamingResponse(sse(answer, body), media_type="text/event-stream", headers=headers)
 
-    for router in (models, adapters, chat):
+    feedback = APIRouter(tags=["feedback"])
+
+    @feedback.post("/v1/feedback")
+    def post_feedback(body: protocol.FeedbackRequest) -> dict:
+        """A label for an answered request: checked against the task's answers, redacted, appended to
+        the traffic day (retraining counts it), and handed to a live rollout's task-metric gate."""
+        entry = traffic.find(body.request_id)
+        if entry is None or entry.get("status") != 200:
+            raise GuardError(404, f"no answered request {body.request_id!r} in the recent traffic log",
+                             code="request_not_found", param="request_id")
+        problem = answers.check_answer(state.task, body.label)
+        if problem:
+            raise GuardError(400, f"label: {problem} (a label is the answer the {state.task.name} task expects)",
+                             code="invalid_label", param="label")
+        label, masked = state.redaction.text(body.label)
+        traffic.record({"event": "feedback", "request_id": body.request_id, "label": label,
+                        "version": entry.get("version"), "pii_masked_label": dict(masked)})
+        live = state.rollout() if state.rollout else None
+        if live is not None:
+            live.label(body.request_id, label)
+        return {"request_id": body.request_id, "recorded": True}
+
+    for router in (models, adapters, chat, feedback):
         app.include_router(router)
     return app
 
 
 def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: str,
-             log: Callable[[dict], object] = traffic.record) -> dict:
+             log: Callable[[dict], object] = traffic.record, cid: str | None = None) -> dict:
     """One guarded completion, logged to production_traffic whether it was answered or refused.
     A rollout replays requests through here with its own `log` (the entry carries everything its
     online gate scores: status, answer as returned, values masked, latency)."""
-    started, cid = time.monotonic(), protocol.completion_id()
+    started, cid = time.monotonic(), cid or protocol.completion_id()
     adapter = state.engine.adapters.get(body.model)
     entry = {"request_id": cid, "model": adapter.name if adapter else None,
              "version": adapter.version if adapter else None, "stream": body.stream,

@@ -94,6 +94,13 @@ class UnloadLoRAAdapterRequest(BaseModel):
     lora_name: str = Field(min_length=1, max_length=128)
 
 
+class FeedbackRequest(BaseModel):
+    """A label for an answered request: the answer it should have got (the task's label or schema)."""
+    model_config = ConfigDict(extra="ignore")
+    request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    label: str = Field(min_length=1, max_length=4_000)
+
+
 def completion_id() -> str:
     return f"chatcmpl-{uuid.uuid4().hex}"
 

@@ -13,7 +13,8 @@ guided decoding, the task's answer check, redaction of the answer). The gate pas
 `current` to the candidate (MLflow `champion` follows); failing leaves `current` where it was and
 marks the candidate rolled back with the failed gates (Argo Rollouts' failed analysis). Each step
 is a line of the candidate's rollout.jsonl in the registry, which `ft-pipeline audit` shows.
-`ft-pipeline rollout --replay FILE` replays recorded requests through all of this in process.
+`ft-pipeline rollout --replay FILE` replays recorded requests through all of this in process;
+live.py runs the same routing and the same `judge` on a running server's live requests.
 """
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ def read_replay(path: Path, task) -> tuple[list[Replayed], int]:
                 raise RolloutError(f"{path} line {number}: not JSON ({exc.msg})") from None
             if not isinstance(data, dict):
                 raise fail("(line)", "must be a JSON object (an OpenAI chat completion request)")
-            if "messages" not in data and "status" in data:
-                skipped += 1  # a refused request in a traffic log: nothing to replay
+            if "messages" not in data and ("status" in data or data.get("event") == "feedback"):
+                skipped += 1  # a refused request or a label in a traffic log: nothing to replay
                 continue
             if isinstance(data.get("response_format"), str):  # as the traffic log records it
                 data["response_format"] = {"type": data["response_format"]}
@@ -170,6 +171,18 @@ def run(root: Path, name: str, version: str, replay_path: Path, *, mode: str | N
           "replay": str(replay_path), "requests": len(items)})
     mirror_alias(name, version, "challenger")
     paired = replay(state, items, plan.adapters[0].name, plan.adapters[1].name, config, salt=f"{name}/{version}")
+    summary = judge(root, name, version, incumbent, task, paired, config, step)
+    return {"model": name, "candidate": version, "incumbent": incumbent, "mode": config.mode,
+            "share": config.share if config.mode == "canary" else None, "requests": paired.requests,
+            "skipped": skipped, "answered_by_candidate": paired.answered_by_candidate, **summary}
+
+
+def judge(root: Path, name: str, version: str, incumbent: str, task, paired: Paired, config: RolloutConfig,
+          step: Callable[[dict], dict]) -> dict:
+    """The online gate on the paired answers, then the switch or the rollback, each step recorded:
+    the one decision both a replay and a live rollout (live.py) end in."""
+    from ft_pipeline.core.tracking.models import mirror_alias
+
     verdicts = online_gate.online_gate(task, paired.incumbent, paired.candidate, paired.labels, config)
     failed = [v for v in verdicts.values() if not v.passed]
     rates = {"incumbent": paired.incumbent.rates(), "candidate": paired.candidate.rates()}
@@ -188,11 +201,9 @@ def run(root: Path, name: str, version: str, replay_path: Path, *, mode: str | N
     else:
         reason = "; ".join(f"{v.name}: {v.outcome}" for v in failed)
         step({"event": "rolled_back", "reason": reason, "failed_gates": [v.name for v in failed]})
-    return {"model": name, "candidate": version, "incumbent": incumbent, "mode": config.mode,
-            "share": config.share if config.mode == "canary" else None, "requests": paired.requests, "skipped": skipped,
-            "paired_requests": len(paired.labels), "answered_by_candidate": paired.answered_by_candidate,
-            "passed": not failed and now == incumbent, "failed_gates": [v.name for v in failed],
-            "current": registry.current_version(root, name), "rates": rates, "verdicts": verdicts}
+    return {"paired_requests": len(paired.labels), "passed": not failed and now == incumbent,
+            "failed_gates": [v.name for v in failed], "current": registry.current_version(root, name),
+            "rates": rates, "verdicts": verdicts}
 
 
 def _no_loading(lora_name: str, lora_path: str):

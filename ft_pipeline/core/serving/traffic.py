@@ -1,5 +1,7 @@
 """production_traffic: every request and its answer, redacted, with the version that answered, one
-JSONL file per UTC day under $FT_PIPELINE_HOME/traffic/. Drift checks and retraining read it.
+JSONL file per UTC day under $FT_PIPELINE_HOME/traffic/. Drift checks and retraining read it. Labels
+sent later through /v1/feedback are lines of their own (`event: feedback`, the request id, the label
+redacted).
 
 Only redacted text is written here: the request as the redaction engine returned it, the answer as
 the client received it. Refused requests are logged without their text (it may be the oversized
@@ -48,6 +50,32 @@ def record(entry: dict) -> Path:
     return path
 
 
+def find(request_id: str, recent_days: int = 7) -> dict | None:
+    """The logged request with this id in the last `recent_days` day files (newest first), or None.
+    A cheap substring test skips the lines that cannot be it before any is parsed."""
+    needle = json.dumps(request_id)
+    for day in reversed(days()[-recent_days:]):
+        with open(day_file(day), encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if needle in line:
+                    entry = json.loads(line)
+                    if entry.get("request_id") == request_id and entry.get("event") != "feedback":
+                        return entry
+    return None
+
+
+def feedback_since(since: str) -> int:
+    """Labelled feedback entries stamped after `since` (an ISO 8601 UTC time)."""
+    count = 0
+    for day in (d for d in days() if d >= since[:10]):
+        with open(day_file(day), encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if '"feedback"' in line:
+                    entry = json.loads(line)
+                    count += entry.get("event") == "feedback" and entry.get("at", "") > since
+    return count
+
+
 def days() -> list[str]:
     return sorted(p.stem for p in traffic_dir().glob("*.jsonl")) if traffic_dir().is_dir() else []
 
@@ -58,7 +86,8 @@ def summarize(day: str) -> dict:
     import numpy as np
 
     path = day_file(day)
-    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    entries = [e for e in lines if e.get("event") != "feedback"]
     masked: Counter = Counter()
     for e in entries:
         masked.update(e.get("pii_masked_request") or {})
@@ -67,6 +96,7 @@ def summarize(day: str) -> dict:
     return {
         "day": day,
         "requests": len(entries),
+        "feedback": len(lines) - len(entries),
         "by_status": dict(Counter(str(e.get("status")) for e in entries)),
         "by_version": dict(Counter(e["version"] for e in entries if e.get("version"))),
         "pii_masked": dict(masked),

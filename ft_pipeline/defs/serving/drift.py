@@ -1,5 +1,6 @@
-"""Drift of live traffic from the training data: a check on each day of production_traffic, and a
-sensor that asks for a retrain when a day drifted past the task file's `drift:` thresholds."""
+"""Drift of live traffic from the training data: a check on each day of production_traffic, a
+sensor that asks for a retrain when a day drifted past the task file's `drift:` thresholds, and one
+that asks for a retrain once enough labelled feedback came in since the adapter last trained."""
 
 import dagster as dg
 
@@ -59,3 +60,37 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext):
         return dg.SkipReason("the latest day of traffic did not drift (or drift.retrain is false)")
     return dg.RunRequest(run_key=f"drift-{record.id}",
                          tags={"ft_pipeline/trigger": "drift", "ft_pipeline/drifted": ",".join(metadata["drifted"])})
+
+
+@dg.sensor(job=retrain_job, minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="Requests one retrain once drift.feedback_retrain labels came in through /v1/feedback "
+                       "since adapter_weights was last materialized.")
+def feedback_retrain_sensor(context: dg.SensorEvaluationContext):
+    from datetime import datetime, timezone
+
+    from ft_pipeline.core.release.rollout_config import DriftConfig
+    from ft_pipeline.core.serving import traffic
+    from ft_pipeline.core.task import TaskConfig, TaskError
+    from ft_pipeline.defs.gates import latest_materialization
+
+    task_path = _latest_path(context.instance, "task")
+    if not task_path:
+        return dg.SkipReason("no task materialized yet")
+    try:
+        task = TaskConfig.from_yaml(task_path)
+        threshold = DriftConfig.from_dict(task.drift, task.source_path or "task").feedback_retrain
+    except TaskError as exc:
+        return dg.SkipReason(str(exc))
+    if not threshold:
+        return dg.SkipReason("drift.feedback_retrain is 0: labelled feedback requests no retrain")
+    trained = latest_materialization(context.instance, dg.AssetKey("adapter_weights"))
+    since = datetime.fromtimestamp(trained.timestamp, timezone.utc).isoformat(timespec="milliseconds") if trained else ""
+    training = str(trained.storage_id) if trained else "none"
+    if context.cursor == training:
+        return dg.SkipReason("a retrain was already requested for the feedback since the last training")
+    count = traffic.feedback_since(since)
+    if count < threshold:
+        return dg.SkipReason(f"{count} labels since the last training; a retrain is requested at {threshold}")
+    context.update_cursor(training)
+    return dg.RunRequest(run_key=f"feedback-{training}", tags={"ft_pipeline/trigger": "feedback",
+                                                               "ft_pipeline/feedback": str(count)})

@@ -64,3 +64,34 @@ def rollout(context: dg.AssetExecutionContext, config: RolloutConfig):
     outcome = f"{config.version} is current" if summary["passed"] else f"rolled back: current stays {summary['current']}"
     yield dg.AssetCheckResult(check_name=CHECK, passed=summary["passed"], description=outcome,
                               metadata={name: check_result(v)["metadata"]["outcome"] for name, v in verdicts.items()})
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Shows the steps of live rollouts (recorded by ft-pipeline serve) on the rollout asset: an "
+                       "observation per step, a materialization when the online gate switched or rolled back.")
+def live_rollout_sensor(context: dg.SensorEvaluationContext):
+    """The server runs no Dagster: its rollout steps are lines of each version's rollout.jsonl,
+    read here from where the cursor (lines seen per version) left off."""
+    import json
+
+    from ft_pipeline.core.release import registry
+
+    root = paths.pipeline_home() / "registry"
+    seen, events = json.loads(context.cursor or "{}"), []
+    for name in registry.model_names(root):
+        for version in registry.versions(root, name):
+            steps = registry.rollout_events(root / name / version)
+            for step in steps[seen.get(f"{name}/{version}", 0):]:
+                if not step.get("live"):
+                    continue  # a replay's steps are the rollout asset's own events
+                events.append(dg.AssetObservation(asset_key="rollout", metadata={
+                    "step": step["event"], "model": name, "version": version, "incumbent": str(step.get("incumbent")),
+                    **{k: step[k] for k in ("reason", "paired_requests") if k in step}}))
+                if step["event"] in registry.FINAL_STEPS:
+                    events.append(dg.AssetMaterialization(asset_key="rollout", metadata={
+                        "candidate": version, "incumbent": str(step.get("incumbent")), "live": True,
+                        "passed": step["event"] == "switched", "current": str(registry.current_version(root, name)),
+                        "failed_gates": dg.MetadataValue.json(step.get("failed_gates", [])),
+                        "registry_path": dg.MetadataValue.path(str(root / name / version))}))
+            seen[f"{name}/{version}"] = len(steps)
+    return dg.SensorResult(asset_events=events, cursor=json.dumps(seen, sort_keys=True))

@@ -37,12 +37,13 @@ def write_replay(path: Path, n: int = 60) -> Path:
     return path
 
 
-def publish_trained(home: Path, model_dir: Path, folder: Path, answer: str, seed: int, current: bool) -> str:
+def publish_trained(home: Path, model_dir: Path, folder: Path, answer: str, seed: int, current: bool,
+                    task: str = TASK) -> str:
     """A version of ticket-queue whose adapter answers `answer` to every ticket, published as
     current or beside it."""
     prompts = [f"ticket {i}: my card was charged twice" for i in range(8)]
     adapter = trained_adapter(model_dir, folder / f"adapter-{answer}-{seed}", SYSTEM, prompts, answer, seed=seed)
-    return publish_version(home, model_dir, write_task(folder, TASK), adapter, "ticket-queue", current)
+    return publish_version(home, model_dir, write_task(folder, task), adapter, "ticket-queue", current)
 
 
 def trained_adapter(model_dir: Path, out: Path, system_prompt: str, prompts: list[str], answer: str,

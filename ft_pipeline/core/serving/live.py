@@ -1,0 +1,182 @@
+"""A rollout on live requests, inside `ft-pipeline serve`: the same routing, the same answers
+(app.complete) and the same gate and decision (rollout.judge) as a replay, on the requests clients
+send while it runs.
+
+A version is in rollout when the last step of its rollout log is `held` (promotion published it
+beside current: rollout.hold_new_versions) or a live `<mode>_started` (`ft-pipeline rollout --live`).
+The server looks for one at start and then every few seconds, loads it as `<name>:<version>`, and
+routes the requests for `<name>`:
+
+- shadow: the incumbent answers the client; the candidate answers a copy in the background.
+- canary: the request id's hash (rollout.in_canary; a client's X-Request-Id, else the completion
+  id) decides who answers the client; the other version answers a copy in the background.
+
+Copies run on one background thread, after the client's answer is on its way, and are never
+returned nor logged as traffic. A request refused before the model read it (limits, rate, unknown
+model) pairs nothing. Once `rollout.min_requests` pairs are in, rollout.judge switches `current` or
+rolls the candidate back, and the server serves the outcome: the candidate as `<name>`, or the
+incumbent alone.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.release.rollout_config import RolloutConfig
+from ft_pipeline.core.serving import protocol, rollout, traffic
+from ft_pipeline.core.serving.guard import RateLimiter
+from ft_pipeline.core.serving.online_gate import Arm
+
+log = logging.getLogger("ft_pipeline.serve")
+NOT_READ_BY_THE_MODEL = (400, 404, 413, 429)  # refused by the guard first: both versions would be alike
+MAX_QUEUED_COPIES = 256
+PROGRESS_STEPS = 3  # `progress` steps recorded before the gate (the rates so far), so the record shows it filling
+
+
+def in_rollout(root: Path, name: str) -> tuple[str, dict] | None:
+    """(version, its last step) of the newest version waiting in rollout, or None."""
+    current = registry.current_version(root, name)
+    for version in reversed(registry.versions(root, name)):
+        if version == current:
+            continue
+        steps = [e for e in registry.rollout_events(registry.model_root(root, name) / version) if e.get("event") != "forced"]
+        last = steps[-1] if steps else {}
+        if last.get("event") == "held" or (str(last.get("event")).endswith("_started") and last.get("live")):
+            return version, last
+    return None
+
+
+def start(root: Path, name: str, version: str, task, mode: str | None = None, share: float | None = None) -> dict:
+    """Records a live `<mode>_started` for `version` against `current` (`ft-pipeline rollout --live`);
+    the running server (or the next one started) picks it up."""
+    from ft_pipeline.core.release.rollout_config import RolloutConfigError
+    from ft_pipeline.core.tracking.models import mirror_alias
+
+    incumbent = registry.current_version(root, name)
+    folder = registry.resolve(root, name, version)
+    if incumbent == version:
+        raise rollout.RolloutError(f"{name} {version} is already current: roll out a version that is not")
+    try:
+        config = replace(RolloutConfig.from_dict(task.rollout, task.source_path or "task"),
+                         **{k: v for k, v in (("mode", mode), ("share", share)) if v is not None})
+    except RolloutConfigError as exc:
+        raise rollout.RolloutError(f"--{exc.field.split('.')[-1]}: {exc.why}") from None
+    event = registry.record_rollout(folder, {
+        "event": f"{config.mode}_started", "version": version, "incumbent": incumbent, "live": True, "mode": config.mode,
+        "share": config.share if config.mode == "canary" else None, "min_requests": config.min_requests})
+    mirror_alias(name, version, "challenger")
+    return event
+
+
+@dataclass
+class LiveRollout:
+    root: Path
+    name: str
+    version: str
+    incumbent: str
+    task: object
+    config: RolloutConfig
+    candidate_id: str  # the model id the candidate is loaded under: `<name>:<version>`
+    on_done: Callable[[dict], None] = lambda summary: None
+    paired: rollout.Paired = field(default_factory=lambda: rollout.Paired(Arm(), Arm(), [], 0, 0))
+    ids: list = field(default_factory=list)
+    labels: dict = field(default_factory=dict)  # request id -> label from /v1/feedback
+    outcome: dict | None = None
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+        self._copies = ThreadPoolExecutor(1, thread_name_prefix="rollout")
+
+    def canary(self, request_id: str) -> bool:
+        return self.config.mode == "canary" and rollout.in_canary(request_id, self.config.share, f"{self.name}/{self.version}")
+
+    def handle(self, state, body: protocol.ChatCompletionRequest, client: str, request_id: str | None = None) -> dict:
+        """Answers a request for `<name>` as the rollout routes it; the paired copy is queued."""
+        from ft_pipeline.core.serving.app import complete
+
+        cid = protocol.completion_id()
+        canary = self.outcome is None and self.canary(request_id or cid)
+        served: dict = {}
+
+        def record(entry: dict) -> None:
+            traffic.record(entry)
+            served.update(entry)
+
+        try:
+            answer = complete(state, body.model_copy(update={"model": self.candidate_id}) if canary else body, client,
+                              log=record, cid=cid)
+            answer["model"] = body.model  # what the client asked for; system_fingerprint names the version
+            return answer
+        finally:
+            # Bounded: under more load than copies can keep up with, requests go unpaired rather than
+            # queue without end (the gate waits for more pairs instead).
+            if self.outcome is None and served.get("status") not in NOT_READ_BY_THE_MODEL \
+                    and self._copies._work_queue.qsize() < MAX_QUEUED_COPIES:
+                self._copies.submit(self._pair, replace(state, rate=RateLimiter(0)), body, served, canary)
+
+    def label(self, request_id: str, label: str) -> None:
+        with self._lock:
+            self.labels[request_id] = label
+
+    def _pair(self, state, body, served: dict, canary: bool) -> None:
+        try:
+            copy = rollout._answer(state, body.model_copy(update={"stream": False}),
+                                   self.name if canary else self.candidate_id)
+            incumbent, candidate = (copy, served) if canary else (served, copy)
+            with self._lock:
+                if self.outcome is not None:
+                    return
+                self.paired.incumbent.add(incumbent, self.config.refusal_pattern)
+                self.paired.candidate.add(candidate, self.config.refusal_pattern)
+                self.ids.append(served.get("request_id"))
+                self.paired.requests += 1
+                self.paired.answered_by_candidate += canary
+                n = len(self.ids)
+                if n < self.config.min_requests:
+                    if n % max(1, self.config.min_requests // PROGRESS_STEPS) == 0:  # the record fills as pairs come in
+                        self._step({"event": "progress", "paired_requests": n, "labelled": len(set(self.ids) & set(self.labels)),
+                                    "rates": {"incumbent": self.paired.incumbent.rates(),
+                                              "candidate": self.paired.candidate.rates()}})
+                    return
+                self.paired.labels = [self.labels.get(i) for i in self.ids]
+                self.outcome = rollout.judge(self.root, self.name, self.version, self.incumbent, self.task,
+                                             self.paired, self.config, self._step)
+            self.on_done(self.outcome)
+        except Exception as exc:  # noqa: BLE001 - a copy must never take the server down
+            log.error("rollout of %s %s: a paired copy failed: %s", self.name, self.version, type(exc).__name__)
+
+    def _step(self, event: dict) -> dict:
+        """One step of the version's rollout log, as a replay records it, marked live."""
+        folder = registry.model_root(self.root, self.name) / self.version
+        return registry.record_rollout(folder, {"version": self.version, "incumbent": self.incumbent, "live": True, **event})
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Until the queued copies are paired (tests, shutdown)."""
+        self._copies.submit(lambda: None).result(timeout=timeout)
+
+
+class Watcher:
+    """Looks for a version in rollout at most every `every_s` seconds and builds its LiveRollout
+    with `begin(version, last step)`; holds it until it decided."""
+
+    def __init__(self, root: Path, name: str, begin: Callable[[str, dict], LiveRollout | None], every_s: float = 5.0):
+        self.root, self.name, self.begin, self.every_s = root, name, begin, every_s
+        self.live: LiveRollout | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self) -> LiveRollout | None:
+        if self.live is not None and self.live.outcome is None:
+            return self.live
+        with self._lock:
+            if time.monotonic() - self._checked >= self.every_s:
+                self._checked = time.monotonic()
+                found = in_rollout(self.root, self.name)
+                self.live = self.begin(*found) if found else self.live
+        return self.live if self.live is not None and self.live.outcome is None else None
