@@ -50,7 +50,8 @@ def synthetic_records(n: int, seed: int) -> list[dict]:
 
 def timed_redact(source: Path, work: Path, engine: str, workers: int) -> tuple[float, dict]:
     out = work / f"{engine}-{workers}.jsonl"
-    env = {**os.environ, "FT_PIPELINE_HOME": str(work / f"home-{engine}-{workers}"), "TQDM_DISABLE": "1",
+    # One home for every run: ids are keyed digests under the home's key, and the outputs are compared.
+    env = {**os.environ, "FT_PIPELINE_HOME": str(work / "home"), "TQDM_DISABLE": "1",
            "HF_HUB_OFFLINE": "1"}
     env.pop("RAY_ADDRESS", None)
     start = time.perf_counter()
@@ -94,8 +95,9 @@ def near_duplicates(sizes: list[int], seed: int) -> list[tuple[int, float]]:
     rows = []
     texts = [r["messages"][0]["content"] for r in synthetic_records(min(max(sizes), 20000), seed)]
     for n in sizes:
-        # 10% held out; text reused cyclically past 20k records with the index in it, so each is distinct
-        items = ((f"r{i}", "test" if i % 10 == 0 else "train", f"{texts[i % len(texts)]} ticket {i}") for i in range(n))
+        # 1 in 7 held out; past 20k records the text comes round again with its own number in it: a
+        # near-copy of an earlier record, in another split for 6 in 7 of them (a contamination to find)
+        items = ((f"r{i}", "test" if i % 7 == 0 else "train", f"{texts[i % len(texts)]} ticket {i}") for i in range(n))
         start = time.perf_counter()
         matches = find_cross_split(items)
         elapsed = time.perf_counter() - start
