@@ -49,7 +49,11 @@ def test_rag_wins_when_the_knowledge_folder_holds_the_answers(smollm2, tmp_path)
     rows = [_record(f"p{i}", f"Which office runs project {p}?", c) for i, (p, c) in enumerate(office.items())]
     task = TaskConfig(name="offices", type="classification", metric="accuracy", target=0.7, labels=CITIES,
                       system_prompt="You answer which city office runs an internal project. Reply with the city only.",
-                      max_new_tokens=16, knowledge=str(knowledge), requests_per_month=10_000)
+                      max_new_tokens=16, knowledge=str(knowledge), requests_per_month=10_000,
+                      # Knowledge is redacted like records, and NER takes "Project Kestrel" and
+                      # "the Oslo office" for people and places: the task allow-lists its own
+                      # project and office names, as a user would for these false positives.
+                      redaction={"allow_list": PROJECTS + [c.title() for c in CITIES]})
     config = FitConfig(arms=["zero_shot", "retrieved_few_shot", "rag"], rag_chunks=1, chunk_words=10, overlap_words=2)
     result, logs = _run(task, config, _export(tmp_path / "export", rows[:10], rows[10:]), smollm2, tmp_path)
 
