@@ -40,7 +40,7 @@ def cmd_evidence(args) -> int:
 
 
 def write_bundle(name: str | None, version: str | None, out: str | None) -> tuple[Path, Path]:
-    from ft_pipeline.core.data.erasure import erasure_log
+    from ft_pipeline.core.data.suppression import erasure_log
     from ft_pipeline.core.release import evidence, registry
 
     root = paths.pipeline_home() / "registry"

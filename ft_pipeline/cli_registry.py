@@ -65,7 +65,7 @@ def _model_name(args) -> str:
 
 
 def cmd_audit(args) -> int:
-    from ft_pipeline.core.data.erasure import erasure_log
+    from ft_pipeline.core.data.suppression import erasure_log
     from ft_pipeline.core.release import audit, registry
 
     try:
@@ -88,7 +88,7 @@ def cmd_audit(args) -> int:
 
 def cmd_erasures(args) -> int:
     """Every erasure request and what it reached, from the erasure log (counts and digests only)."""
-    from ft_pipeline.core.data.erasure import erasure_log
+    from ft_pipeline.core.data.suppression import erasure_log
     from ft_pipeline.core.release import audit
 
     print(audit.render_erasures(erasure_log(), args.format), end="")
@@ -117,7 +117,7 @@ def cmd_forget(args) -> int:
     erasure sensor re-redacts those sources and sources_ready_sensor retrains."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from ft_pipeline.core.data.erasure import ErasureError, Stores, criteria, forget
+    from ft_pipeline.core.erasure.requests import ErasureError, Stores, criteria, forget
     from ft_pipeline.defs.release.erasure_events import report_erasure
     from ft_pipeline.defs.resources import s3_value_store
 

@@ -45,12 +45,12 @@ class ValueIOManager(dg.FilesystemIOManager):
 
 
 def s3_value_store():
-    """Where values passed between assets go on S3 (core.data.erasure_s3.S3Store), or None when
+    """Where values passed between assets go on S3 (core.erasure.s3.S3Store), or None when
     they stay in the instance's directory; `ft-pipeline forget` reads the same settings."""
     bucket = os.environ.get("FT_PIPELINE_S3_BUCKET")
     if not bucket:
         return None
-    from ft_pipeline.core.data.erasure_s3 import S3Store
+    from ft_pipeline.core.erasure.s3 import S3Store
 
     return S3Store(bucket=bucket, prefix=os.environ.get("FT_PIPELINE_S3_PREFIX", "ft-pipeline"),
                    endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from ft_pipeline.core.data import erasure
+from ft_pipeline.core.erasure import requests as erasure
 from ft_pipeline.core.data.ingest import ingest
 from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.release import registry, release

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ft_pipeline import cli
-from ft_pipeline_tests.core.data.erasure_home import EMAIL, build_home
+from ft_pipeline_tests.core.erasure.erasure_home import EMAIL, build_home
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from ft_pipeline import cli
-from ft_pipeline.core.data import erasure
+from ft_pipeline.core.erasure import requests as erasure
 from ft_pipeline.core.data.ingest import ingest
 from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline_tests.conftest import DEMO_RECORDS

@@ -15,7 +15,9 @@ from dagster._core.instance.ref import InstanceRef
 
 from ft_pipeline import cli
 from ft_pipeline.core.digest import TRAINED, keyed_digest
-from ft_pipeline.core.release import erasure_marks, registry
+from ft_pipeline.core.erasure import marks as erasure_marks
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.training import manifest
 from ft_pipeline_tests.defs import mlflow_helpers as mh
 from ft_pipeline_tests.core.training.helpers import child_env
 from ft_pipeline_tests.defs.pipeline_helpers import (

@@ -2,5 +2,5 @@
 zone (ingest), PII/PHI redaction (redaction/), confidential-content screening (screening), label
 verification (labels), the bias audit (bias), splits that keep groups whole and held-out data free
 of near-copies of train (splits, contamination, near_duplicates), the chat-JSONL export and its
-validation (export), and the right to erasure (erasure, erasure_copies, erasure_s3).
+validation (export), and the suppression list that erasure leaves for ingestion (suppression).
 Mirrors ft_pipeline/defs/data/."""

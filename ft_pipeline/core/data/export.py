@@ -101,7 +101,7 @@ def write_export(records: "Records", out_dir: Path, config: ExportConfig | None 
     function returning a fresh iterator: the plan reads the records before the export writes them.
     splits.jsonl ({id, split, group}) and contamination.jsonl (every near-copy found and what was
     done with it, ids only) are the plan's audit trail, and what the contamination gate re-checks."""
-    from ft_pipeline.core.data.erasure import erasure_lock
+    from ft_pipeline.core.data.suppression import erasure_lock
 
     with erasure_lock(shared=True):  # a forget waits for the export files, which it then finds
         return _write_export(records, out_dir, config, task)

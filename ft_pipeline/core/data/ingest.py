@@ -71,14 +71,14 @@ def ingest(
     source lacks is a TaskError before any record is written), and a file without an id column
     gets ids `<file stem>-<line>`: stable as long as the file is, and free of record content.
     """
-    from ft_pipeline.core.data.erasure import erasure_lock
+    from ft_pipeline.core.data.suppression import erasure_lock
 
     with erasure_lock(shared=True):  # no forget between reading the suppression list and the output
         return _ingest(source, out_path, quarantine_path, max_record_bytes, progress, task)
 
 
 def _ingest(source, out_path, quarantine_path, max_record_bytes, progress, task) -> dict:
-    from ft_pipeline.core.data.erasure import Suppression
+    from ft_pipeline.core.data.suppression import Suppression
     from ft_pipeline.core.task import check_columns
 
     files = resolve_source(str(source))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ft_pipeline.core import answers
 from ft_pipeline.core.jsonl import iter_jsonl
-from ft_pipeline.core.release import erasure_marks, model_card, registry
+from ft_pipeline.core.release import model_card, registry
+from ft_pipeline.core.training.manifest import write_training_manifest
 from ft_pipeline.core.task import TaskConfig
 
 EVALUATION_KEYS = ("metric", "variants", "comparisons", "groups_with_intervals", "leakage", "capability",
@@ -89,11 +90,11 @@ def publish(root: Path, name: str, staged: Staged, lineage: dict, trained_on: di
     """lineage.json, MODEL_CARD.md and the training manifest (kept when --retire deletes the
     weights) written into the staged version, which is then published (as current, or beside it
     to wait for a rollout); returns its folder."""
-    from ft_pipeline.core.data.erasure import erased_digests, erasure_lock
+    from ft_pipeline.core.data.suppression import erased_digests, erasure_lock
 
     (staged.path / "lineage.json").write_text(json.dumps(lineage, indent=2, default=str))
     (staged.path / "MODEL_CARD.md").write_text(model_card.render(lineage))
-    erasure_marks.write_training_manifest(staged.path, trained_on)
+    write_training_manifest(staged.path, trained_on)
     # Under the erasure lock: a forget either finished before this check (and the adapter's
     # training data is checked against it here) or starts after the publish (and marks the new
     # version). Training takes hours, and a forget may well land while it runs.

@@ -116,7 +116,7 @@ def mirror_alias(name: str, version: str, alias: str = CHAMPION, warn=None) -> N
 
 
 def mirror_erasure(journal: dict, digests: list[str], warn=None) -> None:
-    """An erasure request's marks (core.data.erasure's journal: request, time, retire, the model
+    """An erasure request's marks (core.erasure.requests journal: request, time, retire, the model
     versions it reached) and the digests of the ids it erased, sent or queued as mark_erased."""
     from ft_pipeline.core.tracking import queue
 

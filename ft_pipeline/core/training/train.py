@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ft_pipeline.core.paths import pipeline_home
-    from ft_pipeline.core.release import erasure_marks
+    from ft_pipeline.core.training import manifest
 
     opts = build_parser().parse_args(argv)
     try:
@@ -275,10 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(opts.data) if opts.data else pipeline_home() / "export"
         output = Path(opts.output) if opts.output else pipeline_home() / "adapters" / Path(opts.config).stem
         # The ids it trains on, for erasure (as adapter_weights records them), taken before it starts.
-        trained_on = erasure_marks.training_manifest(data, config.method, config.init_adapter) if data.is_dir() else None
+        trained_on = manifest.training_manifest(data, config.method, config.init_adapter) if data.is_dir() else None
         metrics = train(config, data, output, max_steps=opts.max_steps, progress=True)
         if trained_on and int(os.environ.get("RANK", 0)) == 0:
-            erasure_marks.write_training_manifest(output, trained_on)
+            manifest.write_training_manifest(output, trained_on)
     except (FileNotFoundError, ValueError) as exc:  # user errors: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2

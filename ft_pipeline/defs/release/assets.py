@@ -6,7 +6,8 @@ from pathlib import Path
 import dagster as dg
 
 from ft_pipeline.core import paths
-from ft_pipeline.core.release import erasure_marks, registry
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.training.manifest import TRAINING_IDS, read_training_manifest
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
 from ft_pipeline.defs.gates import require_gates
@@ -143,11 +144,11 @@ def promoted_model(
 def _clean_training_data(adapter_weights: dict) -> dict:
     """The adapter's training ids (digests), which must hold no record erased since it trained:
     the release would otherwise serve a model that saw data its owner had erased."""
-    from ft_pipeline.core.data.erasure import erased_digests
+    from ft_pipeline.core.data.suppression import erased_digests
 
-    manifest = erasure_marks.read_training_manifest(Path(adapter_weights["path"]))
+    manifest = read_training_manifest(Path(adapter_weights["path"]))
     if manifest is None:
-        raise dg.Failure(f"refusing to promote: {adapter_weights['path']} has no {erasure_marks.TRAINING_IDS} "
+        raise dg.Failure(f"refusing to promote: {adapter_weights['path']} has no {TRAINING_IDS} "
                          "(trained before training ids were kept); materialize adapter_weights again")
     erased = set(manifest["trained_on"]) & erased_digests()
     if erased:

@@ -55,8 +55,8 @@ no_canary_memorization = _gate("no_canary_memorization")
                             "Judged on the registry, not the run: `ft-pipeline forget` reports it failing when it marks current.")
 def current_model_not_trained_on_erased_data(promoted_model: dict) -> dg.AssetCheckResult:
     from ft_pipeline.core import paths
-    from ft_pipeline.core.data.erasure import erased_digests
-    from ft_pipeline.core.release import erasure_marks
+    from ft_pipeline.core.data.suppression import erased_digests
+    from ft_pipeline.core.erasure import marks as erasure_marks
 
     tainted = erasure_marks.tainted_current(paths.pipeline_home() / "registry", erased_digests(), [promoted_model["name"]])
     return dg.AssetCheckResult(

@@ -21,7 +21,7 @@ RAW = dg.AssetKey("raw_dataset")
 
 
 def report_erasure(instance: dg.DagsterInstance, summary: dict) -> dict:
-    """`summary` as core.data.erasure.forget hands it to its `after` callback."""
+    """`summary` as core.erasure.requests.forget hands it to its `after` callback."""
     stale = mark_sources_stale(instance, summary)
     report_current_model_check(instance, summary["request_id"], summary["tainted"])
     return {"sources_marked_stale": len(stale)}

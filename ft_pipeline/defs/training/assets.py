@@ -127,7 +127,7 @@ def adapter_weights(
     task unless the plan says otherwise). Refuses to start unless every blocking gate upstream
     passed on the exact materializations it reads."""
     from ft_pipeline.core import plots
-    from ft_pipeline.core.release import erasure_marks
+    from ft_pipeline.core.training import manifest
 
     gates = require_gates(context)
     try:
@@ -142,9 +142,9 @@ def adapter_weights(
     output_dir = paths.pipeline_home() / "models" / "adapter_weights" / f"{training.fingerprint()}-{data_sha[:12]}"
     # The ids the trainer is about to read, as digests, taken before it starts: an erasure that
     # rewrites the export mid-training must still find this adapter (and refuse its promotion).
-    trained_on = erasure_marks.training_manifest(Path(jsonl_export["path"]), training.method, training.init_adapter)
+    trained_on = manifest.training_manifest(Path(jsonl_export["path"]), training.method, training.init_adapter)
     metrics = trainer.launch(context, training, Path(jsonl_export["path"]), output_dir)
-    erasure_marks.write_training_manifest(output_dir, trained_on)
+    manifest.write_training_manifest(output_dir, trained_on)
 
     history = [(h["step"], h["loss"]) for h in metrics.get("history", []) if h.get("loss") is not None]
     curve = plots.line_chart({"train loss": history}, "Training loss", "step", "loss") if history else None

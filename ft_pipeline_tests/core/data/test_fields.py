@@ -115,7 +115,7 @@ def test_processes_creating_the_key_at_once_agree(tmp_path):
 
 
 def test_forget_by_id_finds_the_redacted_copy_by_its_keyed_digest(ft_home):
-    from ft_pipeline.core.data import erasure
+    from ft_pipeline.core.erasure import requests as erasure
     from ft_pipeline.core.data.redaction import redact_file
 
     raw = ft_home / "raw" / "raw_dataset" / "run-1" / "records.jsonl"

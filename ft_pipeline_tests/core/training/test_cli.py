@@ -81,7 +81,7 @@ def test_cli_trains_and_prints_json_summary_last(tmp_path, tiny_model_dir, tiny_
     assert "it/s" in proc.stderr or "s/it" in proc.stderr  # the tqdm progress bar
     # What it trained on, as digests, beside the adapter: an erasure finds an adapter trained here
     # and any adapter later continued from it.
-    from ft_pipeline.core.release import erasure_marks
+    from ft_pipeline.core.training.manifest import read_training_manifest, training_manifest
 
-    manifest = erasure_marks.read_training_manifest(tmp_path / "out")
-    assert manifest == erasure_marks.training_manifest(tiny_export, "sft")
+    manifest = read_training_manifest(tmp_path / "out")
+    assert manifest == training_manifest(tiny_export, "sft")

@@ -160,7 +160,7 @@ def redact_file(
     Unparseable, oversized, duplicate and confidential records go to the quarantine (raw zone)
     with a reason. `engine` is where the records are redacted ('local' or 'ray'): the output is
     the same bytes either way."""
-    from ft_pipeline.core.data.erasure import erasure_lock
+    from ft_pipeline.core.data.suppression import erasure_lock
 
     with erasure_lock(shared=True):  # a forget waits for the redacted file, which it then finds
         return _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes, engine)

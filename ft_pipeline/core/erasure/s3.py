@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ft_pipeline.core.data.erasure_copies import scrub_bytes
+from ft_pipeline.core.erasure.copies import scrub_bytes
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ft_pipeline.core.data.suppression import record_id
 from ft_pipeline.core.digest import TRAINED, keyed_digest
 from ft_pipeline.core.jsonl import atomic_text
 
@@ -27,22 +28,6 @@ class ErasureError(ValueError):
 
 PICKLE_START = b"\x80"  # every pickle of protocol 2 or later opens with the PROTO opcode
 RECORD_SUFFIXES = (".jsonl", ".csv")
-
-
-def record_id(obj) -> str | None:
-    """The id of a record, or of the line a quarantine entry kept as it came (`raw`)."""
-    if not isinstance(obj, dict):
-        return None
-    if obj.get("id") is not None:
-        return str(obj["id"])
-    raw = obj.get("raw")
-    if isinstance(raw, str) and raw.lstrip().startswith("{"):
-        try:
-            inner = json.loads(raw)
-        except json.JSONDecodeError:
-            return None
-        return str(inner["id"]) if isinstance(inner, dict) and inner.get("id") is not None else None
-    return None
 
 
 def outside_ids(ids: set[str]) -> set[str]:

@@ -6,7 +6,9 @@ import json
 import pytest
 
 from ft_pipeline.core.digest import TRAINED, keyed_digest
-from ft_pipeline.core.release import erasure_marks, registry
+from ft_pipeline.core.erasure import marks as erasure_marks
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.training import manifest
 
 
 def trained_digest(record_id: str) -> str:
@@ -34,16 +36,16 @@ def export(folder, splits: dict[str, list[str]]):
 def test_training_manifest_holds_digests_of_what_the_trainer_read(tmp_path, method, expected):
     folder = export(tmp_path / "export", {"train.jsonl": ["a", "b"], "eval.jsonl": ["e"], "test.jsonl": ["t"],
                                           "preference_train.jsonl": ["p"], "preference_eval.jsonl": ["q"]})
-    manifest = erasure_marks.training_manifest(folder, method)
-    assert manifest["trained_on"] == sorted(trained_digest(i) for i in expected)
-    assert len(manifest["export_sha256"]) == 64
-    assert not any(f'"{i}"' in json.dumps(manifest) for i in "abetpq")  # digests only, never the ids
+    found = manifest.training_manifest(folder, method)
+    assert found["trained_on"] == sorted(trained_digest(i) for i in expected)
+    assert len(found["export_sha256"]) == 64
+    assert not any(f'"{i}"' in json.dumps(found) for i in "abetpq")  # digests only, never the ids
 
 
 def test_a_continued_adapter_inherits_what_its_parent_saw(tmp_path):
     parent = tmp_path / "parent"
-    erasure_marks.write_training_manifest(parent, erasure_marks.training_manifest(export(tmp_path / "e1", {"train.jsonl": ["old"]}), "sft"))
-    child = erasure_marks.training_manifest(export(tmp_path / "e2", {"train.jsonl": ["new"]}), "grpo", init_adapter=str(parent))
+    manifest.write_training_manifest(parent, manifest.training_manifest(export(tmp_path / "e1", {"train.jsonl": ["old"]}), "sft"))
+    child = manifest.training_manifest(export(tmp_path / "e2", {"train.jsonl": ["new"]}), "grpo", init_adapter=str(parent))
     assert set(child["trained_on"]) == {trained_digest("old"), trained_digest("new")}
 
 
@@ -53,8 +55,8 @@ def test_a_parent_named_relative_to_the_pipeline_home_is_found_there(tmp_path, m
     monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     parent = tmp_path / "home" / "adapters" / "sft"
-    erasure_marks.write_training_manifest(parent, erasure_marks.training_manifest(export(tmp_path / "e1", {"train.jsonl": ["old"]}), "sft"))
-    child = erasure_marks.training_manifest(export(tmp_path / "e2", {"train.jsonl": ["new"]}), "grpo",
+    manifest.write_training_manifest(parent, manifest.training_manifest(export(tmp_path / "e1", {"train.jsonl": ["old"]}), "sft"))
+    child = manifest.training_manifest(export(tmp_path / "e2", {"train.jsonl": ["new"]}), "grpo",
                                             init_adapter="adapters/sft")
     assert set(child["trained_on"]) == {trained_digest("old"), trained_digest("new")}
 
@@ -65,7 +67,7 @@ def publish(root, trained: list[str], name="m"):
     (staging / "merged" / "model.safetensors").write_bytes(b"w")
     (staging / "MODEL_CARD.md").write_text(f"# Model card — {name}\n")
     (staging / "lineage.json").write_text(json.dumps({"name": name, "assets": []}))
-    erasure_marks.write_training_manifest(staging, {"export_sha256": "e" * 64, "trained_on": sorted(map(trained_digest, trained))})
+    manifest.write_training_manifest(staging, {"export_sha256": "e" * 64, "trained_on": sorted(map(trained_digest, trained))})
     return registry.publish(root, name, staging)
 
 
@@ -113,5 +115,5 @@ def test_retire_later_deletes_weights_keeps_card_lineage_and_ids(tmp_path):
 
 def test_a_version_without_training_ids_is_reported_unverifiable(tmp_path):
     publish(tmp_path, ["a"])
-    (tmp_path / "m" / "v1" / erasure_marks.TRAINING_IDS).unlink()
+    (tmp_path / "m" / "v1" / manifest.TRAINING_IDS).unlink()
     assert erasure_marks.plan(tmp_path, {trained_digest("a")}) == ([], ["m/v1"])

@@ -7,7 +7,7 @@ import pickle
 import boto3
 import pytest
 
-from ft_pipeline.core.data import erasure_s3
+from ft_pipeline.core.erasure import s3 as erasure_s3
 
 
 @pytest.mark.parametrize("versioned", [False, True])

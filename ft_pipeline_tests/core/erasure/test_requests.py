@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ft_pipeline.core.data import erasure
-from ft_pipeline.core.data import erasure_copies as copies
-from ft_pipeline.core.data.erasure_copies import ErasureError
-from ft_pipeline.core.release import erasure_marks, registry
+from ft_pipeline.core.erasure import requests as erasure
+from ft_pipeline.core.erasure import copies
+from ft_pipeline.core.erasure.copies import ErasureError
+from ft_pipeline.core.erasure import marks as erasure_marks
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.training import manifest
 from ft_pipeline_tests.conftest import read_jsonl
-from ft_pipeline_tests.core.data.erasure_home import EMAIL, digest, build_home
+from ft_pipeline_tests.core.erasure.erasure_home import EMAIL, digest, build_home
 
 
 @pytest.mark.parametrize("ids, values, message", [
@@ -139,7 +141,7 @@ def test_retire_deletes_weights_and_keeps_card_and_lineage(ft_home):
     for version in ("v1", "v2"):
         folder = setup["root"] / "m" / version
         assert not (folder / "adapter").exists()
-        assert (folder / "MODEL_CARD.md").is_file() and (folder / erasure_marks.TRAINING_IDS).is_file()
+        assert (folder / "MODEL_CARD.md").is_file() and (folder / manifest.TRAINING_IDS).is_file()
         assert "Weights retired" in (folder / "MODEL_CARD.md").read_text()
 
 

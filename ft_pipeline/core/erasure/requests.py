@@ -17,77 +17,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
 import uuid
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from ft_pipeline.core import paths
-from ft_pipeline.core.data import erasure_copies as copies
-from ft_pipeline.core.data import erasure_s3
-from ft_pipeline.core.data.erasure_copies import ErasureError
+from ft_pipeline.core.data.suppression import (Suppression, suppression_entries, erased_digests, erasure_dir,
+                                               erasure_lock, erasure_log, log_path, suppression_path)
+from ft_pipeline.core.erasure import copies, marks
+from ft_pipeline.core.erasure import s3 as erasure_s3
+from ft_pipeline.core.erasure.copies import ErasureError
 from ft_pipeline.core.jsonl import atomic_text
 
 MIN_VALUE_CHARS = 4  # "li" or "an" would erase half the corpus; an email, phone or name is longer
-
-
-def erasure_dir() -> Path:
-    return paths.raw_zone() / "erasure"
-
-
-def suppression_path() -> Path:
-    return erasure_dir() / "suppressed.jsonl"
-
-
-def log_path() -> Path:
-    return paths.pipeline_home() / "audit" / "erasures.jsonl"
-
-
-def _strings(obj) -> Iterable[str]:
-    if isinstance(obj, str):
-        yield obj
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            yield from _strings(value)
-    elif isinstance(obj, list):
-        for value in obj:
-            yield from _strings(value)
-
-
-@dataclass
-class Suppression:
-    ids: set[str] = field(default_factory=set)
-    values: list[str] = field(default_factory=list)  # casefolded
-
-    @classmethod
-    def load(cls) -> "Suppression":
-        suppression = cls()
-        for entry in _suppression_entries():
-            if entry["kind"] == "id":
-                suppression.ids.add(entry["value"])
-            else:
-                suppression.values.append(entry["value"].casefold())
-        return suppression
-
-    def __bool__(self) -> bool:
-        return bool(self.ids or self.values)
-
-    def matches(self, obj) -> bool:
-        """A record (or a quarantine entry, or a raw line) that names a suppressed id or value."""
-        if copies.record_id(obj) in self.ids:
-            return True
-        if not self.values:
-            return False
-        return any(value in text.casefold() for text in _strings(obj) for value in self.values)
-
-
-def _suppression_entries() -> list[dict]:
-    path = suppression_path()
-    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()] if path.exists() else []
 
 
 def criteria(ids: Iterable[str] = (), values: Iterable[str] = ()) -> dict:
@@ -127,10 +72,8 @@ def forget(ids: Iterable[str] = (), values: Iterable[str] = (), *, stores: Store
             return summaries + [_execute(mine, "resumed", after)]
         journal = _plan(wanted, stores or Stores(), retire)
         if journal is None:
-            from ft_pipeline.core.release import erasure_marks
-
             same = [j["request_id"] for j in journals if j["criteria"] == wanted]
-            current = erasure_marks.tainted_current(_registry(), erased_digests())
+            current = marks.tainted_current(_registry(), erased_digests())
             return summaries + [{"status": "nothing to do", "same_as": same, "criteria": _counts(wanted),
                                  "current_trained_on_erased_data": [f"{c['name']}/{c['version']}" for c in current]}]
         _write_journal(journal)
@@ -139,10 +82,8 @@ def forget(ids: Iterable[str] = (), values: Iterable[str] = (), *, stores: Store
 
 def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
     """Every copy the request must reach, found without changing anything; None if none is left."""
-    from ft_pipeline.core.release import erasure_marks
-
     home, raw = paths.pipeline_home(), paths.raw_zone()
-    present = {(e["kind"], e["value"].casefold()) for e in _suppression_entries()}
+    present = {(e["kind"], e["value"].casefold()) for e in suppression_entries()}
     new_suppression = [(k, v) for k in ("id", "value") for v in wanted[f"{k}s"] if (k, v.casefold()) not in present]
     request = Suppression(set(wanted["ids"]), list(wanted["values"]))
     files, ids = [], set(wanted["ids"])
@@ -165,7 +106,7 @@ def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
                 values.append({"path": str(path), "kind": copies.value_kind(path, root), "records": n})
     if stores.s3 is not None:
         values += erasure_s3.scan(stores.s3, derived)
-    models, unknown = erasure_marks.plan(_registry(), copies.trained_digests(ids), retire)
+    models, unknown = marks.plan(_registry(), copies.trained_digests(ids), retire)
     if not (new_suppression or files or values or models):
         return None
     cache = paths.datasets_cache()
@@ -180,8 +121,6 @@ def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
 def _execute(journal: dict, status: str, after) -> dict:
     """Brings every planned copy to its erased state. Each step leaves a copy either as it was or
     fully rewritten, and skips a copy already rewritten, so a rerun after a crash completes it."""
-    from ft_pipeline.core.release import erasure_marks
-
     ids = set(journal["ids"])
     derived = copies.outside_ids(ids)
     request = Suppression(ids, list(journal["criteria"]["values"]))
@@ -199,12 +138,12 @@ def _execute(journal: dict, status: str, after) -> dict:
     for cache in journal["caches"]:
         copies.remove_tree(Path(cache))
     for model in journal["models"]:
-        erasure_marks.mark(_registry(), model, journal["request_id"], journal["at"], journal["retire"])
+        marks.mark(_registry(), model, journal["request_id"], journal["at"], journal["retire"])
     summary = _summary(journal)
     from ft_pipeline.core.tracking.models import mirror_erasure  # MLflow's copies: tagged, retired weights deleted
 
     mirror_erasure(journal, summary["removed_id_digests"])
-    current = erasure_marks.tainted_current(_registry(), set(summary["removed_id_digests"]))
+    current = marks.tainted_current(_registry(), set(summary["removed_id_digests"]))
     summary["current_trained_on_erased_data"] = [f"{c['name']}/{c['version']}" for c in current]
     if after is not None:
         rewritten = [f["path"] for f in journal["files"] if f["raw"]]  # raw-zone paths: never logged
@@ -257,7 +196,7 @@ def _registry() -> Path:
 
 
 def _add_suppression(journal: dict) -> None:
-    entries = _suppression_entries()
+    entries = suppression_entries()
     present = {(e["kind"], e["value"].casefold()) for e in entries}
     new = [{"request_id": journal["request_id"], "kind": kind, "value": value}
            for kind in ("id", "value") for value in journal["criteria"][f"{kind}s"] if (kind, value.casefold()) not in present]
@@ -288,29 +227,3 @@ def _record(summary: dict) -> None:
         fh.writelines(json.dumps(e, sort_keys=True) + "\n" for e in sorted(entries, key=lambda e: e["at"]))
 
 
-@contextmanager
-def erasure_lock(shared: bool = False):
-    """A forget holds it alone; the steps that write record data (ingest, redaction, export) hold
-    it shared, so a forget waits for them and they wait for it: an ingest that read the
-    suppression list before a forget began can no longer write the records it erased after the
-    forget has scanned for copies. Promotion holds it alone while it checks its training data
-    against the erasures. The kernel drops it when a killed process dies."""
-    erasure_dir().mkdir(parents=True, exist_ok=True)
-    with open(erasure_dir() / ".lock", "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def erasure_log() -> list[dict]:
-    path = log_path()
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def erased_digests() -> set[str]:
-    """Digests of every record id any erasure request covered."""
-    return {d for entry in erasure_log() for d in entry.get("removed_id_digests", [])}

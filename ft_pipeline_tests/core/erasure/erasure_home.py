@@ -7,7 +7,9 @@ import pickle
 from pathlib import Path
 
 from ft_pipeline.core.digest import TRAINED, keyed_digest
-from ft_pipeline.core.release import erasure_marks, registry
+from ft_pipeline.core.erasure import marks as erasure_marks
+from ft_pipeline.core.release import registry
+from ft_pipeline.core.training import manifest
 
 EMAIL = "jane.roe@example.com"
 
@@ -56,7 +58,7 @@ def build_home(home: Path) -> dict:
         (staging / "adapter" / "weights.bin").write_bytes(b"w")
         (staging / "MODEL_CARD.md").write_text("# Model card — m\n")
         (staging / "lineage.json").write_text(json.dumps({"name": "m", "version": "v?", "promoted_at": "t", "run_id": "r"}))
-        erasure_marks.write_training_manifest(staging, {"export_sha256": "e" * 64, "trained_on": sorted(map(digest, trained))})
+        manifest.write_training_manifest(staging, {"export_sha256": "e" * 64, "trained_on": sorted(map(digest, trained))})
         registry.publish(root, "m", staging)
     registry.set_current(root, "m", "v1")
     return {"values": values, "root": root}
