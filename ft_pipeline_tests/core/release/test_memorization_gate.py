@@ -167,17 +167,19 @@ def test_the_gate_fails_a_run_that_memorized_its_canaries(memorized, tiny_model_
 
 
 def test_the_gate_passes_canaries_the_same_run_never_saw(memorized, tiny_model_dir, tmp_path):
-    # The same adapter, judged on 500 canaries per level (and 1,000 twins) it was not trained on:
-    # enough non-members to bound TPR at 1% FPR under 3%.
+    # The same adapter, judged on 1,000 canaries per level (and 2,000 twins) it was not trained on.
+    # With 1,000 of each, unseen canaries sat on the bound (TPR at 1% FPR 0.020, interval up to
+    # 0.032, for the strongest of three attacks): the null's sampling noise alone crossed 3% there.
+    # Twice as many halve the variance: the bound sits ~4 standard errors above the null's TPR.
     unseen = tmp_path / "unseen"
     shutil.copytree(memorized["export"], unseen)
-    task = dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 500, "seed": 1, **FAST}})
+    task = dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 1000, "seed": 1, **FAST}})
     write_canaries(unseen, task)
     config = MemorizationConfig.of_task(task)
     measured = mg.measure(tiny_model_dir, memorized["adapter"], unseen, config)
     passed, outcome, detail, _ = mg.verdict(measured, config)
     assert passed and outcome == "clean", detail
-    assert measured["planted"] == measured["twins"] == 1000
+    assert measured["planted"] == measured["twins"] == 2000
 
 
 def test_a_dp_run_does_not_memorize_canaries_seen_once(tiny_model_dir, tmp_path):
