@@ -88,14 +88,15 @@ def cmd_sources(args) -> int:
 
     import dagster as dg
 
-    from ft_pipeline.defs.data.partitions import RAW_FILES, register_sources, source_location
+    from ft_pipeline.defs.data.partitions import RAW_FILES, partition_key_for, register_sources, source_location
 
     for location in args.locations:
         if not location.startswith("s3://") and not glob.glob(source_location(location)):
             raise UserError(f"{location}: no such file (relative paths are read from {paths.REPO_ROOT})")
     os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
     with dg.DagsterInstance.get() as instance:
-        added = register_sources(instance, args.locations) if args.action == "add" else []
+        keys = [partition_key_for(location) for location in args.locations] if args.action == "add" else []
+        added = register_sources(instance, keys)
         known = instance.get_dynamic_partitions(RAW_FILES.name)
     print(json.dumps({"added": added, "sources": list(known)}))
     return 0

@@ -131,14 +131,17 @@ def _check_local_base_model(name: str, where: str) -> None:
 
 
 def partition_key(source: str) -> str:
-    """Sources are registered as the user wrote them, relative paths from the repo root."""
+    """Sources are registered as the user wrote them, relative paths from the repo root (under an
+    alias when the name holds PII: core/data/source_names.py)."""
+    from ft_pipeline.defs.data.partitions import partition_key_for
+
     if source.startswith("s3://"):
-        return source
+        return partition_key_for(source)
     path = Path(source).expanduser().resolve()
     try:
-        return str(path.relative_to(paths.REPO_ROOT))
+        return partition_key_for(str(path.relative_to(paths.REPO_ROOT)))
     except ValueError:
-        return str(path)
+        return partition_key_for(str(path))
 
 
 def activate_sources(instance, keys: list[str]) -> list[str]:

@@ -286,6 +286,12 @@ MUTANTS = [
     Mutant("live rollout steps shown again on every tick", "ft_pipeline/defs/serving/rollout.py",
            '            seen[f"{name}/{version}"] = len(steps)', '            seen[f"{name}/{version}"] = 0',
            (T + "defs/test_rollout_asset.py::test_the_steps_of_a_live_rollout_show_on_the_rollout_asset",)),
+    Mutant("a source named after a customer keeps its name as partition key", "ft_pipeline/core/data/source_names.py",
+           "    if not holds_pii(location, config):\n        return location", "    return location",
+           (T + "core/data/test_source_names.py::test_a_name_holding_pii_gets_an_alias_that_resolves_in_the_raw_zone",)),
+    Mutant("the files an ingest read go to the stored value by their real names", "ft_pipeline/defs/data/assets.py",
+           "    summary[\"files\"] = [safe_name(name) for name in summary[\"files\"]]\n", "",
+           (T + "defs/test_field_canaries.py::test_no_canary_in_any_file_outside_the_raw_zone",)),
 ]
 
 

@@ -64,11 +64,13 @@ def write_preset(path: Path, max_steps: int = 6, save_steps: int = 3, budget: fl
 
 
 def add_source(instance, source: Path | str) -> str:
-    """Registers `source` as a raw_files partition (as the sensors and the demo do); returns its key."""
-    from ft_pipeline.defs.data.partitions import register_sources
+    """Registers `source` as a raw_files partition (as the sensors and the demo do); returns its key
+    (the location, or its alias when the name holds PII)."""
+    from ft_pipeline.defs.data.partitions import partition_key_for, register_sources
 
-    register_sources(instance, [str(source)])
-    return str(source)
+    key = partition_key_for(str(source))
+    register_sources(instance, [key])
+    return key
 
 
 def run_config(model_dir: Path, preset: Path, **overrides) -> dict:

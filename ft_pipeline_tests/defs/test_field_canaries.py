@@ -1,8 +1,9 @@
 """Every field of a record carries its own canary (id, annotator, a label's annotator, each
-attribute, source, free text) and the task's redaction lists carry theirs; the data assets run
-through a temporary Dagster instance, and none of it may be found outside the raw zone: in any
-file under $FT_PIPELINE_HOME (raw/ aside) or the instance's folder (its value store aside), nor in
-any event of the run (metadata, logs, check results), read through the instance."""
+attribute, source, free text), so does the source file's name, and the task's redaction lists
+carry theirs; the data assets run through a temporary Dagster instance, and none of it may be found
+outside the raw zone: in any file under $FT_PIPELINE_HOME (raw/ aside) or the instance's folder
+(its stored values, event log databases and compute logs included), nor in any event of the run
+(metadata, logs, check results, partition keys), read through the instance."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ CANARIES = {
     "source": "rosalind.fairweather@outlook.com",
     "text_name": "Barnaby Quillon",
     "text_email": "barnaby.quillon@gmail.com",
+    "file_name": "winifred.oakenshaw@outlook.com",  # the source file is named after a customer
 }
 # The task's own lists: settings, yet a deny list names what must not be seen.
 LIST_CANARIES = {"deny_list": "Nightjarvale", "deny_terms": "Kestrelwind Dossier", "allow_list": "Ambergrove Tellings"}
@@ -54,7 +56,7 @@ def data_run(tmp_path_factory):
     lists.update(deny_list=[LIST_CANARIES["deny_list"]], deny_terms=[LIST_CANARIES["deny_terms"]],
                  allow_list=[*lists["allow_list"], LIST_CANARIES["allow_list"]])
     task.write_text(yaml.safe_dump(data, sort_keys=False))
-    source = demo_slice(root / "input.jsonl", {"train": 16, "eval": 3, "test": 6}, extra=[RECORD])
+    source = demo_slice(root / f"{CANARIES['file_name']}.jsonl", {"train": 16, "eval": 3, "test": 6}, extra=[RECORD])
     with pytest.MonkeyPatch.context() as patch, dg.instance_for_test(temp_dir=str(dagster_home)) as instance:
         patch.setenv("FT_PIPELINE_HOME", str(home))
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
@@ -73,15 +75,15 @@ def _found(text: str, needles: dict[str, str]) -> list[str]:
 def test_the_data_assets_ran_and_the_raw_zone_holds_every_canary(data_run):
     materialized = {e.asset_key.path[-1] for e in data_run["result"].get_asset_materialization_events()}
     assert set(DATA_ASSETS) <= materialized
-    raw = "".join(p.read_text(errors="ignore") for p in (data_run["home"] / "raw").rglob("*.jsonl"))
+    raw = "".join(p.read_text(errors="ignore") for p in (data_run["home"] / "raw").rglob("*.json*"))
     assert _found(raw, CANARIES) == sorted(CANARIES), "the canaries never reached the raw zone: the test would be vacuous"
 
 
 def test_no_canary_in_any_file_outside_the_raw_zone(data_run):
     offenders = []
-    for base, skip in ((data_run["home"], data_run["home"] / "raw"), (data_run["dagster_home"], data_run["dagster_home"] / "storage")):
+    for base, skip in ((data_run["home"], data_run["home"] / "raw"), (data_run["dagster_home"], None)):
         for path in base.rglob("*"):
-            if not path.is_file() or skip in path.parents:
+            if not path.is_file() or (skip is not None and skip in path.parents):
                 continue
             if hits := _found(path.read_bytes().decode("utf-8", errors="ignore"), CANARIES):
                 offenders.append(f"{path.relative_to(base)}: {hits}")  # canary names, never values
@@ -116,3 +118,14 @@ def test_the_bias_audit_compares_the_declared_attributes_only(data_run):
     export = data_run["instance"].get_latest_materialization_event(dg.AssetKey("jsonl_export")).asset_materialization
     rows = [json.loads(line) for line in open(os.path.join(export.metadata["path"].value, "attributes.jsonl"))]
     assert rows and all(set(r["attributes"]) <= {"region", "language", "segment", "age_band"} for r in rows)
+
+
+def test_a_source_named_after_a_customer_is_registered_under_an_alias(data_run):
+    from ft_pipeline.core.data.source_names import ALIAS_PREFIX
+    from ft_pipeline.defs.data.partitions import RAW_FILES, source_location
+
+    [key] = data_run["instance"].get_dynamic_partitions(RAW_FILES.name)
+    assert key.startswith(ALIAS_PREFIX) and key.endswith(".jsonl")
+    with pytest.MonkeyPatch.context() as patch:  # the alias resolves in its home's raw zone only
+        patch.setenv("FT_PIPELINE_HOME", str(data_run["home"]))
+        assert source_location(key).endswith(f"{CANARIES['file_name']}.jsonl")

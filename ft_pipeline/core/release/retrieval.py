@@ -59,11 +59,14 @@ class Chunk:
 
 def redacted_knowledge(chunks: list[Chunk], config) -> list[Chunk]:
     """The chunks with PII redacted by the records' engine (`config`: the task's RedactionConfig):
-    a knowledge folder is a user's documents, and what a prompt shows can land in an answer file."""
+    a knowledge folder is a user's documents, and what a prompt shows can land in an answer file.
+    A document named after a person is cited by its alias (core/data/source_names.py)."""
     from ft_pipeline.core.data.redaction import redact_documents
+    from ft_pipeline.core.data.source_names import safe_name
 
     texts = redact_documents([c.text for c in chunks], config)
-    return [Chunk(c.source, c.index, text) for c, text in zip(chunks, texts)]
+    names = {name: safe_name(name, config) for name in dict.fromkeys(c.source for c in chunks)}
+    return [Chunk(names[c.source], c.index, text) for c, text in zip(chunks, texts)]
 
 
 def load_knowledge(folder: str | Path, chunk_words: int = 120, overlap_words: int = 20) -> list[Chunk]:

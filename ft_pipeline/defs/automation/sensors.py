@@ -16,7 +16,7 @@ import dagster as dg
 
 from ft_pipeline.core import paths
 from ft_pipeline.defs.automation.jobs import ingest_job, retrain_job
-from ft_pipeline.defs.data.partitions import RAW_FILES
+from ft_pipeline.defs.data.partitions import RAW_FILES, partition_key_for
 
 DATA_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
@@ -36,7 +36,9 @@ def _no_task(context: dg.SensorEvaluationContext) -> dg.SkipReason | None:
 
 
 def _ingest_new(context: dg.SensorEvaluationContext, new: dict[str, str], trigger: str) -> dg.SensorResult:
-    """Registers each new location as a partition and requests its ingest run, keyed by its version."""
+    """Registers each new location as a partition (under an alias when its name holds PII) and
+    requests its ingest run, keyed by its version."""
+    new = {partition_key_for(location): stamp for location, stamp in new.items()}
     known = set(context.instance.get_dynamic_partitions(RAW_FILES.name))
     return dg.SensorResult(
         run_requests=[

@@ -8,6 +8,7 @@ import dagster as dg
 from ft_pipeline.core import answers
 from ft_pipeline.core.data import bias, export, labels
 from ft_pipeline.core.jsonl import atomic_text, iter_jsonl as read_jsonl
+from ft_pipeline.core.data.source_names import safe_name, shown
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, shape_preview, task_config, task_metadata
 from ft_pipeline.defs.data.partitions import RAW_FILES, by_partition, source_location
 from ft_pipeline.defs.data.configs import (
@@ -41,7 +42,10 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig, tas
             task=task_config(task),
         )
     except (InputError, TaskError) as exc:  # the user's file or task: one line, no traceback
-        raise dg.Failure(description=str(exc)) from None
+        raise dg.Failure(description=shown(str(exc), context.partition_key)) from None
+    # File names leave the raw zone (metadata, the stored value) as aliases when they hold PII.
+    summary["sha256"] = {safe_name(name): sha for name, sha in summary["sha256"].items()}
+    summary["files"] = [safe_name(name) for name in summary["files"]]
     if not summary["records"]:  # nothing for the steps downstream: say why, once, here
         reasons = ", ".join(f"{reason} x{n}" for reason, n in sorted(summary["quarantine_reasons"].items()))
         raise dg.Failure(description=f"{context.partition_key}: no record left to prepare: {summary['quarantined']} "

@@ -15,8 +15,19 @@ from ft_pipeline.core import paths
 RAW_FILES = dg.DynamicPartitionsDefinition(name="raw_files")
 
 
+def partition_key_for(location: str) -> str:
+    """A location's partition key: itself, or an alias when its name holds PII (core/data/source_names.py)."""
+    from ft_pipeline.core.data.source_names import key_for
+
+    return key_for(location)
+
+
 def source_location(partition_key: str) -> str:
-    """Where a partition's data is read from: s3:// URIs as they are, relative paths from the repo root."""
+    """Where a partition's data is read from: an alias's recorded location, s3:// URIs as they are,
+    relative paths from the repo root."""
+    from ft_pipeline.core.data.source_names import location_of
+
+    partition_key = location_of(partition_key) or partition_key
     if partition_key.startswith("s3://"):
         return partition_key
     from pathlib import Path

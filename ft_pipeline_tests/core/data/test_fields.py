@@ -141,3 +141,12 @@ def test_knowledge_documents_are_redacted_before_they_reach_a_prompt(tmp_path, f
     text = " ".join(c.text for c in chunks)
     assert "Ashcombe" not in text and "marchbank" not in text
     assert "<PERSON_1>" in text and "Lost cards are blocked at once." in text
+
+
+def test_a_knowledge_document_named_after_a_person_is_cited_by_its_alias(tmp_path, ft_home):
+    from ft_pipeline.core.release.retrieval import load_knowledge, redacted_knowledge
+
+    (tmp_path / "cordelia.marchbank@yahoo.com.md").write_text("Her claim was settled in March.\n")
+    (tmp_path / "refund-policy.md").write_text("Refunds take five days.\n")
+    sources = sorted(c.source for c in redacted_knowledge(load_knowledge(tmp_path), RedactionConfig(n_process=1)))
+    assert sources[0] == "refund-policy.md" and sources[1].startswith("source-") and "marchbank" not in sources[1]
