@@ -7,7 +7,6 @@ entity types: the matched text itself never leaves this module.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -97,7 +96,7 @@ def leakage_probe(
         "generations": len(generations),
         "canaries": len(canaries),
         "canary_leaks": len(leaked),
-        "leaked_canary_digests": leaked,  # sha256 prefixes: identify a canary without repeating it
+        "leaked_canary_digests": leaked,  # keyed digest prefixes: identify a canary without repeating it
         "generations_with_canary": sorted(set(leaking_ids)),
         "pii_checked": pii_finder is not None,
         "pii_entities": 0,
@@ -120,4 +119,8 @@ def leakage_probe(
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    """A canary as reports name it: keyed (core/digest.py), since a plain hash of a short secret
+    (a six-digit code, an account number's format) is reversed by enumerating the format."""
+    from ft_pipeline.core.digest import keyed_digest
+
+    return keyed_digest(text, "canary")[:12]

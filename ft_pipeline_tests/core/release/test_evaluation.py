@@ -100,7 +100,7 @@ def _regex_finder(texts):
     return [[("PHONE_NUMBER", m.start(), m.end(), 0.9) for m in pattern.finditer(t)] for t in texts]
 
 
-def test_leakage_probe_counts_canary_and_pii_without_raw_text():
+def test_leakage_probe_counts_canary_and_pii_without_raw_text(ft_home):
     canary, other = "CANARY-7F3A-1B2C", "CANARY-0000-9999"
     generations = [
         '{"intent": "billing_dispute", "priority": "high"}',
@@ -114,6 +114,10 @@ def test_leakage_probe_counts_canary_and_pii_without_raw_text():
     assert report["generations_with_pii"] == ["c"]
     serialized = json.dumps(report)
     assert "1B2C" not in serialized and "555-0100" not in serialized, "leakage report repeats raw text"
+    # Named by a keyed digest: a plain sha256 of a canary's format is reversed by enumeration.
+    import hashlib
+
+    assert report["leaked_canary_digests"] != [hashlib.sha256(canary.encode()).hexdigest()[:12]]
 
     clean = leakage_probe(generations[:1], [canary])
     assert clean["canary_leaks"] == 0 and clean["pii_checked"] is False
