@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ft_pipeline.core import paths
+from ft_pipeline.runner import UserError  # one class for every command's mistakes, the runner's included
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -18,8 +19,6 @@ DEMO_SOURCE = "data/demo/records.jsonl"
 DEMO_TASK = "configs/tasks/demo-triage.yaml"
 
 
-class UserError(Exception):
-    """A problem with what the user asked for; printed as one line."""
 
 
 def _progress_bar(desc: str):
@@ -115,10 +114,7 @@ def cmd_run(args) -> int:
                                 override_reason=(args.override_fit or "").strip(), engine=args.engine or "")
     if args.override_fit is not None and not request.override_reason:
         raise UserError("--override-fit: give the reason training goes ahead against the fit assessment (it is recorded)")
-    try:
-        summary = runner.run(request)
-    except runner.UserError as exc:
-        raise UserError(str(exc)) from None
+    summary = runner.run(request)  # its UserError is ours: main prints it as one line
     out = summary.as_dict()
     if summary.deactivated_sources:
         print(f"note: {len(summary.deactivated_sources)} other registered source(s) left the active set "

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import dagster as dg
 
+# A check execution's status by its value: Dagster exports no public name for the enum, and its
+# private module path changes between releases.
+SUCCEEDED = "SUCCEEDED"
+
 
 def full_graph(context: dg.AssetExecutionContext):
     """The whole deployed asset graph. A run of a subset (one asset picked in the UI) knows only
@@ -43,8 +47,6 @@ def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey):
 def gate_status(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey], graph=None) -> list[dict]:
     """For each gate: passed (bool) and why, judged on the latest check evaluation. A gate on a
     partitioned asset passes only when it passed on the latest materialization of every partition."""
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
     partitioned = {key: graph.get_check_spec(key).partitions_def for key in check_keys} if graph else {}
     plain = [key for key in check_keys if partitioned.get(key) is None]
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(plain)
@@ -59,7 +61,7 @@ def gate_status(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]
         if materialization is None:
             statuses.append({"gate": name, "passed": False, "why": "asset never materialized"})
             continue
-        if record is None or record.status != AssetCheckExecutionRecordStatus.SUCCEEDED:
+        if record is None or record.status.value != SUCCEEDED:
             why = "never evaluated" if record is None else f"latest evaluation {record.status.value.lower()}"
             statuses.append({"gate": name, "passed": False, "why": why})
             continue
@@ -81,8 +83,6 @@ def gate_status(instance: dg.DagsterInstance, check_keys: list[dg.AssetCheckKey]
 def _partitioned_gate(instance: dg.DagsterInstance, key: dg.AssetCheckKey, partitions_def) -> dict:
     """Every registered partition must be materialized, and the check's latest evaluation of that
     partition must have passed on exactly that partition's latest materialization."""
-    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-
     expected = list(partitions_def.get_partition_keys(dynamic_partitions_store=instance))
     if not expected:
         return {"passed": False, "why": "no partitions registered (no source added)"}
@@ -96,7 +96,7 @@ def _partitioned_gate(instance: dg.DagsterInstance, key: dg.AssetCheckKey, parti
             problems.setdefault("never evaluated" if materialized else "never materialized", []).append(partition)
         elif info.latest_materialization_storage_id is None:
             problems.setdefault("never materialized", []).append(partition)
-        elif info.latest_execution_status != AssetCheckExecutionRecordStatus.SUCCEEDED:
+        elif getattr(info.latest_execution_status, "value", None) != SUCCEEDED:
             problems.setdefault(f"latest evaluation {info.latest_execution_status.value.lower()}", []).append(partition)
         elif not info.is_current:
             problems.setdefault("evaluated an older materialization", []).append(partition)

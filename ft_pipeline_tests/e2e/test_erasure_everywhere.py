@@ -225,3 +225,57 @@ def test_sigkilled_forget_run_again_ends_in_the_same_state(promoted, tmp_path, m
         assert differ == [], f"SIGKILL after write {kill_after} of {writes}: the rerun ended elsewhere"
         same = lambda s: {k: v for k, v in s.items() if k not in ("request_id", "at", "status")}
         assert same(summary) == same(straight)  # the same counts, versions and Dagster events, once each
+
+
+VALUE = "Zoë Haverbrook-Quill"  # Latin-1 encodable, and a whole-token match only
+
+
+def test_forget_by_id_and_value_reaches_latin1_csv_parquet_and_symlinked_copies(promoted, tmp_path, capsys, monkeypatch):
+    """The issue's done-when: after a promoted run, copies of the record in a Latin-1 CSV, a
+    Parquet file and behind a symlink in the home; `forget --id --value --retire`; then neither the
+    id, its pseudonym, the value nor the record's text is anywhere outside the raw zone (files under
+    both homes, SQLite bytes included, the bucket, the event log), the raw zone's copies are
+    rewritten in their own formats (the link kept), and no adapter or checkpoint trained on it is left."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    s3 = promoted["s3"]
+    root, bucket = tmp_path / "formats", "ft-values-formats"
+    h.copy_state(promoted["root"] / "pristine", root, s3, "ft-values-pristine", bucket)
+    home, dh = root / "ft_home", root / "dh"
+    for key, value in {"FT_PIPELINE_HOME": str(home), "DAGSTER_HOME": str(dh), "FT_PIPELINE_S3_BUCKET": bucket}.items():
+        monkeypatch.setenv(key, value)
+    target, pseudonym, text = h.training_target(home)
+    landing = home / "raw" / "landing"
+    landing.mkdir(parents=True)
+    (landing / "crm.csv").write_bytes(f"id,note\r\n{target},Kundin {VALUE} rief an\r\nother-1,Savannah rief an\r\n".encode("latin-1"))
+    pq.write_table(pa.table({"id": [target, "other-2"], "note": [f"call {VALUE}", "Savannah called"]}), landing / "crm.parquet")
+    (home / "raw" / "shared").mkdir()
+    real = home / "raw" / "shared" / "export.jsonl"
+    real.write_text(json.dumps({"id": "other-3", "note": f"{VALUE} again"}) + "\n" + json.dumps({"id": "other-4", "note": "fine"}) + "\n")
+    (landing / "linked.jsonl").symlink_to(real)
+    trained = [p.parent for p in home.rglob("training_ids.json") if "registry" not in p.parts]
+    assert trained, "no adapter outside the registry: the adapter check below would be vacuous"
+
+    assert cli.main(["forget", "--id", target, "--value", VALUE, "--retire"]) == 0
+    out, err = capsys.readouterr()
+    assert target not in out + err and VALUE not in out + err
+
+    # the raw zone's copies: rewritten in their own format and encoding, the unrelated rows kept
+    assert (landing / "crm.csv").read_bytes() == "id,note\r\nother-1,Savannah rief an\r\n".encode("latin-1")
+    assert pq.read_table(landing / "crm.parquet").to_pydict() == {"id": ["other-2"], "note": ["Savannah called"]}
+    assert (landing / "linked.jsonl").is_symlink() and [json.loads(l)["id"] for l in real.read_text().splitlines()] == ["other-4"]
+    # the suppression list holds digests, not the value
+    assert VALUE.casefold().encode() not in (home / "raw" / "erasure" / "suppressed.jsonl").read_bytes().lower()
+
+    needles = [target, pseudonym, text, VALUE]
+    assert h.files_holding(home, needles, skip=home / "raw") == []
+    assert h.files_holding(dh, needles) == []  # event log and run databases, compute logs, stored values
+    assert h.s3_holding(s3, bucket, needles) == []
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(dh))) as instance:
+        assert h.event_log_holding(instance, needles) == []
+    digest = keyed_digest(pseudonym, TRAINED)
+    left = [p.parent for p in home.rglob("training_ids.json")
+            if digest in p.read_text() and any(c.is_file() and c.suffix == ".safetensors" for c in p.parent.rglob("*"))]
+    assert left == []  # no adapter, checkpoint or registry version trained on it keeps its weights
+    assert not [c for a in trained for c in a.glob("checkpoint-*")]
