@@ -2,7 +2,8 @@
 the openai client, moves the candidate from 50% to 100% of the traffic, is stopped in the middle of
 the second step, and started again; the restarted server resumes at the second step with the pairs
 and labels it had, and its gate decides on them (fewer requests after the restart than a step
-needs). The evidence on disk holds scores and answers, never a request's text."""
+needs). The evidence on disk holds scores and answers, never a request's text (an e-mail address
+planted in one is nowhere in it)."""
 from __future__ import annotations
 
 import json
@@ -18,8 +19,12 @@ from ft_pipeline_tests.e2e.test_live_rollout import NAME, ask_and_label, cli
 
 openai = pytest.importorskip("openai")
 PER_STEP = 30  # pairs a step: 30 of 30 alike give a 95% interval of about +-0.11, within the helpers' 0.15
-TASK = rollout_helpers.TASK.replace("min_requests: 20", f"min_requests: {PER_STEP}\n  steps: [50, 100]")
+# The first answers after a restart come from a cold process: one slow pair in 30 moves a p95 ratio's
+# interval to several times the incumbent's. Latency is not what this test judges.
+TASK = rollout_helpers.TASK.replace("min_requests: 20", f"min_requests: {PER_STEP}\n  steps: [50, 100]") \
+    .replace("max_p95_latency_increase: 3.0", "max_p95_latency_increase: 50.0")
 BEFORE_STOP = 12  # pairs of step 2 collected before the server stops
+PLANTED = "jane.roe.4471@example.com"
 
 
 def pairs_on_disk(home, stage: int | None = None) -> int:
@@ -69,7 +74,10 @@ def test_a_live_stepwise_canary_resumes_after_a_restart_with_the_pairs_it_had(tm
             sent += 1
             wait_for(lambda: pairs_on_disk(home) == sent, "each request paired before the next")
         assert resource.health()["rollout"]["share"] == 1.0  # the next share without a restart
-        for i in range(BEFORE_STOP):
+        planted = live["client"].chat.completions.create(model=NAME, messages=[  # its pair is stored, its text never
+            {"role": "user", "content": f"ticket: charged twice, write to {PLANTED}"}])
+        assert planted.choices[0].message.content == "billing"
+        for i in range(BEFORE_STOP - 1):
             ask_and_label(live, 100 + i)
         wait_for(lambda: pairs_on_disk(home, 1) == BEFORE_STOP, "step 2's pairs on disk")
     finally:
@@ -97,5 +105,6 @@ def test_a_live_stepwise_canary_resumes_after_a_restart_with_the_pairs_it_had(tm
     assert registry.current_version(home / "registry", NAME) == "v2"
     # the evidence: scores and the answers returned, never what the client wrote
     evidence = live_evidence.evidence_file(NAME, "v2").read_text()
+    assert PLANTED not in evidence and "jane.roe" not in evidence
     assert "charged twice" not in evidence and "ticket" not in evidence
     assert {json.loads(line).get("candidate", {}).get("answer") for line in evidence.splitlines()} - {None} == {"billing"}

@@ -102,3 +102,34 @@ def test_steps_are_canary_shares_and_a_share_on_the_command_line_is_one_step():
     assert RolloutConfig.from_dict({}).shares() == [0.1]  # today's behaviour: one step at `share`
     assert config.with_overrides(share=0.3).shares() == [0.3]
     assert config.with_overrides(mode="shadow").shares() == [1.0]  # a shadow copies every request
+
+
+def stepped_events(task_metric_low: float = -0.04) -> list[dict]:
+    """A canary of steps [5, 50, 100] that passed each, as a rollout log records it (an earlier
+    rollout of the same version first: the chart shows the last one)."""
+    numbers = lambda low: {"schema_valid": {"difference": 0.0, "low": -0.05, "high": 0.05, "tolerance": 0.02},  # noqa: E731
+                           "task_metric": {"difference": 0.0, "low": low, "high": 0.04, "tolerance": 0.05}}
+    at = lambda minute: f"2026-12-07T10:{minute:02d}:00+00:00"  # noqa: E731
+    return [
+        {"at": at(0), "event": "canary_started", "share": 0.1},
+        {"at": at(1), "event": "rolled_back", "reason": "current moved"},
+        {"at": at(2), "event": "canary_started", "share": 0.05, "steps": [5, 50, 100], "live": True},
+        {"at": at(22), "event": "gate", "passed": True, "step": 1, "share": 0.05, "numbers": numbers(task_metric_low)},
+        {"at": at(22), "event": "step", "step": 2, "steps": 3, "from_share": 0.05, "share": 0.5},
+        {"at": at(42), "event": "gate", "passed": True, "step": 2, "share": 0.5, "numbers": numbers(-0.03)},
+        {"at": at(42), "event": "step", "step": 3, "steps": 3, "from_share": 0.5, "share": 1.0},
+        {"at": at(52), "event": "gate", "passed": True, "step": 3, "share": 1.0, "numbers": numbers(-0.02)},
+        {"at": at(52), "event": "switched"},
+    ]
+
+
+def test_the_rollout_chart_follows_the_share_over_time_and_each_steps_gate():
+    from ft_pipeline.core import plots
+
+    points, gates, first = plots.rollout_series(stepped_events())
+    assert points == [(0.0, 0.05), (20.0, 0.5), (40.0, 1.0), (50.0, 1.0)] and first == 0.05
+    assert [g["step"] for g in gates] == [1, 2, 3]
+    rolled_back = stepped_events()[:4] + [{"at": "2026-12-07T10:30:00+00:00", "event": "rolled_back"}]
+    assert plots.rollout_series(rolled_back)[0] == [(0.0, 0.05), (28.0, 0.0)]  # back to the incumbent alone
+    chart = plots.rollout_chart(stepped_events())
+    assert chart.startswith(b"\x89PNG") and chart != plots.rollout_chart(stepped_events(task_metric_low=-0.2))
