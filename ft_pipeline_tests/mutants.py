@@ -291,7 +291,7 @@ MUTANTS = [
            (T + "e2e/test_live_rollout_restart.py::test_a_live_stepwise_canary_resumes_after_a_restart_with_the_pairs_it_had",)),
     Mutant("a restarted server starts the canary's steps over", "ft_pipeline/core/serving/live.py",
            'sum(e.get("event") == "step" for e in since)', "0",
-           (T + "e2e/test_live_rollout_restart.py::test_a_live_stepwise_canary_resumes_after_a_restart_with_the_pairs_it_had",)),
+           (T + "cli/test_rolled_back_cli.py::test_a_held_or_live_started_version_is_in_rollout_and_a_decided_one_is_not",)),
     Mutant("live rollout steps shown again on every tick", "ft_pipeline/defs/serving/rollout.py",
            '            seen[f"{name}/{version}"] = len(steps)', '            seen[f"{name}/{version}"] = 0',
            (T + "defs/test_rollout_asset.py::test_the_steps_of_a_live_rollout_show_on_the_rollout_asset",)),
