@@ -112,6 +112,69 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, xlabel:
     return _png(fig)
 
 
+def rollout_series(events: list[dict]) -> tuple[list[tuple[float, float]], list[dict], float]:
+    """From the last rollout in a version's log: (minutes since its start, candidate's share) at each
+    change, its gate steps, and its first share."""
+    from datetime import datetime
+
+    begun = [k for k, e in enumerate(events) if str(e.get("event")).endswith("_started")]
+    events = events[begun[-1]:] if begun else []
+    if not events:
+        return [], [], 0.0
+    t0 = datetime.fromisoformat(events[0]["at"])
+    first = events[0].get("share") or 1.0  # shadow: a copy of every request
+    share, points, minutes = first, [(0.0, first)], 0.0
+    for e in events[1:]:
+        minutes = (datetime.fromisoformat(e["at"]) - t0).total_seconds() / 60
+        share = e["share"] if e["event"] == "step" else \
+            {"rolled_back": 0.0, "switched": 1.0}.get(e["event"], share)  # the outcome serves every request
+        if share != points[-1][1]:
+            points.append((minutes, share))
+    if minutes > points[-1][0]:
+        points.append((minutes, share))  # drawn as a step function: until the last step recorded
+    return points, [e for e in events if e["event"] == "gate" and e.get("numbers")], first
+
+
+def rollout_chart(events: list[dict]) -> bytes:
+    """A rollout from its log (registry.rollout_events): the candidate's share of the traffic over
+    time (left), and at each gate the candidate-minus-incumbent difference on the task metric (on
+    the schema-valid rate where no request carried a label) with its interval and the tolerated
+    fall (right)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(FIGSIZE[0] * 1.4, FIGSIZE[1]), dpi=DPI)
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    points, gates, first = rollout_series(events)
+    if points:
+        left.step([x for x, _ in points], [100 * y for _, y in points], where="post", color="#4C72B0")
+        left.set_ylim(0, 105)
+        left.set_xlabel("minutes since the rollout started", fontsize=8)
+        left.set_ylabel("% of requests to the candidate", fontsize=8)
+    else:
+        _no_data(left)
+    left.set_title("candidate's share", fontsize=9)
+    if gates:
+        metric = "task_metric" if all("difference" in g["numbers"].get("task_metric", {}) for g in gates) else "schema_valid"
+        rows = [g["numbers"][metric] for g in gates]
+        xs = range(len(rows))
+        for x, r, g in zip(xs, rows, gates):  # a point and its interval: a difference of 0 still shows
+            right.errorbar([x], [r["difference"]], yerr=[[max(r["difference"] - r["low"], 0)], [max(r["high"] - r["difference"], 0)]],
+                           fmt="o", capsize=4, color="#55A868" if g["passed"] else "#C44E52")
+        right.set_xlim(-0.5, len(rows) - 0.5)
+        right.axhline(-rows[0]["tolerance"], color="#C44E52", linestyle="--", linewidth=1, label="tolerated fall")
+        right.axhline(0, color="#888888", linewidth=0.8)
+        right.set_xticks(xs, [f"step {g.get('step', 1)} ({100 * g.get('share', first):g}%)" for g in gates], fontsize=7)
+        right.set_title(f"{metric}, candidate - incumbent, intervals", fontsize=9)
+        right.legend(fontsize=7)
+    else:
+        _no_data(right)
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+    return _png(fig)
+
+
 def png_to_markdown(png_bytes: bytes, title: str = "chart") -> str:
     """A markdown image with the PNG inline, as MetadataValue.md renders it."""
     alt = title.replace("[", "(").replace("]", ")")

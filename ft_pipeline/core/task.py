@@ -130,7 +130,7 @@ class TaskConfig:
         where = self.source_path or "task"
 
         def fail(name: str, why: str):
-            nested = line_of((where, name)) if name.startswith("fields.") else None  # a field's own line
+            nested = line_of((where, name)) if name.startswith(("fields.", "rollout.")) else None  # a key's own line
             raise TaskError(where, name, why, nested or line_of((where, name.split(".")[0])))
 
         for name in ("name", "type"):

@@ -50,6 +50,11 @@ def test_a_held_or_live_started_version_is_in_rollout_and_a_decided_one_is_not(f
     registry.record_rollout(folder, {"event": "canary_started", "version": "v2", "replay": "r.jsonl"})
     assert live.in_rollout(root, "ticket-queue") is None  # a replay runs in its own process
     registry.record_rollout(folder, {"event": "shadow_started", "version": "v2", "live": True, "mode": "shadow"})
-    assert live.in_rollout(root, "ticket-queue") == ("v2", registry.rollout_events(folder)[-1])
+    started = registry.rollout_events(folder)[-1]
+    assert live.in_rollout(root, "ticket-queue") == ("v2", started, 0)
+    # a server started again later finds it still undecided, at the canary step its log reached
+    for event in ("progress", "gate", "step", "progress"):
+        registry.record_rollout(folder, {"event": event, "version": "v2", "live": True})
+    assert live.in_rollout(root, "ticket-queue") == ("v2", started, 1)
     registry.record_rollout(folder, {"event": "switched", "version": "v2"})
     assert live.in_rollout(root, "ticket-queue") is None

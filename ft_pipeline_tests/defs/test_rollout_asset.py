@@ -21,6 +21,7 @@ def test_a_rolled_back_canary_materializes_its_gate_and_fails_its_check(ft_home,
     metadata = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
     assert metadata["passed"] is False and metadata["current"] == "v1" and "task_metric" in metadata["failed_gates"]
     assert "| task_metric | FAIL | worse |" in metadata["gates"] and "data:image/png;base64," in metadata["comparison"]
+    assert "share and gate by step](data:image/png;base64," in metadata["steps"]
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == CHECK and not check.passed and "current stays v1" in check.description
     steps = [e.event_specific_data.asset_observation.metadata["step"].value
@@ -48,5 +49,6 @@ def test_the_steps_of_a_live_rollout_show_on_the_rollout_asset(ft_home, tmp_path
     [decision] = [e for e in result.asset_events if isinstance(e, dg.AssetMaterialization)]
     assert decision.metadata["passed"].value is False and decision.metadata["current"].value == "v1"
     assert decision.metadata["failed_gates"].value == ["task_metric"]
+    assert "data:image/png;base64," in decision.metadata["steps"].value
     again = live_rollout_sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), cursor=result.cursor))
     assert again.asset_events == []  # each step once

@@ -64,7 +64,10 @@ def rollout_lines(events: list[dict]) -> list[str]:
     for e in events:
         if e["event"] == "gate":
             failed = [v["gate"] for v in e["verdicts"] if not v["passed"]]
-            result = f"{'passed' if e['passed'] else 'failed: ' + ', '.join(failed)} ({e['paired_requests']} paired requests)"
+            result = f"{'passed' if e['passed'] else 'failed: ' + ', '.join(failed)} ({e['paired_requests']} paired requests" + \
+                (f" at step {e['step']} of {e['steps']}, share {e['share']:g})" if e.get("step") else ")")
+        elif e["event"] == "step":
+            result = f"share {e['from_share']:g} -> {e['share']:g} (step {e['step']} of {e['steps']})"
         elif e["event"] == "rolled_back":
             result = f"current stays {e['incumbent']}: {e['reason']}"
         elif e["event"] == "switched":

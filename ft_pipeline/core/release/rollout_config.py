@@ -3,12 +3,13 @@
 like `fit:` and `gates:`: a bad value names `rollout.<knob>`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ft_pipeline.core import user_regex
 from ft_pipeline.core.knobs import KnobError, check_types, from_mapping
 
 MODES = ("shadow", "canary")
+MAX_STEPS = 20
 REFUSAL_PATTERN = (r"(?i)\b(i can(?:no|')t (?:help|assist|answer|do that)|i(?: am|'m) (?:unable|not able) to|"
                    r"i(?: am|'m) sorry,? but|as an ai\b)")
 
@@ -25,9 +26,14 @@ class RolloutConfig:
         "help": "shadow: the candidate answers a copy of each request, never returned; canary: it answers "
                 "`share` of the requests (chosen by a hash of the request id), the incumbent shadows those."})
     share: float = field(default=0.1, metadata={"help": "canary: the share of requests the candidate answers."})
+    steps: list = field(default_factory=list, metadata={
+        "help": "canary in steps: percents of traffic, rising, e.g. [5, 25, 50, 100] (Argo Rollouts' setWeight "
+                "steps, Flagger's stepWeight up to maxWeight). The candidate moves to the next share only when the "
+                "online gate passes on the pairs of the current step, rolls back at any step it fails, and becomes "
+                "current after the last. Empty: one step at `share`. Shadow mode has one step."})
     min_requests: int = field(default=200, metadata={
-        "help": "Paired requests the gate needs before it can pass: with no change in 200 requests, a rate's "
-                "95% interval still spans +-0.019, so the default tolerances of 0.02 can just pass."})
+        "help": "Paired requests the gate needs before it can pass, at each step: with no change in 200 requests, "
+                "a rate's 95% interval still spans +-0.019, so the default tolerances of 0.02 can just pass."})
     alpha: float = field(default=0.05, metadata={"help": "1 - confidence level of every interval."})
     max_schema_valid_loss: float = field(default=0.02, metadata={"help": "Tolerated fall of the schema-valid rate."})
     max_metric_loss: float = field(default=0.05, metadata={
@@ -50,6 +56,7 @@ class RolloutConfig:
             raise RolloutConfigError("mode", f"{self.mode!r} must be one of {', '.join(MODES)}")
         if not 0 < self.share <= 1:
             raise RolloutConfigError("share", f"{self.share} must be in (0, 1]")
+        self._check_steps()
         if not 0 < self.alpha < 0.5:
             raise RolloutConfigError("alpha", f"{self.alpha} must be in (0, 0.5)")
         if self.min_requests < 1:
@@ -64,6 +71,29 @@ class RolloutConfig:
             raise RolloutConfigError("refusal_pattern", why if isinstance(self.refusal_pattern, str) else "must be a regex")
         if self.n_boot < 100:
             raise RolloutConfigError("n_boot", "must be at least 100")
+
+    def _check_steps(self) -> None:
+        steps = self.steps
+        if not isinstance(steps, list) or isinstance(steps, str):
+            raise RolloutConfigError("steps", f"{steps!r} must be a list of percents of traffic, e.g. [5, 25, 50, 100]")
+        if len(steps) > MAX_STEPS:
+            raise RolloutConfigError("steps", f"{len(steps)} steps; at most {MAX_STEPS}")
+        for k, percent in enumerate(steps, 1):
+            if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent <= 100:
+                raise RolloutConfigError("steps", f"step {k}: {percent!r} must be a percent of traffic in (0, 100]")
+        if any(b <= a for a, b in zip(steps, steps[1:])):
+            raise RolloutConfigError("steps", f"{steps} must rise step by step (each share above the last)")
+
+    def shares(self) -> list[float]:
+        """The candidate's share of the requests at each step, as fractions: shadow mode copies every
+        request (one step); a canary without `steps` is one step at `share`."""
+        if self.mode != "canary":
+            return [1.0]
+        return [percent / 100 for percent in self.steps] or [self.share]
+
+    def with_overrides(self, mode: str | None = None, share: float | None = None) -> "RolloutConfig":
+        """The command line's --mode and --share over the task file's; --share is one step at that share."""
+        return replace(self, mode=mode or self.mode, **({"share": share, "steps": []} if share is not None else {}))
 
     @classmethod
     def from_dict(cls, data: dict | None, where: str = "task") -> "RolloutConfig":

@@ -98,7 +98,8 @@ def create_app(state: ServeState):
         live = state.rollout() if state.rollout else None
         return {"status": "ok", "models": {a.name: a.version for a in list(state.engine.adapters.values())},
                 "rollout": {"version": live.version, "mode": live.config.mode, "paired": len(live.ids),
-                            "min_requests": live.config.min_requests} if live else None}
+                            "min_requests": live.config.min_requests, "step": live.stage + 1,
+                            "steps": len(live.config.shares()), "share": live.share} if live else None}
 
     adapters = APIRouter(tags=["adapters"])
 

@@ -2,8 +2,9 @@
 (app.complete) and the same gate and decision (rollout.judge) as a replay, on the requests clients
 send while it runs.
 
-A version is in rollout when the last step of its rollout log is `held` (promotion published it
-beside current: rollout.hold_new_versions) or a live `<mode>_started` (`ft-pipeline rollout --live`).
+A version is in rollout from a `held` step (promotion published it beside current:
+rollout.hold_new_versions) or a live `<mode>_started` (`ft-pipeline rollout --live`) until its
+`switched` or `rolled_back`.
 The server looks for one at start and then every few seconds, loads it as `<name>:<version>`, and
 routes the requests for `<name>`:
 
@@ -13,9 +14,12 @@ routes the requests for `<name>`:
 
 Copies run on one background thread, after the client's answer is on its way, and are never
 returned nor logged as traffic. A request refused before the model read it (limits, rate, unknown
-model) pairs nothing. Once `rollout.min_requests` pairs are in, rollout.judge switches `current` or
-rolls the candidate back, and the server serves the outcome: the candidate as `<name>`, or the
-incumbent alone.
+model) pairs nothing. Once `rollout.min_requests` pairs are in, rollout.judge moves a stepwise
+canary to its next share (`rollout.steps`), or switches `current` or rolls the candidate back, and
+the server serves the outcome: the candidate as `<name>`, or the incumbent alone.
+
+Each pair and label is also appended to the rollout's evidence file (live_evidence.py), so a server
+stopped mid-step and started again resumes at the same step with the pairs it had.
 """
 from __future__ import annotations
 
@@ -29,9 +33,8 @@ from typing import Callable
 
 from ft_pipeline.core.release import registry
 from ft_pipeline.core.release.rollout_config import RolloutConfig
-from ft_pipeline.core.serving import protocol, rollout, traffic
+from ft_pipeline.core.serving import live_evidence, protocol, rollout, traffic
 from ft_pipeline.core.serving.guard import RateLimiter
-from ft_pipeline.core.serving.online_gate import Arm
 
 log = logging.getLogger("ft_pipeline.serve")
 NOT_READ_BY_THE_MODEL = (400, 404, 413, 429)  # refused by the guard first: both versions would be alike
@@ -39,16 +42,20 @@ MAX_QUEUED_COPIES = 256
 PROGRESS_STEPS = 3  # `progress` steps recorded before the gate (the rates so far), so the record shows it filling
 
 
-def in_rollout(root: Path, name: str) -> tuple[str, dict] | None:
-    """(version, its last step) of the newest version waiting in rollout, or None."""
+def in_rollout(root: Path, name: str) -> tuple[str, dict, int] | None:
+    """(version, the step its rollout began with, the canary step it reached) of the newest version
+    in a live rollout not decided yet, or None. A restarted server finds its rollout here again."""
     current = registry.current_version(root, name)
     for version in reversed(registry.versions(root, name)):
         if version == current:
             continue
         steps = [e for e in registry.rollout_events(registry.model_root(root, name) / version) if e.get("event") != "forced"]
-        last = steps[-1] if steps else {}
-        if last.get("event") == "held" or (str(last.get("event")).endswith("_started") and last.get("live")):
-            return version, last
+        begun = [k for k, e in enumerate(steps) if e.get("event") == "held" or str(e.get("event")).endswith("_started")]
+        if not begun:
+            continue
+        first, since = steps[begun[-1]], steps[begun[-1]:]
+        if (first["event"] == "held" or first.get("live")) and not any(e.get("event") in registry.FINAL_STEPS for e in since):
+            return version, first, sum(e.get("event") == "step" for e in since)
     return None
 
 
@@ -63,13 +70,14 @@ def start(root: Path, name: str, version: str, task, mode: str | None = None, sh
     if incumbent == version:
         raise rollout.RolloutError(f"{name} {version} is already current: roll out a version that is not")
     try:
-        config = replace(RolloutConfig.from_dict(task.rollout, task.source_path or "task"),
-                         **{k: v for k, v in (("mode", mode), ("share", share)) if v is not None})
+        config = RolloutConfig.from_dict(task.rollout, task.source_path or "task").with_overrides(mode, share)
     except RolloutConfigError as exc:
         raise rollout.RolloutError(f"--{exc.field.split('.')[-1]}: {exc.why}") from None
+    canary = config.mode == "canary"
     event = registry.record_rollout(folder, {
         "event": f"{config.mode}_started", "version": version, "incumbent": incumbent, "live": True, "mode": config.mode,
-        "share": config.share if config.mode == "canary" else None, "min_requests": config.min_requests})
+        "share": config.shares()[0] if canary else None, **({"steps": config.steps} if canary and config.steps else {}),
+        "min_requests": config.min_requests})
     mirror_alias(name, version, "challenger")
     return event
 
@@ -84,7 +92,9 @@ class LiveRollout:
     config: RolloutConfig
     candidate_id: str  # the model id the candidate is loaded under: `<name>:<version>`
     on_done: Callable[[dict], None] = lambda summary: None
-    paired: rollout.Paired = field(default_factory=lambda: rollout.Paired(Arm(), Arm(), [], 0, 0))
+    started_at: str = ""  # the `at` of the step this rollout began with: names its evidence on disk
+    stage: int = 0  # the canary step now running (config.shares()[stage])
+    paired: rollout.Paired = field(default_factory=rollout.empty)  # the pairs of this step
     ids: list = field(default_factory=list)
     labels: dict = field(default_factory=dict)  # request id -> label from /v1/feedback
     outcome: dict | None = None
@@ -92,9 +102,17 @@ class LiveRollout:
     def __post_init__(self):
         self._lock = threading.Lock()
         self._copies = ThreadPoolExecutor(1, thread_name_prefix="rollout")
+        self.evidence = live_evidence.evidence_file(self.name, self.version)
+        pairs, self.labels = live_evidence.load(self.evidence, self.started_at, self.stage)
+        for pair in pairs:  # a restarted server: the pairs this step had before the stop
+            self._add(pair["incumbent"], pair["candidate"], pair["request_id"], pair["canary"])
+
+    @property
+    def share(self) -> float:
+        return self.config.shares()[self.stage]
 
     def canary(self, request_id: str) -> bool:
-        return self.config.mode == "canary" and rollout.in_canary(request_id, self.config.share, f"{self.name}/{self.version}")
+        return self.config.mode == "canary" and rollout.in_canary(request_id, self.share, f"{self.name}/{self.version}")
 
     def handle(self, state, body: protocol.ChatCompletionRequest, client: str, request_id: str | None = None) -> dict:
         """Answers a request for `<name>` as the rollout routes it; the paired copy is queued."""
@@ -123,6 +141,14 @@ class LiveRollout:
     def label(self, request_id: str, label: str) -> None:
         with self._lock:
             self.labels[request_id] = label
+            live_evidence.record_label(self.evidence, self.started_at, request_id, label)
+
+    def _add(self, incumbent: dict, candidate: dict, request_id: str, canary: bool) -> None:
+        self.paired.incumbent.add(incumbent, self.config.refusal_pattern)
+        self.paired.candidate.add(candidate, self.config.refusal_pattern)
+        self.ids.append(request_id)
+        self.paired.requests += 1
+        self.paired.answered_by_candidate += canary
 
     def _pair(self, state, body, served: dict, canary: bool) -> None:
         try:
@@ -132,21 +158,24 @@ class LiveRollout:
             with self._lock:
                 if self.outcome is not None:
                     return
-                self.paired.incumbent.add(incumbent, self.config.refusal_pattern)
-                self.paired.candidate.add(candidate, self.config.refusal_pattern)
-                self.ids.append(served.get("request_id"))
-                self.paired.requests += 1
-                self.paired.answered_by_candidate += canary
+                live_evidence.record_pair(self.evidence, self.started_at, self.stage, served.get("request_id"), canary,
+                                          incumbent, candidate)
+                self._add(incumbent, candidate, served.get("request_id"), canary)
                 n = len(self.ids)
                 if n < self.config.min_requests:
                     if n % max(1, self.config.min_requests // PROGRESS_STEPS) == 0:  # the record fills as pairs come in
                         self._step({"event": "progress", "paired_requests": n, "labelled": len(set(self.ids) & set(self.labels)),
+                                    **({"step": self.stage + 1, "share": self.share} if len(self.config.shares()) > 1 else {}),
                                     "rates": {"incumbent": self.paired.incumbent.rates(),
                                               "candidate": self.paired.candidate.rates()}})
                     return
                 self.paired.labels = [self.labels.get(i) for i in self.ids]
-                self.outcome = rollout.judge(self.root, self.name, self.version, self.incumbent, self.task,
-                                             self.paired, self.config, self._step)
+                summary = rollout.judge(self.root, self.name, self.version, self.incumbent, self.task,
+                                        self.paired, self.config, self._step, self.stage)
+                if summary["advanced"]:  # the next share, judged afresh on the pairs to come
+                    self.stage, self.paired, self.ids = self.stage + 1, rollout.empty(), []
+                    return
+                self.outcome = summary
             self.on_done(self.outcome)
         except Exception as exc:  # noqa: BLE001 - a copy must never take the server down
             log.error("rollout of %s %s: a paired copy failed: %s", self.name, self.version, type(exc).__name__)
@@ -163,9 +192,9 @@ class LiveRollout:
 
 class Watcher:
     """Looks for a version in rollout at most every `every_s` seconds and builds its LiveRollout
-    with `begin(version, last step)`; holds it until it decided."""
+    with `begin(version, the step it began with, the canary step reached)`; holds it until it decided."""
 
-    def __init__(self, root: Path, name: str, begin: Callable[[str, dict], LiveRollout | None], every_s: float = 5.0):
+    def __init__(self, root: Path, name: str, begin: Callable[[str, dict, int], LiveRollout | None], every_s: float = 5.0):
         self.root, self.name, self.begin, self.every_s = root, name, begin, every_s
         self.live: LiveRollout | None = None
         self._checked = float("-inf")

@@ -7,6 +7,10 @@ switched to or rolled back by itself.
   canaryTrafficPercent, but stable per request id rather than random per request); the incumbent
   answers a shadow copy of those same requests, so the gate compares the two on the same requests.
   The other requests are the incumbent's alone and do not enter the gate.
+- a stepwise canary (`rollout.steps`, Argo Rollouts' setWeight steps, Flagger's stepWeight): the
+  gate judges each step on that step's own pairs; a pass moves the candidate to the next share (a
+  `step` in the log, with the gate's numbers), a fail rolls it back at that step, and only a pass
+  at the last step makes it `current`. A request id under a share stays under every larger one.
 
 Both answers go through the server's own path (app.complete: limits, redaction of the request,
 guided decoding, the task's answer check, redaction of the answer). The gate passing moves
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -105,11 +109,21 @@ class Paired:
     answered_by_candidate: int  # returned to the client: canary requests (0 in shadow mode)
 
 
-def replay(state, items: list[Replayed], incumbent: str, candidate: str, config: RolloutConfig, salt: str) -> Paired:
-    """Runs each request through app.complete as the rollout routes it; collects paired answers."""
-    paired = Paired(Arm(), Arm(), [], len(items), 0)
+def empty() -> Paired:
+    return Paired(Arm(), Arm(), [], 0, 0)
+
+
+def replay(state, items: list[Replayed], incumbent: str, candidate: str, config: RolloutConfig, salt: str,
+           decide: Callable[[Paired, int], dict]) -> tuple[dict, int, int]:
+    """Runs each request through app.complete as the rollout routes it, step by step: at a step
+    before the last, `decide(pairs of the step, step index)` judges once the step has
+    `min_requests` pairs, and the next requests go to the next share; the last step judges on all
+    the requests left. (its summary, requests replayed, answered by the candidate)."""
+    shares, stage, paired = config.shares(), 0, empty()
+    requests = answered = 0
     for item in items:
-        canary = config.mode == "canary" and in_canary(item.request_id, config.share, salt)
+        canary = config.mode == "canary" and in_canary(item.request_id, shares[stage], salt)
+        requests += 1
         if config.mode == "canary" and not canary:
             continue  # the incumbent's alone, as before the rollout: nothing to compare
         served, shadow = (candidate, incumbent) if canary else (incumbent, candidate)
@@ -117,8 +131,13 @@ def replay(state, items: list[Replayed], incumbent: str, candidate: str, config:
         paired.incumbent.add(entries[incumbent], config.refusal_pattern)
         paired.candidate.add(entries[candidate], config.refusal_pattern)
         paired.labels.append(item.label)
-        paired.answered_by_candidate += canary
-    return paired
+        answered += canary
+        if stage < len(shares) - 1 and len(paired.labels) >= config.min_requests:
+            summary = decide(paired, stage)
+            if not summary["advanced"]:
+                return summary, requests, answered  # rolled back at this step
+            stage, paired = stage + 1, empty()
+    return decide(paired, stage), len(items), answered
 
 
 def _answer(state, request, model: str) -> dict:
@@ -151,8 +170,7 @@ def run(root: Path, name: str, version: str, replay_path: Path, *, mode: str | N
         if incumbent == version:
             raise RolloutError(f"{name} {version} is already current: roll out a version that is not")
         task = server.load_task(plan, task_file, root)
-        config = RolloutConfig.from_dict(task.rollout, task.source_path or "task")
-        config = replace(config, mode=mode or config.mode, share=config.share if share is None else share)
+        config = RolloutConfig.from_dict(task.rollout, task.source_path or "task").with_overrides(mode, share)
     except (server.ServeError, TaskError, registry.RegistryError) as exc:
         raise RolloutError(str(exc)) from None
     except RolloutConfigError as exc:
@@ -167,43 +185,54 @@ def run(root: Path, name: str, version: str, replay_path: Path, *, mode: str | N
         on_step(event)
         return event
 
-    step({"event": f"{config.mode}_started", "mode": config.mode, "share": config.share if config.mode == "canary" else None,
-          "replay": str(replay_path), "requests": len(items)})
+    shares = config.shares() if config.mode == "canary" else None
+    step({"event": f"{config.mode}_started", "mode": config.mode, "share": shares[0] if shares else None,
+          **({"steps": config.steps} if shares and config.steps else {}), "replay": str(replay_path), "requests": len(items)})
     mirror_alias(name, version, "challenger")
-    paired = replay(state, items, plan.adapters[0].name, plan.adapters[1].name, config, salt=f"{name}/{version}")
-    summary = judge(root, name, version, incumbent, task, paired, config, step)
+    summary, requests, answered = replay(
+        state, items, plan.adapters[0].name, plan.adapters[1].name, config, f"{name}/{version}",
+        lambda paired, stage: judge(root, name, version, incumbent, task, paired, config, step, stage))
     return {"model": name, "candidate": version, "incumbent": incumbent, "mode": config.mode,
-            "share": config.share if config.mode == "canary" else None, "requests": paired.requests,
-            "skipped": skipped, "answered_by_candidate": paired.answered_by_candidate, **summary}
+            "share": shares[-1] if shares else None, "requests": requests, "skipped": skipped,
+            "answered_by_candidate": answered, **summary}
 
 
 def judge(root: Path, name: str, version: str, incumbent: str, task, paired: Paired, config: RolloutConfig,
-          step: Callable[[dict], dict]) -> dict:
-    """The online gate on the paired answers, then the switch or the rollback, each step recorded:
-    the one decision both a replay and a live rollout (live.py) end in."""
+          step: Callable[[dict], dict], stage: int = 0) -> dict:
+    """The online gate on the paired answers of one step, then the next step, the switch or the
+    rollback, each recorded with the gate's numbers: the one decision both a replay and a live
+    rollout (live.py) end in. Only a pass at the last step switches `current`."""
     from ft_pipeline.core.tracking.models import mirror_alias
 
+    shares = config.shares()
+    at = {"step": stage + 1, "steps": len(shares), "share": shares[stage]} if len(shares) > 1 else {}
     verdicts = online_gate.online_gate(task, paired.incumbent, paired.candidate, paired.labels, config)
     failed = [v for v in verdicts.values() if not v.passed]
     rates = {"incumbent": paired.incumbent.rates(), "candidate": paired.candidate.rates()}
-    step({"event": "gate", "passed": not failed, "paired_requests": len(paired.labels),
-          "labelled": sum(label is not None for label in paired.labels), "rates": rates,
+    numbers = {v.name: {k: v.numbers[k] for k in ("difference", "low", "high", "tolerance") if k in v.numbers}
+               for v in verdicts.values()}
+    step({"event": "gate", "passed": not failed, "paired_requests": len(paired.labels), **at,
+          "labelled": sum(label is not None for label in paired.labels), "rates": rates, "numbers": numbers,
           # a list: the log is written with sorted keys, and the gates read best in their own order
           "verdicts": [{"gate": v.name, "passed": v.passed, "outcome": v.outcome, "detail": v.detail} for v in verdicts.values()]})
     now = registry.current_version(root, name)
+    advanced = not failed and now == incumbent and stage < len(shares) - 1
     if not failed and now != incumbent:  # someone moved current meanwhile: this gate did not judge that one
         failed_reason = f"current moved from {incumbent} to {now} during the rollout; not switched"
-        step({"event": "rolled_back", "reason": failed_reason})
+        step({"event": "rolled_back", "reason": failed_reason, **at})
+    elif advanced:  # Argo's next setWeight: the next requests go to the next share, judged afresh
+        step({"event": "step", "step": stage + 2, "steps": len(shares), "from_share": shares[stage],
+              "share": shares[stage + 1], "paired_requests": len(paired.labels), "numbers": numbers})
     elif not failed:
         registry.set_current(root, name, version)
         mirror_alias(name, version)
-        step({"event": "switched", "from": incumbent, "to": version})
+        step({"event": "switched", "from": incumbent, "to": version, **at})
     else:
         reason = "; ".join(f"{v.name}: {v.outcome}" for v in failed)
-        step({"event": "rolled_back", "reason": reason, "failed_gates": [v.name for v in failed]})
-    return {"paired_requests": len(paired.labels), "passed": not failed and now == incumbent,
-            "failed_gates": [v.name for v in failed], "current": registry.current_version(root, name),
-            "rates": rates, "verdicts": verdicts}
+        step({"event": "rolled_back", "reason": reason, "failed_gates": [v.name for v in failed], **at})
+    return {"paired_requests": len(paired.labels), "passed": not failed and now == incumbent and not advanced,
+            "advanced": advanced, "failed_gates": [v.name for v in failed], "current": registry.current_version(root, name),
+            "rates": rates, "verdicts": verdicts, **({"step": stage + 1, "steps": len(shares)} if at else {})}
 
 
 def _no_loading(lora_name: str, lora_path: str):

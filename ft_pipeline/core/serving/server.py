@@ -121,12 +121,14 @@ def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
     from ft_pipeline.core.release.rollout_config import RolloutConfig
     from ft_pipeline.core.serving import live
 
-    def begin(version: str, last: dict):
+    def begin(version: str, started: dict, stage: int):
         try:
-            if last["event"] == "held":  # promotion held it back: its rollout starts with this server
-                last = live.start(root, name, version, task)
+            if started["event"] == "held":  # promotion held it back: its rollout starts with this server
+                started = live.start(root, name, version, task)
             config = RolloutConfig.from_dict(task.rollout, task.source_path or "task")
-            config = replace(config, mode=last.get("mode") or config.mode, share=last.get("share") or config.share)
+            # as it was started (--mode, --share), whatever the task file says now
+            config = replace(config, mode=started.get("mode") or config.mode, share=started.get("share") or config.share,
+                             steps=started.get("steps") or [])
             candidate_id = f"{name}:{version}"
             adapter = version_adapter(root, name, version, candidate_id)
             loaded_here = candidate_id not in state.engine.adapters
@@ -144,9 +146,11 @@ def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
             print(f"rollout of {name} {version}: {'switched' if summary['passed'] else 'rolled back'}; "
                   f"current is {summary['current']}", file=sys.stderr, flush=True)
 
-        print(f"rolling {name} {version} out live ({config.mode}) against {registry.current_version(root, name)}",
+        resumed = f", resumed at step {stage + 1} of {len(config.shares())}" if stage else ""
+        print(f"rolling {name} {version} out live ({config.mode}{resumed}) against {registry.current_version(root, name)}",
               file=sys.stderr, flush=True)
-        return live.LiveRollout(root, name, version, registry.current_version(root, name), task, config, candidate_id, done)
+        return live.LiveRollout(root, name, version, registry.current_version(root, name), task, config, candidate_id, done,
+                                started_at=started.get("at", ""), stage=stage)
 
     return live.Watcher(root, name, begin, every_s)
 

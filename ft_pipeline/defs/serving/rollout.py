@@ -59,6 +59,7 @@ def rollout(context: dg.AssetExecutionContext, config: RolloutConfig):
         "rates": dg.MetadataValue.json(rates),
         "gates": dg.MetadataValue.md(gates_markdown(verdicts)),
         "comparison": dg.MetadataValue.md(plots.png_to_markdown(chart, "rates by version")),
+        "steps": dg.MetadataValue.md(_steps_chart(root, name, config.version)),
         "registry_path": dg.MetadataValue.path(str(registry.resolve(root, name, config.version))),
     })
     outcome = f"{config.version} is current" if summary["passed"] else f"rolled back: current stays {summary['current']}"
@@ -92,6 +93,16 @@ def live_rollout_sensor(context: dg.SensorEvaluationContext):
                         "candidate": version, "incumbent": str(step.get("incumbent")), "live": True,
                         "passed": step["event"] == "switched", "current": str(registry.current_version(root, name)),
                         "failed_gates": dg.MetadataValue.json(step.get("failed_gates", [])),
+                        "steps": dg.MetadataValue.md(_steps_chart(root, name, version)),
                         "registry_path": dg.MetadataValue.path(str(root / name / version))}))
             seen[f"{name}/{version}"] = len(steps)
     return dg.SensorResult(asset_events=events, cursor=json.dumps(seen, sort_keys=True))
+
+
+def _steps_chart(root: Path, name: str, version: str) -> str:
+    """The rollout as it went: share over time, and each step's gate with its interval."""
+    from ft_pipeline.core import plots
+    from ft_pipeline.core.release import registry
+
+    return plots.png_to_markdown(plots.rollout_chart(registry.rollout_events(root / name / version)),
+                                 f"{name} {version}: share and gate by step")
