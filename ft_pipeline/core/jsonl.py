@@ -21,13 +21,15 @@ def dumps(obj: Any) -> str:
 
 
 @contextlib.contextmanager
-def atomic_text(path: str | os.PathLike) -> Iterator[TextIO]:
-    """Yields a text handle to a temp file that replaces `path` only if the block succeeds."""
+def atomic_text(path: str | os.PathLike, encoding: str = "utf-8", errors: str = "strict",
+                newline: str | None = "\n") -> Iterator[TextIO]:
+    """Yields a text handle to a temp file that replaces `path` only if the block succeeds (a file
+    rewritten in place keeps its own encoding and line endings through the keywords)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with os.fdopen(fd, "w", encoding=encoding, errors=errors, newline=newline) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
