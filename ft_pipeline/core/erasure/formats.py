@@ -28,7 +28,8 @@ Rows = Callable[[object], bool]
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 # Scripts a legacy single-byte file holds that Windows-1252 would turn into Latin-looking mojibake.
-_LATIN_ALPHABETS = ("Basic Latin", "Latin", "General Punctuation", "Currency Symbols", "Letterlike Symbols")
+_LATIN_ALPHABETS = ("Basic Latin", "Latin", "Control character", "General Punctuation", "Currency Symbols",
+                    "Letterlike Symbols")
 
 
 def text_encoding(path: Path) -> tuple[str, str]:
