@@ -9,17 +9,14 @@ what changes.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import csv
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ft_pipeline.core.data.suppression import record_id
-from ft_pipeline.core.jsonl import atomic_text
+from ft_pipeline.core.jsonl import atomic_open, atomic_text
 
 SUFFIXES = (".jsonl", ".csv", ".parquet", ".md")
 ERASED = "[erased]"
@@ -161,20 +158,10 @@ def filter_parquet(path: Path, matches: Rows, write: bool = False, batch_size: i
     if write and dropped:
         meta = source.metadata
         compression = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups and meta.num_columns else "snappy"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            with pq.ParquetWriter(tmp, source.schema_arrow, compression=compression) as writer:
-                for batch in source.iter_batches(batch_size=batch_size):
-                    keep = pa.array([not matches(row) for row in batch.to_pylist()], type=pa.bool_())
-                    writer.write_batch(batch.filter(keep))
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with atomic_open(path, "wb") as fh, pq.ParquetWriter(fh, source.schema_arrow, compression=compression) as writer:
+            for batch in source.iter_batches(batch_size=batch_size):
+                keep = pa.array([not matches(row) for row in batch.to_pylist()], type=pa.bool_())
+                writer.write_batch(batch.filter(keep))
     return len(dropped), dropped
 
 
