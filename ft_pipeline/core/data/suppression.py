@@ -5,13 +5,14 @@ a forget, and the erasure log's digests that promotion checks a model's training
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import re
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from ft_pipeline.core import paths
 
@@ -61,7 +62,7 @@ def record_id(obj) -> str | None:
 # an email address or a phone number matches only as a whole ("jane.roe@example.com" is not
 # found inside "bob.jane.roe@example.com", nor "Anna" inside "anna@example.com").
 TOKEN = re.compile(r"\w+(?:[.@+\-]\w+)*")
-ID_PURPOSE, VALUE_PURPOSE = "suppressed id", "suppressed value"
+ID_PURPOSE, VALUE_PURPOSE, FIRST_PURPOSE = "suppressed id", "suppressed value", "suppressed value's first token"
 
 
 def _norm(token: str) -> str:
@@ -70,7 +71,9 @@ def _norm(token: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """The normalised tokens of a text (a request's value as it is compared and digested)."""
-    return [_norm(m.group()) for m in TOKEN.finditer(text)]
+    if text.isascii():  # the same tokens, found in one pass (NFKC and casefold are lower() there)
+        return TOKEN.findall(text.lower())
+    return [_norm(t) for t in TOKEN.findall(text)]
 
 
 @dataclass
@@ -80,13 +83,15 @@ class Suppression:
     ids: set[str] = field(default_factory=set)
     values: set[str] = field(default_factory=set)  # " ".join(tokens) of each value, or its digest
     lengths: set[int] = field(default_factory=set)  # token counts of the values: the windows to try
+    firsts: set[str] = field(default_factory=set)  # each value's first token, or its digest
     id_key: Callable[[str], str] = str
     value_key: Callable[[str], str] = str
+    first_key: Callable[[str], str] = str
 
     @classmethod
     def request(cls, ids: Iterable[str] = (), values: Iterable[str] = ()) -> "Suppression":
         seqs = [tokens(v) for v in values]
-        return cls(set(ids), {" ".join(t) for t in seqs if t}, {len(t) for t in seqs if t})
+        return cls(set(ids), {" ".join(t) for t in seqs if t}, {len(t) for t in seqs if t}, {t[0] for t in seqs if t})
 
     @classmethod
     def load(cls) -> "Suppression":
@@ -95,10 +100,13 @@ class Suppression:
         entries = suppression_entries()
         if not entries:
             return cls()
-        return cls({e["digest"] for e in entries if e["kind"] == "id"},
-                   {e["digest"] for e in entries if e["kind"] == "value"},
-                   {e["tokens"] for e in entries if e["kind"] == "value"},
-                   keyed_digester(ID_PURPOSE), keyed_digester(VALUE_PURPOSE))
+        values = [e for e in entries if e["kind"] == "value"]
+        # A record's words repeat across records ("the", "my", names): each token's digest is
+        # computed once per ingest, and only a window opening on a value's first token is digested
+        # whole, so the list costs about one dictionary lookup per token.
+        return cls({e["digest"] for e in entries if e["kind"] == "id"}, {e["digest"] for e in values},
+                   {e["tokens"] for e in values}, {e["first"] for e in values}, keyed_digester(ID_PURPOSE),
+                   keyed_digester(VALUE_PURPOSE), functools.lru_cache(maxsize=1 << 18)(keyed_digester(FIRST_PURPOSE)))
 
     def __bool__(self) -> bool:
         return bool(self.ids or self.values)
@@ -107,21 +115,24 @@ class Suppression:
         """(start, end) of every whole-token occurrence of a value in `text`, in order."""
         if not self.values:
             return []
-        found = [(m.start(), m.end(), _norm(m.group())) for m in TOKEN.finditer(text)]
-        out = []
-        for n in sorted(self.lengths):
-            for i in range(len(found) - n + 1):
-                window = found[i:i + n]
-                if self.value_key(" ".join(t for _, _, t in window)) in self.values:
-                    out.append((window[0][0], window[-1][1]))
-        return sorted(out)
+        found = [(m.start(), m.end()) for m in TOKEN.finditer(text)]
+        return [(found[i][0], found[i + n - 1][1]) for i, n in self._hits(tokens(text))]
+
+    def _hits(self, seq: list[str]) -> Iterator[tuple[int, int]]:
+        """(index, token count) of each value's occurrence in a token sequence."""
+        for i, first in enumerate(seq):
+            if self.first_key(first) not in self.firsts:
+                continue
+            for n in sorted(self.lengths):
+                if i + n <= len(seq) and self.value_key(" ".join(seq[i:i + n])) in self.values:
+                    yield i, n
 
     def matches(self, obj) -> bool:
         """A record (or a quarantine entry, or a raw line) that names a suppressed id or value."""
         rid = record_id(obj)
         if rid is not None and self.id_key(rid) in self.ids:
             return True
-        return bool(self.values) and any(self.spans(text) for text in _strings(obj))
+        return bool(self.values) and any(next(self._hits(tokens(text)), None) for text in _strings(obj))
 
 
 def entries_for(ids: Iterable[str], values: Iterable[str], request_id: str) -> list[dict]:
@@ -134,7 +145,7 @@ def entries_for(ids: Iterable[str], values: Iterable[str], request_id: str) -> l
         seq = tokens(value)
         if seq:
             out.append({"request_id": request_id, "kind": "value", "tokens": len(seq),
-                        "digest": keyed_digest(" ".join(seq), VALUE_PURPOSE)})
+                        "digest": keyed_digest(" ".join(seq), VALUE_PURPOSE), "first": keyed_digest(seq[0], FIRST_PURPOSE)})
     return out
 
 

@@ -18,8 +18,9 @@ from typing import Callable, Iterable, Iterator
 from ft_pipeline.core.data.suppression import record_id
 from ft_pipeline.core.jsonl import atomic_open, atomic_text
 
-SUFFIXES = (".jsonl", ".csv", ".parquet", ".md")
+SUFFIXES = (".jsonl", ".ndjson", ".csv", ".parquet", ".md")
 ERASED = "[erased]"
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # keyed_digest's hex HMAC-SHA256
 Rows = Callable[[object], bool]
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
@@ -193,7 +194,10 @@ def _replace(line: str, spans: list[tuple[int, int]]) -> str:
 
 
 def id_lines(ids: Iterable[str]) -> Callable[[str], bool]:
-    """A line holding one of `ids` as a whole (a digest or an id, not part of a longer one)."""
+    """A line holding one of the keyed digests among `ids` as a whole. Raw ids are left out: a
+    short one ("7") would take every line of a table holding that number, and ids leave the raw
+    zone only as digests."""
+    ids = [i for i in ids if _DIGEST.fullmatch(i)]
     if not ids:
         return lambda line: False
     alternatives = "|".join(map(re.escape, sorted(ids, key=len, reverse=True)))

@@ -81,9 +81,10 @@ def test_markdown_in_the_raw_zone_redacted_outside_trimmed(tmp_path):
     assert formats.redact_markdown(doc, request.spans, write=True) == 2
     assert doc.read_text() == "# Contacts\nAsk [erased]'s team, or [erased].\nSavannah handles billing.\n"
     report = tmp_path / "report.md"
-    report.write_text("| id | score |\n| abc123 | 1 |\n| abc1234 | 2 |\n")
-    assert formats.drop_markdown_lines(report, formats.id_lines({"abc123"}), write=True) == 1
-    assert report.read_text() == "| id | score |\n| abc1234 | 2 |\n"
+    digest = "ab" * 32
+    report.write_text(f"| id | score |\n| {digest} | 1 |\n| {digest}0 | 7 |\n")
+    assert formats.drop_markdown_lines(report, formats.id_lines({digest, "7"}), write=True) == 1
+    assert report.read_text() == f"| id | score |\n| {digest}0 | 7 |\n"  # a raw id is not a digest
 
 
 @pytest.mark.parametrize("encoding, text", [
