@@ -1,7 +1,10 @@
 """Right to erasure: a person's records removed from every copy, models trained on them marked.
 
-- The suppression list (raw zone, since it holds identifying values) is what ingestion consults,
-  so a retrain from the original source cannot bring an erased record back.
+- The suppression list (keyed digests of the ids and of each value's tokens) is what ingestion
+  consults, so a retrain from the original source cannot bring an erased record back.
+- Files are read by format (JSONL, CSV, Parquet, Markdown) in their own encoding; a value matches
+  as whole tokens; a link is followed to its target inside the home, and one leading outside it
+  refuses the whole request before anything changes.
 - A request is planned first, read-only: the raw-zone lines that match its ids or values (which
   gives the ids of the records they identify), then every derived file, stored asset value (local
   and S3), datasets cache and model version that holds one of those ids. The plan goes to the
