@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -144,3 +145,56 @@ def test_a_link_to_outside_the_home_refuses_the_request_before_any_change(homes,
     assert "anna" not in err.lower() and "Traceback" not in err
     assert _files(homes) == before and (outside / "records.jsonl").read_bytes() == outside_before
     assert not suppression_path().exists() and (homes / link).is_symlink()
+
+
+def _latin1_csv(home):
+    (home / "raw/inbox").mkdir(parents=True)
+    (home / "raw/inbox/legacy.csv").write_bytes("id,name\r\nr-1,José Müller\r\nr-2,Zoë\r\n".encode("latin-1"))
+    return lambda: (home / "raw/inbox/legacy.csv").read_bytes() == "id,name\r\nr-2,Zoë\r\n".encode("latin-1")
+
+
+def _linked_file(home):
+    (home / "raw/store").mkdir(parents=True)
+    (home / "raw/store/real.jsonl").write_text(json.dumps(chat("r-1", "josé müller here")) + "\n")
+    (home / "raw/inbox").mkdir()
+    (home / "raw/inbox/link.jsonl").symlink_to(home / "raw/store/real.jsonl")
+    return lambda: (home / "raw/inbox/link.jsonl").is_symlink() and (home / "raw/store/real.jsonl").read_text() == ""
+
+
+def _value_in_a_cell(home):
+    (home / "raw/inbox").mkdir(parents=True)
+    (home / "raw/inbox/crm.csv").write_text("id,contact\nr-1,José Müller\nr-2,Savannah\n")
+    return lambda: (home / "raw/inbox/crm.csv").read_text() == "id,contact\nr-2,Savannah\n"
+
+
+def _parquet(home):
+    (home / "raw/inbox").mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["r-1", "r-2"], "text": ["José Müller", "Zoë"]}), home / "raw/inbox/crm.parquet")
+    return lambda: pq.read_table(home / "raw/inbox/crm.parquet").column("id").to_pylist() == ["r-2"]
+
+
+def _markdown(home):
+    (home / "raw/kb").mkdir(parents=True)
+    (home / "raw/kb/team.md").write_text("Ask José Müller's team.\n")
+    return lambda: (home / "raw/kb/team.md").read_text() == "Ask [erased]'s team.\n"
+
+
+@pytest.mark.parametrize("setup", [_latin1_csv, _linked_file, _value_in_a_cell, _parquet, _markdown])
+def test_each_finding_alone(homes, capsys, setup):
+    """One home per auditor's finding, so each fails on its own: a Latin-1 CSV (traceback), a
+    linked file (replaced by an empty file, the target kept the record), a value in a CSV cell
+    (not matched), Parquet and Markdown (never scanned)."""
+    erased = setup(homes)
+    assert cli.main(["forget", "--value", "José Müller"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert erased() and summary["files_rewritten"] == 1
+
+
+def test_a_value_is_not_found_inside_a_longer_word(homes, capsys):
+    (homes / "raw/inbox").mkdir(parents=True)
+    rows = [chat("r-1", "Anna's ticket"), chat("r-2", "Savannah's ticket")]
+    (homes / "raw/inbox/batch.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert cli.main(["forget", "--value", "Anna"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["records_removed"] == 1
+    assert [r["id"] for r in read_jsonl(homes / "raw/inbox/batch.jsonl")] == ["r-2"]
+    assert "anna" not in suppression_path().read_text().casefold()
