@@ -30,26 +30,34 @@ _LATIN_ALPHABETS = ("Basic Latin", "Latin", "Control character", "General Punctu
                     "Letterlike Symbols")
 
 
+_UNDECODED = re.compile("[\udc80-\udcff]")  # how surrogateescape shows a byte UTF-8 cannot decode
+_UTF8_LETTER = re.compile("[^\x00-\x7f\udc80-\udcff]")  # a multi-byte sequence that did decode
+
+
 def text_encoding(path: Path) -> tuple[str, str]:
     """(encoding, errors) that reads `path` and writes it back byte for byte outside what changed.
-    UTF-8 (as ingestion reads it) when the file is valid UTF-8, a BOM's encoding when it has one;
-    otherwise a legacy file: charset-normalizer's guess when it recognises a non-Latin script
-    (Cyrillic, Greek...), else Windows-1252, the encoding of most Western legacy exports, whose
-    accented letters Latin-1 shares; Latin-1 itself, which decodes every byte, if 1252 cannot."""
+    UTF-8 (as ingestion reads it) when the file is valid UTF-8 or mostly so (more valid multi-byte
+    sequences than broken bytes), a BOM's encoding when it has one; otherwise a legacy file:
+    charset-normalizer's guess when it recognises a non-Latin script (Cyrillic, Greek...), else
+    Windows-1252, the encoding of most Western legacy exports, whose accented letters Latin-1
+    shares; Latin-1 itself, which decodes every byte, if 1252 cannot."""
     with open(path, "rb") as fh:
         head = fh.read(4)
         for bom, name in _BOMS:
             if head.startswith(bom):
                 return name, "strict"
         fh.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while block := fh.read(1 << 20):
-                decoder.decode(block)
-            decoder.decode(b"", final=True)
-            return "utf-8", "strict"
-        except UnicodeDecodeError:
-            pass
+        decoder, bad, wide = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape"), 0, 0
+        while block := fh.read(1 << 20):
+            text = decoder.decode(block)
+            bad, wide = bad + len(_UNDECODED.findall(text)), wide + len(_UTF8_LETTER.findall(text))
+        bad += len(_UNDECODED.findall(decoder.decode(b"", final=True)))
+    if not bad:
+        return "utf-8", "strict"
+    # UTF-8 with a few broken bytes (a cut-off export) keeps them as they are; a legacy file's
+    # letters only now and then pair up into a valid sequence ("Ш" "і" in Windows-1251)
+    if wide > bad:
+        return "utf-8", "surrogateescape"
     import charset_normalizer
 
     best = charset_normalizer.from_path(path).best()

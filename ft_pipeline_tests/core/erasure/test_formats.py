@@ -92,9 +92,20 @@ def test_markdown_in_the_raw_zone_redacted_outside_trimmed(tmp_path):
     ("utf-8-sig", "id,t\nr-1,Grüße\n"),
     ("utf-16", "id,t\nr-1,Grüße\n"),
     ("cp1251", "id,t\nr-1,Привет Анна, как дела у тебя сегодня\nr-2,Хорошо спасибо, до встречи завтра\n"),
+    ("cp1251", "id,t\nr-1,Шість років у Києві, і все гаразд сьогодні\nr-2,Дякую, побачимося завтра в офісі\n"),
 ])
 def test_text_encoding_reads_what_was_written(tmp_path, encoding, text):
     path = tmp_path / "f.csv"
     path.write_bytes(text.encode(encoding))
     found, _ = formats.text_encoding(path)
     assert path.read_bytes().decode(found) == text
+
+
+def test_utf8_with_a_broken_byte_keeps_it_and_still_finds_accented_values(tmp_path):
+    path = tmp_path / "inbox.jsonl"
+    lines = [json.dumps({"id": "r-1", "t": "José Müller"}, ensure_ascii=False).encode() + b"\n",
+             b'{"id": "r-2", "t": "cut \xff off"}\n']
+    path.write_bytes(b"".join(lines))
+    assert formats.text_encoding(path) == ("utf-8", "surrogateescape")
+    assert formats.filter_jsonl(path, Suppression.request(values=["josé müller"]).matches, write=True) == (1, ["r-1"])
+    assert path.read_bytes() == lines[1]
