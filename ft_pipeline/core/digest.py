@@ -46,6 +46,22 @@ def keyed_digest(value: str, purpose: str = "") -> str:
     return hmac.new(_home_key(_key_path()), message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def keyed_digester(purpose: str = ""):
+    """`keyed_digest` for many values under one purpose: the key is read once and the HMAC state
+    copied per value (ingestion digests every n-gram window of every record: ~1 µs each, not the
+    ~100 µs of finding the key again per call)."""
+    import hmac
+
+    state = hmac.new(_home_key(_key_path()), (f"{purpose}\0" if purpose else "").encode("utf-8"), hashlib.sha256)
+
+    def digest(value: str) -> str:
+        h = state.copy()
+        h.update(str(value).encode("utf-8"))
+        return h.hexdigest()
+
+    return digest
+
+
 def _key_path() -> Path:
     from ft_pipeline.core.paths import raw_zone
 

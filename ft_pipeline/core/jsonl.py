@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import IO, Any, Iterator, TextIO
 
 from ft_pipeline.core.digest import sha256_file  # noqa: F401  (re-exported: the hash of a written file)
 
@@ -21,13 +21,14 @@ def dumps(obj: Any) -> str:
 
 
 @contextlib.contextmanager
-def atomic_text(path: str | os.PathLike) -> Iterator[TextIO]:
-    """Yields a text handle to a temp file that replaces `path` only if the block succeeds."""
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Yields a handle (`mode`, open's keywords) to a temp file that replaces `path` only if the
+    block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -36,6 +37,13 @@ def atomic_text(path: str | os.PathLike) -> Iterator[TextIO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_text(path: str | os.PathLike, encoding: str = "utf-8", errors: str = "strict",
+                newline: str | None = "\n") -> contextlib.AbstractContextManager[TextIO]:
+    """A text handle to a temp file that replaces `path` only if the block succeeds (a file
+    rewritten in place keeps its own encoding and line endings through the keywords)."""
+    return atomic_open(path, "w", encoding=encoding, errors=errors, newline=newline)
 
 
 class JsonlWriter:

@@ -15,11 +15,10 @@ import os
 import pickle
 import shutil
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
-from ft_pipeline.core.data.suppression import record_id
 from ft_pipeline.core.digest import TRAINED, keyed_digest
-from ft_pipeline.core.jsonl import atomic_text
+from ft_pipeline.core.erasure.formats import SUFFIXES
 
 
 class ErasureError(ValueError):
@@ -27,7 +26,6 @@ class ErasureError(ValueError):
 
 
 PICKLE_START = b"\x80"  # every pickle of protocol 2 or later opens with the PROTO opcode
-RECORD_SUFFIXES = (".jsonl", ".csv")
 
 
 def outside_ids(ids: set[str]) -> set[str]:
@@ -51,49 +49,42 @@ def kind_of(path: Path, home: Path) -> str:
     return "/".join(parts[:-1]) or parts[0]
 
 
-def record_files(root: Path, skip: tuple[Path, ...] = ()) -> Iterator[Path]:
-    """Every JSONL and CSV file under `root`, in a stable order, except under the `skip` folders."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if Path(folder, d) not in skip)
-        for name in sorted(files):
-            if name.endswith(RECORD_SUFFIXES) and not name.startswith("."):
-                yield Path(folder, name)
+def record_files(home: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
+    """Every JSONL, CSV, Parquet and Markdown file under `home` (the `skip` folders left out), in
+    a stable order, each file once, as its real path. Symbolic links to files and folders are
+    followed: the target is what holds the records and what gets rewritten (replacing the link
+    would leave the target holding them). A link that leads outside `home` raises ErasureError
+    naming it, before anything is changed: erasure writes nowhere but the home."""
+    home = Path(os.path.realpath(home))
+    skip = tuple(Path(os.path.realpath(s)) for s in skip)
+    found: dict[Path, None] = {}
+    folders: set[Path] = set()
+
+    def walk(folder: Path) -> None:
+        real = Path(os.path.realpath(folder))
+        if real in folders or _under(real, skip):
+            return
+        folders.add(real)  # a link back to a folder already walked (a loop) is walked once
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            path = Path(entry.path)
+            target = Path(os.path.realpath(path))
+            is_dir = entry.is_dir()  # follows links; a dangling link is neither and holds nothing
+            if not (is_dir or (entry.is_file() and entry.name.endswith(SUFFIXES) and not entry.name.startswith("."))):
+                continue
+            if entry.is_symlink() and not _under(target, (home,)):
+                raise ErasureError(f"{path.relative_to(home)}: a symbolic link to outside $FT_PIPELINE_HOME; erasure "
+                                   "writes only inside it: replace the link by the file it points to, or remove it")
+            if is_dir:
+                walk(path)
+            elif not _under(target, skip):
+                found.setdefault(target)
+
+    walk(home)
+    return list(found)
 
 
-def _json_lines(path: Path) -> Iterator[tuple[str, object]]:
-    """(line, parsed) of every line; a line that is not JSON comes as its text (a raw-zone line
-    kept as it came), a blank one as None."""
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        for line in fh:
-            try:
-                yield line, json.loads(line) if line.strip() else None
-            except json.JSONDecodeError:
-                yield line, line
-
-
-def filter_jsonl(path: Path, matches: Callable[[object], bool], write: bool = False) -> tuple[int, list[str]]:
-    """(lines `matches` accepts, their ids); with `write`, the file is rewritten without them.
-    Two streaming passes (count, then copy the rest) keep memory flat whatever the file's size."""
-    dropped = [record_id(obj) or "" for _, obj in _json_lines(path) if obj is not None and matches(obj)]
-    if write and dropped:
-        with atomic_text(path) as out:
-            out.reconfigure(errors="surrogateescape")
-            out.writelines(line for line, obj in _json_lines(path) if obj is None or not matches(obj))
-    return len(dropped), dropped
-
-
-def filter_csv(path: Path, ids: set[str], write: bool = False) -> int:
-    """Rows of a CSV with an `id` column whose id is in `ids`; with `write`, rewritten without them."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        fields = list(reader.fieldnames or [])
-        dropped = sum(row["id"] in ids for row in reader) if "id" in fields else 0
-    if write and dropped:
-        with open(path, encoding="utf-8", newline="") as fh, atomic_text(path) as out:
-            writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
-            writer.writeheader()
-            writer.writerows(row for row in csv.DictReader(fh) if row["id"] not in ids)
-    return dropped
+def _under(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or root in path.parents for root in roots)
 
 
 def scrub_value(obj, ids: set[str]) -> tuple[object, int]:

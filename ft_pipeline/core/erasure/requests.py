@@ -1,7 +1,10 @@
 """Right to erasure: a person's records removed from every copy, models trained on them marked.
 
-- The suppression list (raw zone, since it holds identifying values) is what ingestion consults,
-  so a retrain from the original source cannot bring an erased record back.
+- The suppression list (keyed digests of the ids and of each value's tokens) is what ingestion
+  consults, so a retrain from the original source cannot bring an erased record back.
+- Files are read by format (JSONL, CSV, Parquet, Markdown) in their own encoding; a value matches
+  as whole tokens; a link is followed to its target inside the home, and one leading outside it
+  refuses the whole request before anything changes.
 - A request is planned first, read-only: the raw-zone lines that match its ids or values (which
   gives the ids of the records they identify), then every derived file, stored asset value (local
   and S3), datasets cache and model version that holds one of those ids. The plan goes to the
@@ -16,6 +19,7 @@
 """
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import uuid
@@ -25,9 +29,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ft_pipeline.core import paths
-from ft_pipeline.core.data.suppression import (Suppression, suppression_entries, erased_digests, erasure_dir,
-                                               erasure_lock, erasure_log, log_path, suppression_path)
-from ft_pipeline.core.erasure import copies, marks
+from ft_pipeline.core.data.suppression import (Suppression, add_entries, entries_for, erased_digests, erasure_dir,
+                                               erasure_lock, erasure_log, log_path, suppression_entries, tokens)
+from ft_pipeline.core.erasure import copies, formats, marks
 from ft_pipeline.core.erasure import s3 as erasure_s3
 from ft_pipeline.core.erasure.copies import ErasureError
 from ft_pipeline.core.jsonl import atomic_text
@@ -36,12 +40,16 @@ MIN_VALUE_CHARS = 4  # "li" or "an" would erase half the corpus; an email, phone
 
 
 def criteria(ids: Iterable[str] = (), values: Iterable[str] = ()) -> dict:
-    """The request's criteria, normalised (so the same request spelled twice is the same request)."""
-    ids, values = [str(i).strip() for i in ids], [str(v).strip().casefold() for v in values]
+    """The request's criteria, normalised (so the same request spelled twice is the same request):
+    a value as the tokens it is matched by, casefolded and joined by one space."""
+    ids, given = [str(i).strip() for i in ids], [str(v).strip() for v in values]
     if any(not i for i in ids):
         raise ErasureError("--id must not be blank")
-    if any(not v for v in values):
+    if any(not v for v in given):
         raise ErasureError("--value must not be blank")
+    values = [" ".join(tokens(v)) for v in given]
+    if any(not v for v in values):
+        raise ErasureError("--value must hold a letter or digit: it is matched as whole words")
     if any(len(v) < MIN_VALUE_CHARS for v in values):
         raise ErasureError(f"a --value under {MIN_VALUE_CHARS} characters would match unrelated records; "
                            "give a full email address, phone number or name")
@@ -83,19 +91,23 @@ def forget(ids: Iterable[str] = (), values: Iterable[str] = (), *, stores: Store
 def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
     """Every copy the request must reach, found without changing anything; None if none is left."""
     home, raw = paths.pipeline_home(), paths.raw_zone()
-    present = {(e["kind"], e["value"].casefold()) for e in suppression_entries()}
-    new_suppression = [(k, v) for k in ("id", "value") for v in wanted[f"{k}s"] if (k, v.casefold()) not in present]
-    request = Suppression(set(wanted["ids"]), list(wanted["values"]))
+    present = {(e["kind"], e["digest"]) for e in suppression_entries()}
+    new_suppression = [e for e in entries_for(wanted["ids"], wanted["values"], "") if (e["kind"], e["digest"]) not in present]
+    request = Suppression.request(wanted["ids"], wanted["values"])
     files, ids = [], set(wanted["ids"])
-    for path in copies.record_files(raw, skip=(erasure_dir(),)):
-        n, found = _filter(path, request.matches, ids, write=False)
-        if n:
-            files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": n, "raw": True})
-            ids.update(i for i in found if i)
-    skip = (raw, home / "audit", home / "registry", paths.datasets_cache())
+    # Raw-zone files first: their matches give the ids every derived copy is then found by. A
+    # file reached through a link counts once, under its own path, which is what is rewritten.
+    found = copies.record_files(home, skip=(erasure_dir(), home / "audit", home / "registry", paths.datasets_cache()))
+    in_raw = [p for p in found if raw in p.parents]
+    for path in in_raw:
+        n, hit = _filter(path, request, ids, raw=True, write=False)
+        if n:  # Markdown keeps its text with each value replaced: occurrences, not records
+            unit = "occurrences" if path.suffix.lower() == ".md" else "records"
+            files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": 0, unit: n, "raw": True})
+            ids.update(i for i in hit if i)
     derived = copies.outside_ids(ids)
-    for path in copies.record_files(home, skip=skip):
-        n, _ = _filter(path, _has_id(derived), derived, write=False)
+    for path in (p for p in found if raw not in p.parents):
+        n, _ = _filter(path, request, derived, raw=False, write=False)
         if n:
             files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": n, "raw": False})
     values = []
@@ -123,12 +135,11 @@ def _execute(journal: dict, status: str, after) -> dict:
     fully rewritten, and skips a copy already rewritten, so a rerun after a crash completes it."""
     ids = set(journal["ids"])
     derived = copies.outside_ids(ids)
-    request = Suppression(ids, list(journal["criteria"]["values"]))
+    request = Suppression.request(ids, journal["criteria"]["values"])
     _add_suppression(journal)
     for f in journal["files"]:
         if Path(f["path"]).exists():  # a run folder deleted since holds nothing any more
-            matches, within = (request.matches, ids) if f["raw"] else (_has_id(derived), derived)
-            _filter(Path(f["path"]), matches, within, write=True)
+            _filter(Path(f["path"]), request, ids if f["raw"] else derived, raw=f["raw"], write=True)
     store = erasure_s3.S3Store(**journal["s3"]) if journal.get("s3") else None
     for v in journal["values"]:
         if "key" in v:
@@ -167,6 +178,7 @@ def _summary(journal: dict) -> dict:
     return {
         "request_id": journal["request_id"], "at": journal["at"], "criteria": _counts(journal["criteria"]),
         "records_removed": sum(f["records"] for f in raw), "records_erased": len(journal["ids"]),
+        "occurrences_redacted": sum(f.get("occurrences", 0) for f in raw),
         "files_rewritten": len(journal["files"]), "files": per_kind(journal["files"], "files"),
         "stored_values": per_kind(journal["values"], "objects"), "caches_cleared": len(journal["caches"]),
         "models_marked": [f"{m['name']}/{m['version']}" for m in journal["models"] if m["hits"]],
@@ -185,10 +197,23 @@ def _has_id(ids: set[str]):
     return lambda obj: isinstance(obj, dict) and str(obj.get("id")) in ids
 
 
-def _filter(path: Path, matches, ids: set[str], write: bool) -> tuple[int, list[str]]:
-    if path.suffix == ".csv":
-        return copies.filter_csv(path, ids, write), []
-    return copies.filter_jsonl(path, matches, write)
+def _filter(path: Path, request: Suppression, ids: set[str], raw: bool, write: bool) -> tuple[int, list[str]]:
+    """What one file holds of the request, by its format; rewritten with `write`. In the raw zone
+    a row goes when it names an id or a value (Markdown: each value becomes `[erased]`); outside
+    it, when it carries one of the records' ids as copies there hold them (`ids`)."""
+    suffix = path.suffix.lower()
+    if suffix == ".md":
+        if raw:
+            return formats.redact_markdown(path, request.spans, write), []
+        return formats.drop_markdown_lines(path, formats.id_lines(ids), write), []
+    matches = request.matches if raw else _has_id(ids)
+    reader = {".csv": formats.filter_csv, ".parquet": formats.filter_parquet}.get(suffix, formats.filter_jsonl)
+    try:
+        return reader(path, matches, write)
+    except (OSError, ValueError, csv.Error) as exc:  # pyarrow's errors are OSError / ValueError subclasses
+        home = paths.pipeline_home()
+        raise ErasureError(f"{path.relative_to(home) if home in path.parents else path.name}: "
+                           f"cannot be read as {suffix[1:]} ({type(exc).__name__})") from None
 
 
 def _registry() -> Path:
@@ -196,13 +221,9 @@ def _registry() -> Path:
 
 
 def _add_suppression(journal: dict) -> None:
-    entries = suppression_entries()
-    present = {(e["kind"], e["value"].casefold()) for e in entries}
-    new = [{"request_id": journal["request_id"], "kind": kind, "value": value}
-           for kind in ("id", "value") for value in journal["criteria"][f"{kind}s"] if (kind, value.casefold()) not in present]
-    if new:
-        with atomic_text(suppression_path()) as fh:
-            fh.writelines(json.dumps(e) + "\n" for e in entries + new)
+    """Keyed digests of the request's ids and values join the list ingestion consults (the values
+    themselves stay in the request's journal only)."""
+    add_entries(entries_for(journal["criteria"]["ids"], journal["criteria"]["values"], journal["request_id"]))
 
 
 def _journal_path(request_id: str) -> Path:

@@ -62,3 +62,32 @@ def build_home(home: Path) -> dict:
         registry.publish(root, "m", staging)
     registry.set_current(root, "m", "v1")
     return {"values": values, "root": root}
+
+
+def build_formats_home(home: Path) -> dict:
+    """A home holding "Anna" (record r-anna) and "José Müller" (r-jose) in every format and through
+    links, beside a "Savannah" (r-sav) who must stay: JSONL, a Latin-1 CSV, Parquet, Markdown in
+    and outside the raw zone, a linked file and a linked folder (each target also reached directly)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = home / "raw"
+    _write_jsonl(raw / "raw_dataset/run1/records.jsonl",
+                 [chat("r-anna", "this is anna."), chat("r-sav", "Savannah here"), chat("r-b", "card lost")])
+    _write_jsonl(raw / "store/kept.jsonl", [chat("r-kept", "Anna's second ticket"), chat("r-c", "claim status")])
+    (raw / "inbox").mkdir(parents=True)
+    (raw / "inbox/kept-link.jsonl").symlink_to(raw / "store/kept.jsonl")
+    (raw / "inbox/legacy.csv").write_bytes(
+        "id,name,note\r\nr-jose,José Müller,café\r\nr-zoe,Zoë,merci\r\n".encode("latin-1"))
+    pq.write_table(pa.table({"id": ["p-anna", "p-sav"], "text": ["Anna called", "Savannah called"]}),
+                   raw / "inbox/crm.parquet")
+    (raw / "kb").mkdir()
+    (raw / "kb/contacts.md").write_text("# Contacts\nAsk Anna, or Savannah.\n")
+    derived = {"r-anna": "this is <NAME_1>.", "r-sav": "<NAME_2> here", "r-kept": "<NAME_1>'s second ticket"}
+    _write_jsonl(home / "data/archive/run2/redacted.jsonl", [chat(keyed_digest(i), t) for i, t in derived.items()])
+    (home / "data/redacted_dataset").mkdir(parents=True)
+    (home / "data/redacted_dataset/run2").symlink_to(home / "data/archive/run2", target_is_directory=True)
+    report = home / "reports/bias_report/run3/report.md"
+    report.parent.mkdir(parents=True)
+    report.write_text("| id | group |\n" + "".join(f"| {keyed_digest(i)} | g |\n" for i in ("r-anna", "r-sav", "r-c")))
+    return {"link": raw / "inbox/kept-link.jsonl", "folder_link": home / "data/redacted_dataset/run2"}
