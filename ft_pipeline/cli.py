@@ -137,11 +137,11 @@ def _from_cwd(path: str) -> str:
 
 
 def cmd_demo(args) -> int:
-    """`run` on the bundled demo: its records and its task file."""
-    args.sources, args.task = [DEMO_SOURCE], DEMO_TASK
-    for name in ("method", "preset", "max_steps", "max_examples", "base_model", "override_fit"):
-        setattr(args, name, getattr(args, name, None))
-    return cmd_run(args)
+    """`run` on the bundled demo: its records and its task file, with every other option of `run`
+    at its default (parsed by run's own parser, so an option added to `run` is never missing here)."""
+    run = build_parser().parse_args(["run", DEMO_SOURCE, "--task", DEMO_TASK])
+    run.command = args.command
+    return cmd_run(run)
 
 
 def build_parser() -> argparse.ArgumentParser:
