@@ -147,7 +147,9 @@ def _execute(journal: dict, status: str, after) -> dict:
     summary["current_trained_on_erased_data"] = [f"{c['name']}/{c['version']}" for c in current]
     if after is not None:
         rewritten = [f["path"] for f in journal["files"] if f["raw"]]  # raw-zone paths: never logged
-        summary.update(after({**summary, "rewritten_paths": rewritten, "tainted": current}) or {})
+        # ids and values let `after` find them in Dagster's own records; only what it returns is kept
+        found = {"ids": journal["ids"], "values": journal["criteria"]["values"]}
+        summary.update(after({**summary, **found, "rewritten_paths": rewritten, "tainted": current}) or {})
     _record(summary)
     journal["state"] = "done"
     _write_journal(journal)
