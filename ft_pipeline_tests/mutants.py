@@ -286,6 +286,18 @@ MUTANTS = [
     Mutant("live rollout steps shown again on every tick", "ft_pipeline/defs/serving/rollout.py",
            '            seen[f"{name}/{version}"] = len(steps)', '            seen[f"{name}/{version}"] = 0',
            (T + "defs/test_rollout_asset.py::test_the_steps_of_a_live_rollout_show_on_the_rollout_asset",)),
+    Mutant("stored values unpickled as they come", "ft_pipeline/core/erasure/stored_values.py",
+           "return _DataOnly(io.BytesIO(data)).load()", "return pickle.loads(data)",
+           (T + "core/erasure/test_stored_values.py",
+            T + "cli/test_erasure_dagster_cli.py::test_a_planted_pickle_is_refused_by_forget_and_never_run")),
+    Mutant("forget leaves the SQLite index's copies of asset events", "ft_pipeline/defs/release/erasure_dagster.py",
+           "        yield from ((s, False) for s in shards)\n    yield None, True",
+           "        yield from ((s, False) for s in shards)\n        return\n    yield None, True",
+           (T + "cli/test_erasure_dagster_cli.py::test_forget_rewrites_dagster_records_and_their_bytes_are_gone",)),
+    Mutant("forget leaves compute logs as they were", "ft_pipeline/defs/release/erasure_dagster.py",
+           "if name.endswith(LOG_SUFFIXES) and scrub_text_file(path, mentions, write=True):",
+           "if name.endswith(LOG_SUFFIXES) and scrub_text_file(path, mentions, write=False):",
+           (T + "cli/test_erasure_dagster_cli.py::test_forget_rewrites_dagster_records_and_their_bytes_are_gone",)),
 ]
 
 

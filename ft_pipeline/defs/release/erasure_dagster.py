@@ -8,8 +8,9 @@ the run, its events and their metadata still load; only the mention is gone. It 
 event log storage's own SQLAlchemy connections, so SQLite (a database per run plus the index that
 mirrors asset events) and PostgreSQL (dagster-postgres, one database) take the same path.
 
-SQLite keeps a rewritten row's old bytes in free pages and in its write-ahead log, so each SQLite
-database that changed is vacuumed and its log truncated: afterwards the file no longer holds them.
+SQLite may keep a rewritten row's old bytes in free space and in its write-ahead log (whether it
+zeroes freed space depends on how it was built), so the rewrite runs with secure_delete on, and
+each SQLite database that changed is vacuumed and its log truncated: the files no longer hold them.
 PostgreSQL keeps old row versions until its vacuum reclaims them; `VACUUM FULL event_logs` (an
 operator's step: it locks the table) rewrites the table without them.
 
@@ -74,6 +75,8 @@ def scrub_event_log(storage, mentions: Mentions) -> tuple[set[str], int]:
     for shard, is_index in _shards(storage):
         connect = storage.index_connection if is_index else (lambda s=shard: storage.run_connection(s))
         with connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA secure_delete = ON")  # freed space is zeroed, whatever the build
             changed = _scrub_tables(conn, mentions, runs)
             vacuum = changed and conn.dialect.name == "sqlite"
         if vacuum:
