@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 
 from ft_pipeline.core.digest import keyed_digest
-from ft_pipeline.core.erasure.mentions import ERASED
-from ft_pipeline.defs.release.erasure_dagster import scrub_dagster_records
+from ft_pipeline.core.erasure.mentions import ERASED, Mentions
+from ft_pipeline.defs.release.erasure_dagster import DagsterRecordsError, scrub_compute_logs, scrub_dagster_records
 from ft_pipeline_tests.conftest import REPO
 from ft_pipeline_tests.e2e.test_postgres import postgres_server  # noqa: F401 (the fixture)
 
@@ -78,3 +78,16 @@ def test_postgres_storage_takes_the_same_path(ft_home, postgres_server, tmp_path
     with dg.DagsterInstance.get() as instance:
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
         _check(instance, _events(instance, canary), canary)
+
+
+def test_compute_logs_kept_elsewhere_stop_the_request_in_one_line(tmp_path):
+    """A compute log manager that keeps logs off the instance's folder (S3, Azure, GCS) is refused,
+    not skipped in silence; one that keeps none has nothing to rewrite."""
+    from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
+
+    class ElsewhereComputeLogManager:
+        pass
+
+    with pytest.raises(DagsterRecordsError, match="^compute logs in ElsewhereComputeLogManager are not local files"):
+        scrub_compute_logs(ElsewhereComputeLogManager(), Mentions(["r-a"]))
+    assert scrub_compute_logs(NoOpComputeLogManager(), Mentions(["r-a"])) == (set(), 0)

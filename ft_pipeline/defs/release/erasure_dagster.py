@@ -23,13 +23,6 @@ import os
 from pathlib import Path
 
 import dagster as dg
-import sqlalchemy as db
-from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import (AssetCheckExecutionsTable, AssetEventTagsTable, AssetKeyTable,
-                                                    SqlEventLogStorageTable)
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
-from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
-from dagster._serdes import deserialize_value
 
 from ft_pipeline.core.erasure import copies
 from ft_pipeline.core.erasure.copies import ErasureError
@@ -38,16 +31,23 @@ from ft_pipeline.core.erasure.mentions import Mentions, scrub_serialized, scrub_
 RUNLESS = ""  # the run id of events reported outside a run (report_runless_asset_event)
 LOG_SUFFIXES = (".out", ".err", ".out.partial", ".err.partial")  # LocalComputeLogManager's files
 
-# Every column of the event log storage that holds an event or text taken from one:
-# (table, text column, whether it is a whole serialized EventLogEntry).
-COLUMNS = (
-    (SqlEventLogStorageTable, "event", True),
-    (AssetCheckExecutionsTable, "evaluation_event", True),
-    (AssetKeyTable, "last_materialization", False),
-    (AssetKeyTable, "asset_details", False),
-    (AssetKeyTable, "cached_status_data", False),
-    (AssetEventTagsTable, "value", False),
-)
+
+def _columns() -> tuple:
+    """Every column of the event log storage that holds an event or text taken from one:
+    (table, text column, whether it is a whole serialized EventLogEntry). Imported here, not at
+    the top: the storage schema pulls in SQLAlchemy and alembic, and loading the definitions
+    must stay fast."""
+    from dagster._core.storage.event_log.schema import (AssetCheckExecutionsTable, AssetEventTagsTable,
+                                                        AssetKeyTable, SqlEventLogStorageTable)
+
+    return (
+        (SqlEventLogStorageTable, "event", True),
+        (AssetCheckExecutionsTable, "evaluation_event", True),
+        (AssetKeyTable, "last_materialization", False),
+        (AssetKeyTable, "asset_details", False),
+        (AssetKeyTable, "cached_status_data", False),
+        (AssetEventTagsTable, "value", False),
+    )
 
 
 class DagsterRecordsError(ErasureError):
@@ -68,13 +68,18 @@ def scrub_dagster_records(instance: dg.DagsterInstance, ids, values) -> dict:
 def scrub_event_log(storage, mentions: Mentions) -> tuple[set[str], int]:
     """(runs whose events changed, events rewritten). A SQLite index row mirrors a run's asset
     event: it is rewritten too, but the event counts once."""
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+
     if not isinstance(storage, SqlEventLogStorage):
         raise DagsterRecordsError(f"the event log storage {type(storage).__name__} is not SQL: "
                                   "erasure cannot reach its records")
     runs, events = set(), 0
     for shard, is_index in _shards(storage):
         connect = storage.index_connection if is_index else (lambda s=shard: storage.run_connection(s))
-        with connect() as conn:
+        # In one transaction per database (dagster-postgres's plain connections autocommit): a
+        # database is rewritten whole or not at all, and its rows can stream through a cursor.
+        transaction = storage.index_transaction if is_index else connect
+        with transaction() as conn:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA secure_delete = ON")  # freed space is zeroed, whatever the build
             changed = _scrub_tables(conn, mentions, runs)
@@ -88,7 +93,7 @@ def scrub_event_log(storage, mentions: Mentions) -> tuple[set[str], int]:
     return runs, events
 
 
-def _shards(storage: SqlEventLogStorage):
+def _shards(storage):
     """(shard, is the index) of every database the storage keeps: one per run and the runless
     events (SQLite: get_all_run_ids lists neither hidden `.db`), then the index; or one database."""
     if storage.is_run_sharded:
@@ -102,15 +107,18 @@ def _shards(storage: SqlEventLogStorage):
 def _scrub_tables(conn, mentions: Mentions, runs: set[str]) -> dict:
     """Rewrites every column in COLUMNS on one connection; {column: rows changed}, and the run ids
     of the rows changed added to `runs`. All rows of a table are checked before any is written."""
+    import sqlalchemy as db
+
     tables = set(db.inspect(conn).get_table_names())
     changed: dict[str, int] = {}
-    for table, name, is_event in COLUMNS:
+    for table, name, is_event in _columns():
         if table.name not in tables:
             continue
         column, run_id = table.c[name], table.c.get("run_id")
         selected = [table.c.id, column] + ([run_id] if run_id is not None else [])
         updates = []
-        for row in conn.execute(db.select(*selected).where(column.is_not(None))):
+        # yield_per streams the rows (a server-side cursor on PostgreSQL): memory stays flat
+        for row in conn.execute(db.select(*selected).where(column.is_not(None)).execution_options(yield_per=500)):
             new = scrub_serialized(row[1], mentions)
             if new is None:
                 continue
@@ -127,6 +135,9 @@ def _scrub_tables(conn, mentions: Mentions, runs: set[str]) -> dict:
 
 
 def _must_load(text: str, table: str, row_id: int) -> None:
+    from dagster._core.events.log import EventLogEntry
+    from dagster._serdes import deserialize_value
+
     try:
         deserialize_value(text, EventLogEntry)
     except Exception as exc:
@@ -138,7 +149,10 @@ def scrub_compute_logs(manager, mentions: Mentions) -> tuple[set[str], int]:
     """(runs whose compute logs changed, files rewritten). Files live at
     <base>/<run id>/compute_logs/<key>.out|.err; a log manager that keeps them elsewhere (S3,
     Azure, GCS) is not this instance's folder and is refused rather than skipped in silence."""
-    if manager is None:
+    from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+    from dagster._core.storage.noop_compute_log_manager import NoOpComputeLogManager
+
+    if manager is None or isinstance(manager, NoOpComputeLogManager):  # it keeps no logs
         return set(), 0
     if not isinstance(manager, LocalComputeLogManager):
         raise DagsterRecordsError(f"compute logs in {type(manager).__name__} are not local files: "
