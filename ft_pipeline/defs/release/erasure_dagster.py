@@ -83,7 +83,7 @@ def scrub_event_log(storage, mentions: Mentions) -> tuple[set[str], int]:
             if conn.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA secure_delete = ON")  # freed space is zeroed, whatever the build
             changed = _scrub_tables(conn, mentions, runs)
-            vacuum = changed and conn.dialect.name == "sqlite"
+            vacuum = bool(changed) and conn.dialect.name == "sqlite"
         if vacuum:
             with connect() as conn:  # a fresh connection: SQLite cannot vacuum inside a transaction
                 conn.exec_driver_sql("VACUUM")
@@ -105,7 +105,7 @@ def _shards(storage):
 
 
 def _scrub_tables(conn, mentions: Mentions, runs: set[str]) -> dict:
-    """Rewrites every column in COLUMNS on one connection; {column: rows changed}, and the run ids
+    """Rewrites every column of _columns() on one connection; {column: rows changed}, and the run ids
     of the rows changed added to `runs`. All rows of a table are checked before any is written."""
     import sqlalchemy as db
 
