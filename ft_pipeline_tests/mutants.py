@@ -311,6 +311,18 @@ MUTANTS = [
     Mutant("the files an ingest read go to the stored value by their real names", "ft_pipeline/defs/data/assets.py",
            "    summary[\"files\"] = [safe_name(name) for name in summary[\"files\"]]\n", "",
            (T + "defs/test_field_canaries.py::test_no_canary_in_any_file_outside_the_raw_zone",)),
+    Mutant("stored values unpickled as they come", "ft_pipeline/core/erasure/stored_values.py",
+           "return _DataOnly(io.BytesIO(data)).load()", "return pickle.loads(data)",
+           (T + "core/erasure/test_stored_values.py",
+            T + "cli/test_erasure_dagster_cli.py::test_a_planted_pickle_is_refused_by_forget_and_never_run")),
+    Mutant("forget leaves the SQLite index's copies of asset events", "ft_pipeline/defs/release/erasure_dagster.py",
+           "        yield from ((s, False) for s in shards)\n    yield None, True",
+           "        yield from ((s, False) for s in shards)\n        return\n    yield None, True",
+           (T + "cli/test_erasure_dagster_cli.py::test_forget_rewrites_dagster_records_and_their_bytes_are_gone",)),
+    Mutant("forget leaves compute logs as they were", "ft_pipeline/defs/release/erasure_dagster.py",
+           "if name.endswith(LOG_SUFFIXES) and scrub_text_file(path, mentions, write=True):",
+           "if name.endswith(LOG_SUFFIXES) and scrub_text_file(path, mentions, write=False):",
+           (T + "cli/test_erasure_dagster_cli.py::test_forget_rewrites_dagster_records_and_their_bytes_are_gone",)),
 ]
 
 

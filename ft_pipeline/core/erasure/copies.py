@@ -9,10 +9,8 @@ running it twice is harmless: a file already free of the records is left untouch
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
-import pickle
 import shutil
 from pathlib import Path
 from typing import Iterator
@@ -25,7 +23,6 @@ class ErasureError(ValueError):
     """A request that cannot be carried out as given; the message is one line, without values."""
 
 
-PICKLE_START = b"\x80"  # every pickle of protocol 2 or later opens with the PROTO opcode
 
 
 def outside_ids(ids: set[str]) -> set[str]:
@@ -114,67 +111,6 @@ def scrub_value(obj, ids: set[str]) -> tuple[object, int]:
             removed += n
         return type(obj)(items) if isinstance(obj, tuple) else items, removed
     return obj, 0
-
-
-def scrub_bytes(data: bytes, name: str, ids: set[str]) -> tuple[bytes | None, int]:
-    """A stored object's bytes without the erased records: (new bytes or None if unchanged, count).
-    Pickles (the values Dagster's IO managers store) are unpickled, scrubbed and pickled again;
-    JSONL and CSV by their name. Raises ErasureError for a pickle that cannot be read."""
-    if data.startswith(PICKLE_START):
-        try:
-            value = pickle.loads(data)  # our own stored values, from our own bucket or directory
-        except Exception as exc:  # a class that no longer imports, a truncated object
-            raise ErasureError(f"{name}: stored value cannot be read ({type(exc).__name__})") from None
-        scrubbed, removed = scrub_value(value, ids)
-        return (pickle.dumps(scrubbed), removed) if removed else (None, 0)
-    if name.endswith(".jsonl"):
-        lines = data.decode("utf-8", errors="surrogateescape").splitlines(keepends=True)
-        kept = [line for line in lines if _row_id(line) not in ids]
-        removed = len(lines) - len(kept)
-        return ("".join(kept).encode("utf-8", errors="surrogateescape"), removed) if removed else (None, 0)
-    if name.endswith(".csv"):
-        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-        kept = [r for r in rows if r.get("id") not in ids]
-        if len(kept) == len(rows):
-            return None, 0
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows(kept)
-        return out.getvalue().encode("utf-8"), len(rows) - len(kept)
-    return None, 0
-
-
-def _row_id(line: str) -> str | None:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return str(obj.get("id")) if isinstance(obj, dict) else None
-
-
-def stored_values(root: Path) -> Iterator[Path]:
-    """Every pickled value under an IO manager's directory (compute logs and the like are skipped)."""
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(folder, name)
-            with open(path, "rb") as fh:
-                if fh.read(1) == PICKLE_START:
-                    yield path
-
-
-def scrub_stored_value(path: Path, ids: set[str], write: bool = False) -> int:
-    """Erased ids held by one pickled value file; with `write`, it is replaced atomically without them."""
-    new, removed = scrub_bytes(path.read_bytes(), path.name, ids)
-    if write and new is not None:
-        tmp = path.with_name(f".{path.name}.erasure.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(new)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    return removed
 
 
 def value_kind(path: Path, root: Path) -> str:

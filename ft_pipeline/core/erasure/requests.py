@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 from ft_pipeline.core import paths
 from ft_pipeline.core.data.suppression import (Suppression, add_entries, entries_for, erased_digests, erasure_dir,
                                                erasure_lock, erasure_log, log_path, suppression_entries, tokens)
-from ft_pipeline.core.erasure import copies, formats, marks
+from ft_pipeline.core.erasure import copies, formats, marks, stored_values
 from ft_pipeline.core.erasure import s3 as erasure_s3
 from ft_pipeline.core.erasure.copies import ErasureError
 from ft_pipeline.core.jsonl import atomic_text
@@ -112,8 +112,8 @@ def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
             files.append({"path": str(path), "kind": copies.kind_of(path, home), "records": n, "raw": False})
     values = []
     for root in map(Path, stores.value_dirs):
-        for path in copies.stored_values(root) if root.is_dir() else ():
-            n = copies.scrub_stored_value(path, derived)
+        for path in stored_values.stored_values(root) if root.is_dir() else ():
+            n = stored_values.scrub_stored_value(path, derived, root=root)
             if n:
                 values.append({"path": str(path), "kind": copies.value_kind(path, root), "records": n})
     if stores.s3 is not None:
@@ -145,7 +145,7 @@ def _execute(journal: dict, status: str, after) -> dict:
         if "key" in v:
             erasure_s3.scrub(store, v["key"], derived)
         elif Path(v["path"]).exists():
-            copies.scrub_stored_value(Path(v["path"]), derived, write=True)
+            stored_values.scrub_stored_value(Path(v["path"]), derived, write=True)
     for cache in journal["caches"]:
         copies.remove_tree(Path(cache))
     for model in journal["models"]:
@@ -158,7 +158,9 @@ def _execute(journal: dict, status: str, after) -> dict:
     summary["current_trained_on_erased_data"] = [f"{c['name']}/{c['version']}" for c in current]
     if after is not None:
         rewritten = [f["path"] for f in journal["files"] if f["raw"]]  # raw-zone paths: never logged
-        summary.update(after({**summary, "rewritten_paths": rewritten, "tainted": current}) or {})
+        # ids and values let `after` find them in Dagster's own records; only what it returns is kept
+        found = {"ids": journal["ids"], "values": journal["criteria"]["values"]}
+        summary.update(after({**summary, **found, "rewritten_paths": rewritten, "tainted": current}) or {})
     _record(summary)
     journal["state"] = "done"
     _write_journal(journal)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ft_pipeline.core.erasure.copies import scrub_bytes
+from ft_pipeline.core.erasure.stored_values import scrub_bytes
 
 
 @dataclass(frozen=True)

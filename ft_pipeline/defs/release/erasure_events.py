@@ -15,16 +15,19 @@ import dagster as dg
 from ft_pipeline.defs.common import run_dir_path
 from ft_pipeline.defs.data.partitions import RAW_FILES
 from ft_pipeline.defs.release.checks import current_model_not_trained_on_erased_data, erasure_verdict
+from ft_pipeline.defs.release.erasure_dagster import scrub_dagster_records
 
 ERASURE_TAG = "ft_pipeline/erasure"
 RAW = dg.AssetKey("raw_dataset")
 
 
 def report_erasure(instance: dg.DagsterInstance, summary: dict) -> dict:
-    """`summary` as core.erasure.requests.forget hands it to its `after` callback."""
+    """`summary` as core.erasure.requests.forget hands it to its `after` callback. Dagster's own
+    records of the erased ids and values are rewritten first; the events reported here hold neither."""
+    touched = scrub_dagster_records(instance, summary["ids"], summary["values"])
     stale = mark_sources_stale(instance, summary)
     report_current_model_check(instance, summary["request_id"], summary["tainted"])
-    return {"sources_marked_stale": len(stale)}
+    return {"sources_marked_stale": len(stale), **touched}
 
 
 def mark_sources_stale(instance: dg.DagsterInstance, summary: dict) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ft_pipeline.core.erasure import requests as erasure
-from ft_pipeline.core.erasure import copies
+from ft_pipeline.core.erasure import copies, stored_values
 from ft_pipeline.core.erasure.copies import ErasureError
 from ft_pipeline.core.erasure import marks as erasure_marks
 from ft_pipeline.core.release import registry
@@ -64,15 +64,15 @@ def test_scrub_value(value, expected, removed):
     ("x.csv", b"id,text\r\na,hello\r\nb,bye\r\n", b"id,text\r\nb,bye\r\n"),
 ])
 def test_scrub_bytes(name, body, left):
-    new, removed = copies.scrub_bytes(body, name, {"a"})
+    new, removed = stored_values.scrub_bytes(body, name, {"a"})
     assert removed == 1
     assert (pickle.loads(new) if name == "v" else new) == left
-    assert copies.scrub_bytes(new, name, {"a"}) == (None, 0)
+    assert stored_values.scrub_bytes(new, name, {"a"}) == (None, 0)
 
 
 def test_unreadable_stored_value_is_an_error_naming_it():
     with pytest.raises(ErasureError, match="v: stored value cannot be read"):
-        copies.scrub_bytes(b"\x80\x04garbage", "v", {"a"})
+        stored_values.scrub_bytes(b"\x80\x04garbage", "v", {"a"})
 
 
 def snapshot(*roots: Path) -> dict:
