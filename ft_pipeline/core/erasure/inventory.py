@@ -115,7 +115,7 @@ def dagster_home() -> Path | None:
     return Path(env).expanduser().resolve() if env else None
 
 
-def _files(base: Path | None):
+def files(base: Path | None):
     if base is None or not base.is_dir():
         return
     for folder, dirs, files in os.walk(base):
@@ -127,14 +127,14 @@ def _files(base: Path | None):
 def unlisted(ft_home: Path, dh: Path | None) -> list[str]:
     """Every file under the two homes no place lists, as `<root>/<relative path>`."""
     return [f"{root}/{rel}" for root, base in ((FT, ft_home), (DAGSTER, dh))
-            for rel in _files(base) if place_of(root, rel) is None]
+            for rel in files(base) if place_of(root, rel) is None]
 
 
 def scan(ft_home: Path, dh: Path | None) -> dict[str, int]:
     """Files per place under the two homes (every place named, 0 where none is)."""
     counts = {p.name: 0 for p in PLACES}
     for root, base in ((FT, ft_home), (DAGSTER, dh)):
-        for rel in _files(base):
+        for rel in files(base):
             place = place_of(root, rel)
             if place is not None:
                 counts[place.name] += 1
