@@ -2,12 +2,12 @@
 
 A training run's folder (`models/adapter_weights/<run>`, `adapters/<preset>`, or wherever
 `ft-pipeline train --output` pointed inside the home) is recognised by its training_ids.json
-(core/training/manifest.py), written before the trainer starts, so a run killed half-way is
-recognised too. Its checkpoints (`checkpoints/checkpoint-*`, core/training/checkpoints.py) carry no
-manifest of their own: they are judged by their run's. A checkpoint folder whose run has no
-manifest (written by a trainer from before manifests came first) cannot be judged, and a
-checkpoint is only a resume point, so every erasure deletes it: a killed run starts over rather
-than keep a record it might hold. Registry versions are not deleted here (marks.py marks or
+(core/training/manifest.py); adapter_weights writes it before training starts, so a run killed
+half-way is recognised too. Its checkpoints (`checkpoints/checkpoint-*`, core/training/checkpoints.py)
+carry no manifest of their own: they are judged by their run's. A checkpoint folder whose run has
+no manifest (a killed `ft-pipeline train`, which writes it only on success, or an older run) cannot
+be judged, and a checkpoint is only a resume point, so every erasure deletes it: the run starts
+over rather than keep a record it might hold. Registry versions are not deleted here (marks.py marks or
 retires them), nor MLflow's copies (core/tracking mirrors the marks).
 """
 from __future__ import annotations

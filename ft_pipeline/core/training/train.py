@@ -274,12 +274,11 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--max-steps={opts.max_steps}: must be >= 1")
         data = Path(opts.data) if opts.data else pipeline_home() / "export"
         output = Path(opts.output) if opts.output else pipeline_home() / "adapters" / Path(opts.config).stem
-        # The ids it trains on, for erasure (as adapter_weights records them), written before it
-        # starts: a run killed half-way leaves checkpoints that erasure must be able to judge.
+        # The ids it trains on, for erasure (as adapter_weights records them), taken before it starts.
         trained_on = manifest.training_manifest(data, config.method, config.init_adapter) if data.is_dir() else None
+        metrics = train(config, data, output, max_steps=opts.max_steps, progress=True)
         if trained_on and int(os.environ.get("RANK", 0)) == 0:
             manifest.write_training_manifest(output, trained_on)
-        metrics = train(config, data, output, max_steps=opts.max_steps, progress=True)
     except (FileNotFoundError, ValueError) as exc:  # user errors: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
