@@ -72,7 +72,7 @@ def test_every_file_the_pipeline_writes_is_in_the_inventory(promoted):
     pseudonyms = [r["id"] for p in (home / "data" / "jsonl_export").glob("*/*.jsonl") for r in iter_jsonl(p) if "id" in r]
     needles = sorted(set(raw) | set(pseudonyms) | {h.training_target(home)[2]})
     no_eraser = {f"{root}/{rel}" for root, base in ((inventory.FT, home), (inventory.DAGSTER, dh))
-                 for rel in inventory.files(base) if inventory.place_of(root, rel).eraser.startswith("none:")}
+                 for rel in inventory.files(base) if inventory.place_of(root, rel, base).eraser.startswith("none:")}
     holding = {("FT_PIPELINE_HOME/" + f.removeprefix("ft_home/")) if f.startswith("ft_home/") else
                "DAGSTER_HOME/" + f.removeprefix("dh/") for f in h.files_holding(home.parent, needles)}
     assert len(no_eraser) > 10 and len(holding) > 5  # both sides of the check hold something

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ft_pipeline.core.erasure.copies import PICKLE_START
+
 FT, DAGSTER, S3 = "FT_PIPELINE_HOME", "DAGSTER_HOME", "S3"
 E = "ft_pipeline.core.erasure."
 FILTER_JSONL, FILTER_CSV = E + "copies.filter_jsonl", E + "copies.filter_csv"
@@ -27,6 +29,7 @@ class Place:
     pattern: str
     writer: str
     eraser: str  # a dotted function name, or "none: <why it holds no record data>"
+    pickles_only: bool = False  # its eraser reads pickles only: any other file there is unlisted
 
 
 PLACES = (
@@ -76,7 +79,7 @@ PLACES = (
     # the Dagster instance
     Place("compute logs", DAGSTER, "storage/*/compute_logs/**", "every step (stdout, stderr)",
           "none: steps print counts and paths, never a record"),
-    Place("stored values", DAGSTER, "storage/**", "the IO manager", E + "copies.scrub_stored_value"),
+    Place("stored values", DAGSTER, "storage/**", "the IO manager", E + "copies.scrub_stored_value", pickles_only=True),
     Place("event log", DAGSTER, "history/**", "Dagster", "none: metadata is counts, digests of files and paths"),
     Place("schedules and sensor ticks", DAGSTER, "schedules/**", "Dagster", "none: cursors and tick results"),
     Place("instance config", DAGSTER, "*.yaml", "the user", "none: dagster.yaml, workspace.yaml"),
@@ -105,9 +108,16 @@ def _regex(pattern: str) -> re.Pattern:
     return re.compile("".join(out) + r"\Z")
 
 
-def place_of(root: str, relative: str) -> Place | None:
-    """The first place whose pattern matches a path (POSIX, relative to its root)."""
-    return next((p for p in PLACES if p.root == root and _regex(p.pattern).match(relative)), None)
+def place_of(root: str, relative: str, base: Path | None = None) -> Place | None:
+    """The first place whose pattern matches a path (POSIX, relative to its root); with `base`
+    (the root's folder), a place whose eraser reads pickles only takes only pickles."""
+    return next((p for p in PLACES if p.root == root and _regex(p.pattern).match(relative)
+                 and not (p.pickles_only and base is not None and not _pickled(base / relative))), None)
+
+
+def _pickled(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(1) == PICKLE_START
 
 
 def dagster_home() -> Path | None:
@@ -127,7 +137,7 @@ def files(base: Path | None):
 def unlisted(ft_home: Path, dh: Path | None) -> list[str]:
     """Every file under the two homes no place lists, as `<root>/<relative path>`."""
     return [f"{root}/{rel}" for root, base in ((FT, ft_home), (DAGSTER, dh))
-            for rel in files(base) if place_of(root, rel) is None]
+            for rel in files(base) if place_of(root, rel, base) is None]
 
 
 def scan(ft_home: Path, dh: Path | None) -> dict[str, int]:
@@ -135,7 +145,7 @@ def scan(ft_home: Path, dh: Path | None) -> dict[str, int]:
     counts = {p.name: 0 for p in PLACES}
     for root, base in ((FT, ft_home), (DAGSTER, dh)):
         for rel in files(base):
-            place = place_of(root, rel)
+            place = place_of(root, rel, base)
             if place is not None:
                 counts[place.name] += 1
     return counts

@@ -44,5 +44,6 @@ def test_a_file_in_an_unlisted_place_is_reported(tmp_path):
     (ft / "notes").mkdir()
     (ft / "notes/copy.jsonl").write_text("{}\n")  # a new writer nobody told erasure about
     (ft / "data/jsonl_export/run/rows.parquet").write_bytes(b"PAR1")
+    (dh / "storage/rows.parquet").write_bytes(b"PAR1")  # beside the values, but no pickle: their eraser skips it
     assert inventory.unlisted(ft, dh) == ["FT_PIPELINE_HOME/data/jsonl_export/run/rows.parquet",
-                                          "FT_PIPELINE_HOME/notes/copy.jsonl"]
+                                          "FT_PIPELINE_HOME/notes/copy.jsonl", "DAGSTER_HOME/storage/rows.parquet"]
