@@ -35,7 +35,7 @@ def add_parsers(sub) -> None:
                    help="also delete the weights of every model version trained on the erased records (cards and lineage are kept)")
     p.set_defaults(func=cmd_forget)
 
-    p = sub.add_parser("erasures", help="every erasure request and what it reached (files, records, model versions)")
+    p = sub.add_parser("erasures", help="every erasure request and what it reached (places scanned, copies changed, adapters and checkpoints deleted, model versions)")
     p.add_argument("--format", choices=["json", "md"], default="md")
     p.set_defaults(func=cmd_erasures)
 
@@ -87,11 +87,17 @@ def cmd_audit(args) -> int:
 
 
 def cmd_erasures(args) -> int:
-    """Every erasure request and what it reached, from the erasure log (counts and digests only)."""
+    """Every erasure request and what it reached, from the erasure log (counts, digests and paths
+    relative to the home only): the places scanned, the copies changed, the adapters and
+    checkpoints deleted, the model versions marked or retired."""
     from ft_pipeline.core.data.suppression import erasure_log
+    from ft_pipeline.core.erasure import inventory
     from ft_pipeline.core.release import audit
 
-    print(audit.render_erasures(erasure_log(), args.format), end="")
+    entries = erasure_log()
+    print(audit.render_erasures(entries, args.format), end="")
+    if args.format == "md":  # json already holds these: they are keys of each entry
+        print(inventory.render_md(entries), end="")
     return 0
 
 

@@ -203,6 +203,9 @@ def test_killed_training_resumes_when_the_asset_is_materialized_again(pipeline, 
         assert child.poll() is None, f"the first materialization ended before it could be killed; see {log}"
         child.send_signal(signal.SIGKILL)
         child.wait()
+        # its checkpoints can be judged by erasure: the run's manifest was written before training
+        checkpoints = list(adapters.glob("*/checkpoints/checkpoint-*"))
+        assert checkpoints and all((c.parents[1] / "training_ids.json").is_file() for c in checkpoints)
     finally:
         if child.poll() is None:
             child.kill()

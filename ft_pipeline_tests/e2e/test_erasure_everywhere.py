@@ -15,6 +15,8 @@ from dagster._core.instance.ref import InstanceRef
 
 from ft_pipeline import cli
 from ft_pipeline.core.digest import TRAINED, keyed_digest
+from ft_pipeline.core.erasure import inventory
+from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.core.erasure import marks as erasure_marks
 from ft_pipeline.core.release import registry
 from ft_pipeline.core.training import manifest
@@ -59,6 +61,35 @@ def promoted(tmp_path_factory, tiny_model_dir, moto_s3):
         os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
 
+def test_every_file_the_pipeline_writes_is_in_the_inventory(promoted):
+    """Data, training and release assets as they left both homes: every file lands on an inventory
+    place, and the places that claim no eraser is needed hold no id, pseudonym or text of a record."""
+    home, dh = promoted["root"] / "pristine" / "ft_home", promoted["root"] / "pristine" / "dh"
+    assert inventory.unlisted(home, dh) == []
+    assert {"adapters", "registry lineage", "export", "event log", "compute logs"} <= {
+        name for name, n in inventory.scan(home, dh).items() if n}  # not vacuous: the run reached them
+    raw = [r["id"] for p in (home / "raw" / "raw_dataset").glob("*/records.jsonl") for r in iter_jsonl(p)]
+    pseudonyms = [r["id"] for p in (home / "data" / "jsonl_export").glob("*/*.jsonl") for r in iter_jsonl(p) if "id" in r]
+    needles = sorted(set(raw) | set(pseudonyms) | {h.training_target(home)[2]})
+    no_eraser = {f"{root}/{rel}" for root, base in ((inventory.FT, home), (inventory.DAGSTER, dh))
+                 for rel in inventory.files(base) if inventory.place_of(root, rel, base).eraser.startswith("none:")}
+    holding = {("FT_PIPELINE_HOME/" + f.removeprefix("ft_home/")) if f.startswith("ft_home/") else
+               "DAGSTER_HOME/" + f.removeprefix("dh/") for f in h.files_holding(home.parent, needles)}
+    assert len(no_eraser) > 10 and len(holding) > 5  # both sides of the check hold something
+    assert sorted(holding & no_eraser) == []
+    # a writer nobody told erasure about fails it
+    stray = dh / "exports" / "rows.parquet"
+    stray.parent.mkdir()
+    try:
+        stray.write_bytes(b"PAR1")
+        (home / "notes.jsonl").write_text("{}\n")
+        assert inventory.unlisted(home, dh) == ["FT_PIPELINE_HOME/notes.jsonl", "DAGSTER_HOME/exports/rows.parquet"]
+    finally:
+        stray.unlink()
+        stray.parent.rmdir()
+        (home / "notes.jsonl").unlink()
+
+
 def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(promoted, capsys):
     home, s3, defs = promoted["home"], promoted["s3"], promoted["defs"]
     repo = defs.get_repository_def()
@@ -91,6 +122,10 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
             "raw/raw_dataset/records.jsonl"} <= set(summary["files"])
     assert summary["stored_values"]["s3 value: fit_assessment"]["records"] >= 1
     assert target not in out + err and text not in out + err
+    # the adapter it trained is deleted with the folder it lies in; the registry's copy is only marked
+    [adapter] = summary["adapters_deleted"]
+    assert adapter.startswith("models/adapter_weights/") and not (home / adapter).exists()
+    assert summary["places"]["adapters"]["changed"] == 1 and summary["places"]["export"]["changed"] >= 1
 
     # the record is nowhere outside the raw zone: no file, no stored value (any version), no event
     assert h.files_holding(home, [target, pseudonym, text], skip=home / "raw") == []

@@ -5,7 +5,8 @@ export's sha256 and the sorted keyed digests (core/digest.py) of every record id
 Digests, because the registry outlives the data and must answer "did this model see that person?"
 without holding ids; keyed, because a plain hash of an id is reversed by enumerating ids.
 A version whose training digests meet an erasure request's is marked (erasure.json, a notice in
-its card); with `retire`, its weights are deleted and its card and lineage kept.
+its card); with `retire`, its weights are deleted and its card and lineage kept. Its lineage.json
+is scrubbed of the erased ids and digests whatever it held them in.
 """
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ import json
 from pathlib import Path
 
 from ft_pipeline.core.digest import sha256_dir
-from ft_pipeline.core.erasure.copies import remove_tree
+from ft_pipeline.core.erasure.copies import remove_tree, scrub_value
 from ft_pipeline.core.jsonl import atomic_text
 from ft_pipeline.core.release import model_card, registry
 from ft_pipeline.core.training.manifest import read_training_manifest, training_manifest
 
 WEIGHTS = ("adapter", "merged")
 CARD = "MODEL_CARD.md"
+LINEAGE = "lineage.json"
 
 
 def trained_on(version_dir: Path) -> set[str] | None:
@@ -99,3 +101,30 @@ def tainted_current(registry_root: Path, erased: set[str], names: list[str] | No
                           "requests": [r["request_id"] for r in (marks or {}).get("requests", [])],
                           "retired": bool((marks or {}).get("retired_at"))})
     return found
+
+
+def lineage_plan(registry_root: Path, ids: set[str]) -> list[dict]:
+    """The versions whose lineage.json holds an erased id or digest (`ids`, as copies outside the
+    raw zone hold them): {name, version, records}. The lineage is frozen at promotion and is kept
+    when a version is retired, so it must not keep what the data no longer does."""
+    found = []
+    for name in registry.model_names(registry_root):
+        for version in registry.versions(registry_root, name):
+            path = registry.model_root(registry_root, name) / version / LINEAGE
+            if path.is_file():
+                _, removed = scrub_value(json.loads(path.read_text()), ids)
+                if removed:
+                    found.append({"name": name, "version": version, "records": removed})
+    return found
+
+
+def scrub_lineage(registry_root: Path, target: dict, ids: set[str]) -> None:
+    """Rewrites the version's lineage.json without the erased ids, atomically; a lineage already
+    scrubbed (the rerun after a crash) is left as it is."""
+    path = registry.model_root(registry_root, target["name"]) / target["version"] / LINEAGE
+    if not path.is_file():
+        return
+    scrubbed, removed = scrub_value(json.loads(path.read_text()), ids)
+    if removed:
+        with atomic_text(path) as fh:
+            fh.write(json.dumps(scrubbed, indent=2, default=str))

@@ -31,7 +31,7 @@ from typing import Callable, Iterable
 from ft_pipeline.core import paths
 from ft_pipeline.core.data.suppression import (Suppression, add_entries, entries_for, erased_digests, erasure_dir,
                                                erasure_lock, erasure_log, log_path, suppression_entries, tokens)
-from ft_pipeline.core.erasure import copies, formats, marks, stored_values
+from ft_pipeline.core.erasure import adapters, copies, formats, inventory, marks, stored_values
 from ft_pipeline.core.erasure import s3 as erasure_s3
 from ft_pipeline.core.erasure.copies import ErasureError
 from ft_pipeline.core.jsonl import atomic_text
@@ -119,7 +119,9 @@ def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
     if stores.s3 is not None:
         values += erasure_s3.scan(stores.s3, derived)
     models, unknown = marks.plan(_registry(), copies.trained_digests(ids), retire)
-    if not (new_suppression or files or values or models):
+    runs = adapters.plan(home, copies.trained_digests(ids))  # adapters and checkpoints: deleted
+    lineages = marks.lineage_plan(_registry(), derived | copies.trained_digests(ids))
+    if not (new_suppression or files or values or models or runs["adapters"] or runs["checkpoints"] or lineages):
         return None
     cache = paths.datasets_cache()
     return {
@@ -127,6 +129,7 @@ def _plan(wanted: dict, stores: Stores, retire: bool) -> dict | None:
         "state": "planned", "criteria": wanted, "ids": sorted(ids), "retire": retire,
         "files": files, "values": values, "caches": [str(cache)] if cache.exists() else [], "models": models,
         "models_unverifiable": unknown, "s3": asdict(stores.s3) if stores.s3 else None,
+        "runs": runs, "lineages": lineages, "places": inventory.scan(home, inventory.dagster_home()),
     }
 
 
@@ -150,6 +153,9 @@ def _execute(journal: dict, status: str, after) -> dict:
         copies.remove_tree(Path(cache))
     for model in journal["models"]:
         marks.mark(_registry(), model, journal["request_id"], journal["at"], journal["retire"])
+    adapters.delete(paths.pipeline_home(), journal.get("runs", {"adapters": [], "checkpoints": []}))
+    for lineage in journal.get("lineages", []):
+        marks.scrub_lineage(_registry(), lineage, derived | copies.trained_digests(ids))
     summary = _summary(journal)
     from ft_pipeline.core.tracking.models import mirror_erasure  # MLflow's copies: tagged, retired weights deleted
 
@@ -187,6 +193,9 @@ def _summary(journal: dict) -> dict:
         "models_retired": [f"{m['name']}/{m['version']}" for m in journal["models"]] if journal["retire"] else [],
         "models_unverifiable": journal["models_unverifiable"],
         "removed_id_digests": sorted(copies.trained_digests(set(journal["ids"]))),
+        **adapters.summary(journal.get("runs", {"adapters": [], "checkpoints": []})),
+        "lineages_scrubbed": [f"{m['name']}/{m['version']}" for m in journal.get("lineages", [])],
+        "places": inventory.reached(journal, paths.pipeline_home(), inventory.dagster_home()),
     }
 
 

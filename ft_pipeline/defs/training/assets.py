@@ -140,11 +140,12 @@ def adapter_weights(
     # from its last checkpoint when the asset is materialized again.
     data_sha = file_metadata(Path(jsonl_export["path"]))["sha256"].value
     output_dir = paths.pipeline_home() / "models" / "adapter_weights" / f"{training.fingerprint()}-{data_sha[:12]}"
-    # The ids the trainer is about to read, as digests, taken before it starts: an erasure that
-    # rewrites the export mid-training must still find this adapter (and refuse its promotion).
+    # The ids the trainer is about to read, as digests, written before it starts: an erasure that
+    # rewrites the export mid-training must still find this adapter (and refuse its promotion), and
+    # one after a killed run must find its checkpoints (core/erasure/adapters.py).
     trained_on = manifest.training_manifest(Path(jsonl_export["path"]), training.method, training.init_adapter)
-    metrics = trainer.launch(context, training, Path(jsonl_export["path"]), output_dir)
     manifest.write_training_manifest(output_dir, trained_on)
+    metrics = trainer.launch(context, training, Path(jsonl_export["path"]), output_dir)
 
     history = [(h["step"], h["loss"]) for h in metrics.get("history", []) if h.get("loss") is not None]
     curve = plots.line_chart({"train loss": history}, "Training loss", "step", "loss") if history else None
