@@ -286,6 +286,20 @@ MUTANTS = [
     Mutant("live rollout steps shown again on every tick", "ft_pipeline/defs/serving/rollout.py",
            '            seen[f"{name}/{version}"] = len(steps)', '            seen[f"{name}/{version}"] = 0',
            (T + "defs/test_rollout_asset.py::test_the_steps_of_a_live_rollout_show_on_the_rollout_asset",)),
+    Mutant("long texts analyzed in windows that do not overlap", "ft_pipeline/core/data/redaction/spans.py",
+           "OVERLAP_CHARS = 1_000", "OVERLAP_CHARS = 0",
+           (T + "attack/test_long_records.py::test_an_entity_across_a_window_cut_is_redacted",)),
+    Mutant("spaCy batches unbounded in characters", "ft_pipeline/core/data/redaction/spans.py",
+           "if group and (len(group) == batch_size or size + len(text) > BATCH_CHARS):",
+           "if group and len(group) == batch_size:",
+           (T + "attack/test_long_records.py::test_spacy_sees_only_bounded_windows_and_batches",)),
+    Mutant("a launched run's dead step process is not waited for", "ft_pipeline/defs/pools.py",
+           "if not pids or any(process_alive(pid, born_by) for pid, born_by in pids):",
+           "if not pids or process_alive(*pids[0]):",
+           (T + "attack/test_launched_run_pools.py",)),
+    Mutant("launched runs untagged with their worker's host", "ft_pipeline/defs/pools.py",
+           "        self._instance.add_run_tags(run.run_id, {HOST_TAG: host})\n", "",
+           (T + "attack/test_launched_run_pools.py",)),
 ]
 
 
