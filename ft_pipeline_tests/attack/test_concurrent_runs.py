@@ -66,7 +66,7 @@ def test_two_runs_and_a_forget_at_once(tmp_path, monkeypatch, tiny_model_dir):
             assert time.time() < deadline, "no run reached training"
             time.sleep(0.2)
         forget = _cli("forget", "--id", erased_id)
-        forget_out, forget_err = forget.communicate(timeout=600)
+        _, forget_err = forget.communicate(timeout=600)
         assert forget.returncode == 0, forget_err[-2000:]
         forgot_at = time.time()
         outcomes = [r.communicate(timeout=900) for r in runs]
