@@ -16,6 +16,7 @@ promoted version.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 from dataclasses import dataclass, field
@@ -208,13 +209,36 @@ def _failure(result) -> str | None:
 
 def run(request: RunRequest) -> RunSummary:
     """Runs the graph as the module docstring says; UserError for a mistake found up front."""
+    task = check_request(request)
+    with one_run_per_home():
+        return _run(request, task)
+
+
+@contextlib.contextmanager
+def one_run_per_home():
+    """Runs in one home take turns, whole: a run makes its sources the only registered raw_files
+    partitions and its retrain trains on what is registered, so a second run started beside it
+    deleted the first's partition (its ingest then died on an unknown partition) and trained on
+    the other's data. The second run waits here for the first to end."""
+    import fcntl
+
+    path = paths.pipeline_home() / ".run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the process ends, even by SIGKILL
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run(request: RunRequest, task) -> RunSummary:
     import dagster as dg
 
     from ft_pipeline.definitions import defs
     from ft_pipeline.defs.pools import in_process_run_tags
     from ft_pipeline.defs.task import task_file
 
-    task = check_request(request)
     summary = RunSummary(metric=task.metric)
     os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
     instance = dg.DagsterInstance.get()

@@ -27,6 +27,16 @@ _MAYBE_PII = re.compile(r"[A-Z0-9@]")
 # "Chloe Dubois" where NER sees a place), and NER's NRP comes last (it calls unknown towns
 # nationalities: "from CAIRNESS").
 _TIE_RANK = {"NRP": 0, "LOCATION": 1, "PERSON": 2}
+# spaCy's NER held about 4 KB per character of one document (1.4 GB for a 300 KB text), and its
+# time grew faster than the text (5 s at 150 KB, 23 s at 300 KB); a 1 MB record is allowed in.
+# Long texts are analyzed in windows instead, cut at a blank, each overlapping the one before by
+# more than an entity plus its context words (CONTEXT_REACH is 64 tokens, ~400 characters), so
+# an entity across a cut lies whole in the next window. A spaCy batch is bounded in characters
+# as well as in texts: 64 windows at once would be the same 600 KB document again.
+WINDOW_CHARS = 10_000
+OVERLAP_CHARS = 1_000
+BATCH_CHARS = 100_000
+_BLANK_SEARCH = 200  # how far back from a window's end (or on from its start) to look for a blank
 
 
 @dataclass
@@ -53,15 +63,48 @@ def analyze_texts(texts: list[str], config: RedactionConfig) -> list[list[Span]]
     skip_ok = not (config.deny_list or config.patterns)
     # Each distinct text once: a system prompt repeated on every record is analyzed once per chunk.
     todo = [v for v in dict.fromkeys(views) if not skip_ok or _MAYBE_PII.search(v)]
-    artifacts = analyzer.nlp_engine.process_batch(todo, LANGUAGE, batch_size=config.batch_size)
+    pieces = [(v, start, end) for v in todo for start, end in windows(v)]
+    artifacts = _nlp_batches(analyzer, [v[start:end] for v, start, end in pieces], config.batch_size)
     entities = config.detected_entities
     allow = frozenset(config.allow_list) | surrogate_values(config)
     found: dict[str, list[Span]] = {}
-    for view, nlp_artifacts in artifacts:  # (text, artifacts) pairs, in order
-        results = analyzer.analyze(view, LANGUAGE, entities=entities, nlp_artifacts=nlp_artifacts,
+    for (view, start, _), (piece, nlp_artifacts) in zip(pieces, artifacts):  # in order
+        results = analyzer.analyze(piece, LANGUAGE, entities=entities, nlp_artifacts=nlp_artifacts,
                                    score_threshold=config.score_threshold)
-        found[view] = to_spans(view, results, config, allow)
-    return [list(found.get(v, ())) for v in views]
+        spans = to_spans(piece, results, config, allow)
+        found.setdefault(view, []).extend(replace(s, start=s.start + start, end=s.end + start) for s in spans)
+    # What two windows both saw (or one saw cut short at its end) becomes one span.
+    return [merge(found.get(v, [])) if len(v) > WINDOW_CHARS else list(found.get(v, ())) for v in views]
+
+
+def windows(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the overlapping windows a text is analyzed in; one for a short text."""
+    out, start = [], 0
+    while start + WINDOW_CHARS < len(text):
+        end = start + WINDOW_CHARS
+        blank = max(text.rfind(" ", end - _BLANK_SEARCH, end), text.rfind("\n", end - _BLANK_SEARCH, end))
+        end = blank if blank > 0 else end
+        out.append((start, end))
+        start = end - OVERLAP_CHARS
+        blank = min((i for i in (text.find(" ", start, start + _BLANK_SEARCH), text.find("\n", start, start + _BLANK_SEARCH)) if i >= 0),
+                    default=start - 1)
+        start = blank + 1
+    out.append((start, len(text)))
+    return out
+
+
+def _nlp_batches(analyzer, texts: list[str], batch_size: int):
+    """spaCy over `texts` in batches of at most batch_size texts and BATCH_CHARS characters."""
+    group: list[str] = []
+    size = 0
+    for text in texts:
+        if group and (len(group) == batch_size or size + len(text) > BATCH_CHARS):
+            yield from analyzer.nlp_engine.process_batch(group, LANGUAGE, batch_size=batch_size)
+            group, size = [], 0
+        group.append(text)
+        size += len(text)
+    if group:
+        yield from analyzer.nlp_engine.process_batch(group, LANGUAGE, batch_size=batch_size)
 
 
 def to_spans(text: str, results, config: RedactionConfig, allow: frozenset[str]) -> list[Span]:
