@@ -276,7 +276,7 @@ MUTANTS = [
     Mutant("training is in no pool", "ft_pipeline/defs/training/assets.py", ", pool=TRAINING_POOL)", ")",
            (T + "attack/test_pools.py::test_the_real_training_and_promotion_steps_are_in_the_pools",)),
     Mutant("the stale-run sweep frees a live run's pool slot", "ft_pipeline/defs/pools.py",
-           "if not pid.isdigit() or process_alive(int(pid), record.start_time):", "if not pid.isdigit():",
+           "if not pids or any(process_alive(pid, born_by) for pid, born_by in pids):", "if not pids:",
            (T + "attack/test_pools.py::test_the_sweep_never_frees_a_live_run_or_another_hosts",)),
     Mutant("the stale-run sweep frees another host's runs", "ft_pipeline/defs/pools.py",
            "tags={HOST_TAG: host}))", "tags={}))",
