@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -27,7 +30,12 @@ from ft_pipeline_tests.defs.pipeline_helpers import (
 )
 from ft_pipeline_tests.e2e import erasure_helpers as h
 
+from ft_pipeline_tests.defs.test_field_canaries import CANARIES as FIELD_CANARIES, RECORD as CANARY_RECORD
+
 NAME = "northwind-triage"
+DEMO_KNOWLEDGE = Path(__file__).resolve().parents[2] / "data" / "demo" / "knowledge"
+CANARIES = {**FIELD_CANARIES, "knowledge_name": "ottoline.gravesend@outlook.com",
+            "knowledge_text": "Ambrose Pettigrew-Lyle", "knowledge_email": "ambrose.pettigrew@gmail.com"}
 CHECK = dg.AssetCheckKey(dg.AssetKey("promoted_model"), "current_model_not_trained_on_erased_data")
 ENV = ("FT_PIPELINE_HOME", "DAGSTER_HOME", "FT_PIPELINE_S3_BUCKET")
 
@@ -44,19 +52,28 @@ def promoted(tmp_path_factory, tiny_model_dir, moto_s3):
     s3 = h.s3_client(moto_s3)
     s3.create_bucket(Bucket="ft-values")
     s3.put_bucket_versioning(Bucket="ft-values", VersioningConfiguration={"Status": "Enabled"})
-    source = demo_slice(root / "input.jsonl", per_split={"train": 30, "eval": 4, "test": 6})
+    # A record with a canary in every field, in a source file named after a customer, and a
+    # knowledge document naming one (test_no_canary_leaves_the_raw_zone_in_a_whole_run).
+    source = demo_slice(root / f"{CANARIES['file_name']}.jsonl", per_split={"train": 30, "eval": 4, "test": 6},
+                        extra=[CANARY_RECORD])
+    knowledge = root / "knowledge"
+    shutil.copytree(DEMO_KNOWLEDGE, knowledge)
+    (knowledge / f"{CANARIES['knowledge_name']}.md").write_text(
+        f"Escalations go to {CANARIES['knowledge_text']} ({CANARIES['knowledge_email']}).\n")
     # The baseline's two shots put training ids in a stored value, which forget must reach too.
+    task = demo_task(root / "task.yaml", few_shot=2, gates=RELAXED_GATES, knowledge=str(knowledge))
     config = run_config(tiny_model_dir, write_preset(root / "tiny.yaml", max_steps=30, save_steps=15),
-                        task={"path": str(demo_task(root / "task.yaml", few_shot=2, gates=RELAXED_GATES))})
+                        task={"path": str(task)})
     defs = h.s3_defs()
     with dg.DagsterInstance.get() as instance:
+        key = add_source(instance, source)  # an alias: the file is named after a customer
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, run_config=config, raise_on_error=False, partition_key=add_source(instance, source),
+            instance=instance, run_config=config, raise_on_error=False, partition_key=key,
             asset_selection=pipeline_keys(defs))
     assert result.success
     h.copy_state(root, root / "pristine", s3, "ft-values", "ft-values-pristine")
     yield {"root": root, "home": root / "ft_home", "dh": root / "dh", "defs": defs, "config": config, "s3": s3,
-           "source": str(source)}
+           "source": key}
     for key, value in saved.items():
         os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
 
@@ -88,6 +105,26 @@ def test_every_file_the_pipeline_writes_is_in_the_inventory(promoted):
         stray.unlink()
         stray.parent.rmdir()
         (home / "notes.jsonl").unlink()
+
+
+def test_no_canary_leaves_the_raw_zone_in_a_whole_run(promoted):
+    """The issue's first done-when: a canary in every field of a record (id, annotator, a label's
+    annotator, each attribute, source, free text), in the source file's name and in a knowledge
+    document; the whole graph through promotion; none of them outside the raw zone, in any file
+    under $FT_PIPELINE_HOME (registry, model card, reports, MLflow included) or $DAGSTER_HOME (SQLite
+    event log, compute logs, stored values), in any object version in the bucket, or in any event."""
+    state = promoted["root"] / "pristine"  # as the run left it, before any test here changed it
+    raw = "".join(p.read_text(errors="ignore") for p in (state / "ft_home" / "raw").rglob("*.json*"))
+    field_canaries = {k: v for k, v in CANARIES.items() if not k.startswith("knowledge")}
+    assert all(v in raw for v in field_canaries.values()), "the canaries never reached the raw zone"
+    needles = list(CANARIES.values())
+    assert h.files_holding(state / "ft_home", needles, skip=state / "ft_home" / "raw") == []
+    assert h.files_holding(state / "dh", needles) == []
+    assert h.s3_holding(promoted["s3"], "ft-values-pristine", needles) == []
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(state / "dh"))) as instance:
+        assert h.event_log_holding(instance, needles) == []
+        keys = instance.get_dynamic_partitions("raw_files")
+    assert len(keys) == 1 and keys[0].startswith("source-")  # the file is known by its alias
 
 
 def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(promoted, capsys):
