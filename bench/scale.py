@@ -1,8 +1,10 @@
 """Redaction at scale: the local engine against Ray Data with 1 and 2 workers, and per-record cost
 as the input grows. Whole processes, as a user waits (`ft-pipeline redact IN OUT --engine E
---workers W`); the speed-up of Ray's 2 workers over the local engine's 2 processes is printed last.
+--workers W`), the three arms interleaved for --rounds rounds; the ratio of Ray's 2 workers to the
+local engine's 2 processes (medians) is printed last. --ray-address times the ray arms against a Ray
+already running (`ray start --head`) instead of one each run starts.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/scale.py [--records 2000] [--sizes 1000,10000] [--seed 2]
+    PYTHONPATH=$PWD .venv/bin/python bench/scale.py [--records 2000] [--rounds 3] [--sizes 1000,10000] [--seed 2]
     PYTHONPATH=$PWD .venv/bin/python bench/scale.py --near-duplicates 10000,100000,1000000
 
 Records are generated here (Faker, seeded): a customer message of 2-4 sentences carrying a name,
@@ -48,12 +50,14 @@ def synthetic_records(n: int, seed: int) -> list[dict]:
     return out
 
 
-def timed_redact(source: Path, work: Path, engine: str, workers: int) -> tuple[float, dict]:
+def timed_redact(source: Path, work: Path, engine: str, workers: int, ray_address: str = "") -> tuple[float, dict]:
     out = work / f"{engine}-{workers}.jsonl"
     # One home for every run: ids are keyed digests under the home's key, and the outputs are compared.
     env = {**os.environ, "FT_PIPELINE_HOME": str(work / "home"), "TQDM_DISABLE": "1",
            "HF_HUB_OFFLINE": "1"}
     env.pop("RAY_ADDRESS", None)
+    if ray_address and engine == "ray":
+        env["RAY_ADDRESS"] = ray_address
     start = time.perf_counter()
     done = subprocess.run([str(REPO / ".venv/bin/ft-pipeline"), "redact", str(source), str(out),
                            "--engine", engine, "--workers", str(workers)], env=env, capture_output=True, text=True)
@@ -63,19 +67,29 @@ def timed_redact(source: Path, work: Path, engine: str, workers: int) -> tuple[f
     return elapsed, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def engines(records: int, seed: int, work: Path) -> None:
+def engines(records: int, seed: int, work: Path, rounds: int, ray_address: str) -> None:
+    """The three arms in turn, `rounds` times over (a shared machine's load drifts: interleaved
+    rounds see the same drift), then the median of each."""
+    import statistics
+
     source = work / "records.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in synthetic_records(records, seed)))
-    times, digests = {}, set()
-    for engine, workers in (("local", 2), ("ray", 1), ("ray", 2)):
-        elapsed, summary = timed_redact(source, work, engine, workers)
-        times[(engine, workers)] = elapsed
-        digests.add(summary["sha256"])
-        print(f"{engine:5s} x{workers}: {records} records in {elapsed:6.1f} s = {records / elapsed:6.1f} records/s "
-              f"(out {summary['out']}, quarantined {summary['quarantined']}; load {os.getloadavg()[0]:.1f})", flush=True)
+    arms = (("local", 2), ("ray", 1), ("ray", 2))
+    times, digests = {arm: [] for arm in arms}, set()
+    for _ in range(rounds):
+        for engine, workers in arms:
+            elapsed, summary = timed_redact(source, work, engine, workers, ray_address)
+            times[(engine, workers)].append(elapsed)
+            digests.add(summary["sha256"])
+            print(f"{engine:5s} x{workers}: {records} records in {elapsed:6.1f} s = {records / elapsed:6.1f} records/s "
+                  f"(out {summary['out']}, quarantined {summary['quarantined']}; load {os.getloadavg()[0]:.1f})", flush=True)
+    median = {arm: statistics.median(t) for arm, t in times.items()}
+    for (engine, workers), value in median.items():
+        print(f"median {engine:5s} x{workers}: {value:6.1f} s over {rounds} rounds")
+    print(f"ray: {ray_address or 'started by each run'}")
     print(f"outputs identical: {len(digests) == 1}")
-    print(f"ray x2 speed-up over ray x1: {times[('ray', 1)] / times[('ray', 2)]:.2f}x")
-    print(f"ray x2 / local x2 (time): {times[('ray', 2)] / times[('local', 2)]:.2f}x (target <= 1.5x)")
+    print(f"ray x2 speed-up over ray x1: {median[('ray', 1)] / median[('ray', 2)]:.2f}x")
+    print(f"ray x2 / local x2 (time, medians): {median[('ray', 2)] / median[('local', 2)]:.2f}x (target <= 1.5x)")
 
 
 def per_record(sizes: list[int], seed: int, work: Path) -> list[tuple[int, float]]:
@@ -134,6 +148,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="", help="input sizes for redaction's per-record cost, e.g. 1000,10000")
     parser.add_argument("--near-duplicates", default="", help="input sizes for the near-duplicate search")
     parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the engine comparison")
+    parser.add_argument("--ray-address", default="", help="a running Ray for the ray arms (`ray start --head`); "
+                        "default: each run starts its own")
     parser.add_argument("--plot", default=str(REPO / "bench" / "scale.png"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -145,7 +162,7 @@ def main() -> None:
         if redaction or search:
             plot(redaction, search, Path(args.plot))
         if args.records:
-            engines(args.records, args.seed, work)
+            engines(args.records, args.seed, work, args.rounds, args.ray_address)
 
 
 if __name__ == "__main__":

@@ -354,6 +354,15 @@ MUTANTS = [
     Mutant("launched runs untagged with their worker's host", "ft_pipeline/defs/pools.py",
            "        self._instance.add_run_tags(run.run_id, {HOST_TAG: host})\n", "",
            (T + "attack/test_launched_run_pools.py",)),
+    Mutant("the Ray engine drops the record that crosses the in-memory limit", "ft_pipeline/core/scale/ray_data.py",
+           "            return head, False", "            return head[:-1], False",
+           (T + "core/scale/test_ray_data.py::test_head_then_rest_is_every_line_in_order",)),
+    Mutant("embedded Ray joins a Ray found running on the machine", "ft_pipeline/core/scale/engines.py",
+           'ray.init(address="local", include_dashboard=False', 'ray.init(include_dashboard=False',
+           (T + "e2e/test_ray_engine.py::test_embedded_ray_never_joins_a_ray_found_on_the_machine",)),
+    Mutant("a RAY_ADDRESS where no Ray answers is a traceback", "ft_pipeline/core/scale/engines.py",
+           "        except ConnectionError:  # a wrong address", "        except ImportError:  # a wrong address",
+           (T + "e2e/test_ray_engine.py::test_cli_ray_engine_names_a_cluster_that_does_not_answer",)),
 ]
 
 

@@ -58,7 +58,19 @@ def test_cli_ray_engine_writes_the_local_engines_bytes(tmp_path, records, local_
     assert (tmp_path / "out.jsonl").read_bytes() == reference
     for key in ("in", "out", "quarantined", "entities", "quarantine_reasons", "sha256"):
         assert summary[key] == local_summary[key], key
-    assert not any((tmp_path / "raw" / ".ray-staging").iterdir()), "the staged raw records outlive the run"
+    staging = tmp_path / "raw" / ".ray-staging"
+    assert not staging.exists() or not any(staging.iterdir()), "the staged raw records outlive the run"
+
+
+def test_cli_ray_engine_names_a_cluster_that_does_not_answer(tmp_path, records):
+    """A RAY_ADDRESS where no Ray listens is the user's mistake: exit 2 and one line, no traceback."""
+    env = {**os.environ, "FT_PIPELINE_HOME": str(tmp_path), "RAY_ADDRESS": "127.0.0.1:9",
+           "RAY_gcs_server_port_wait_time_s": "1"}  # Ray's own wait, 20 s by default
+    out = subprocess.run([str(BIN), "redact", str(records), str(tmp_path / "out.jsonl"), "--engine", "ray"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2, out.stderr[-800:]
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("ft-pipeline redact: error: RAY_ADDRESS=127.0.0.1:9")
 
 
 def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, monkeypatch, records, local_run):
@@ -69,8 +81,12 @@ def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, m
     import ray
 
     from ft_pipeline.core.data.redaction import redact_file
+    from ft_pipeline.core.scale import ray_data
     from ft_pipeline.core.scale.ray_data import shutdown
 
+    # Staged on disk and read by read_text, the path of inputs too large to send from the driver
+    # (the CLI test above sends its records with from_items): both give the local engine's bytes.
+    monkeypatch.setattr(ray_data, "IN_MEMORY_BYTES", 4096)
     monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     same_key(tmp_path, local_run[2])
@@ -100,3 +116,28 @@ def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, m
     for path in ray_files:
         text = path.read_bytes().decode("utf-8", "replace")
         assert not [e for e in redacted_away if e in text], f"raw e-mail addresses in Ray's {path.name}"
+
+
+def test_embedded_ray_never_joins_a_ray_found_on_the_machine(tmp_path, monkeypatch):
+    """Without RAY_ADDRESS the engine starts a Ray of its own, spilling into the raw zone. Ray's
+    ray.init() with no address would join the last `ray start` cluster of the machine (its address
+    file, faked here to point where nothing answers) and spill wherever that cluster says."""
+    import json as _json
+
+    import ray
+    import ray._private.utils
+
+    from ft_pipeline.core.scale.engines import connect
+    from ft_pipeline.core.scale.ray_data import shutdown
+
+    monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_gcs_server_port_wait_time_s", "1")
+    monkeypatch.setattr(ray._private.utils, "read_ray_address", lambda temp_dir=None: "127.0.0.1:9")
+    try:
+        assert connect() == "local"
+        config = ray._private.worker._global_node._config
+        spill = _json.loads(config["object_spilling_config"])["params"]["directory_path"]
+    finally:
+        shutdown()
+    assert Path(spill) == tmp_path / "raw" / "ray-spill"

@@ -45,13 +45,19 @@ def connect() -> str:
     if address:
         # A cluster's workers import the package from the driver's copy, not from their image.
         package = Path(__file__).resolve().parents[2]
-        ray.init(address=address, runtime_env={"py_modules": [str(package)]}, log_to_driver=False)
+        try:
+            ray.init(address=address, runtime_env={"py_modules": [str(package)]}, log_to_driver=False)
+        except ConnectionError:  # a wrong address is the user's: one line, not Ray's traceback
+            raise EngineError(f"RAY_ADDRESS={address}: no Ray cluster there accepted this driver (a token-auth "
+                              "cluster also needs RAY_AUTH_MODE=token); unset it to run Ray on this machine") from None
         return address
     from ft_pipeline.core.paths import raw_zone
 
     spill = raw_zone() / "ray-spill"
     spill.mkdir(parents=True, exist_ok=True)
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False,
+    # address="local": a new Ray of our own. With no address, ray.init joins any Ray it finds
+    # running on this machine (`ray start`, another user's), whose spill folder is not our raw zone.
+    ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False,
              _system_config={"object_spilling_config": json.dumps(
                  {"type": "filesystem", "params": {"directory_path": str(spill)}})})
     return "local"

@@ -1,15 +1,19 @@
 """Record-level steps on Ray Data: `map_batches` with a callable class, so the expensive object
 (spaCy and Presidio's analyzer) is built once per actor and every batch after reuses it.
 
-The records to redact are staged as JSON lines in the raw zone, read back with `read_text` and
-mapped in order (`preserve_order`): the driver writes results as they stream back, so memory stays
-flat whatever the file's size, and the output lines come in the input's order. Each batch is the
+Up to IN_MEMORY_BYTES of records go to Ray's object store straight from this process
+(`from_items`): no staging file and no read task, whose worker process (a fresh Python importing
+Ray Data) was a fixed second of start-up on every run. Larger inputs are staged as JSON lines in the
+raw zone and read back with `read_text`, so memory stays flat whatever the file's size. Either way
+they are mapped in order (`preserve_order`) and the driver writes results as they stream back: the
+output lines come in the input's order. Each batch is the
 same `redact_chunk` the local engine runs on the same number of records. An actor that dies is
 restarted and its batch retried (Ray Data's default for actor pools); a batch that fails for its
 own reason fails the run, never drops its records.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import uuid
@@ -18,6 +22,10 @@ from typing import Iterable, Iterator
 
 from ft_pipeline.core.paths import raw_zone
 from ft_pipeline.core.scale.engines import cluster_cpus, connect
+
+# 64 MB of JSON lines held in the driver at most: the demo's 600 records are 0.4 MB, 100,000 of
+# bench/scale.py's about 60 MB. Past it the records are staged on disk instead.
+IN_MEMORY_BYTES = 64 * 2**20
 
 
 class RedactBatch:
@@ -39,8 +47,13 @@ class RedactBatch:
                 "counts": np.array([json.dumps(c) for _, c in done], dtype=object)}
 
 
+def _lines(records: Iterable[dict]) -> Iterator[str]:
+    # ASCII escapes: no U+2028 or other line break inside a line that read_text splits
+    return (json.dumps(record, ensure_ascii=True) for record in records)
+
+
 @contextmanager
-def _staged(records: Iterable[dict]) -> Iterator[tuple[str, int]]:
+def _staged(lines: Iterable[str]) -> Iterator[tuple[str, int]]:
     """The records as one JSON line each, in the raw zone (they are not redacted yet)."""
     folder = raw_zone() / ".ray-staging"
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,13 +61,23 @@ def _staged(records: Iterable[dict]) -> Iterator[tuple[str, int]]:
     count = 0
     try:
         with open(path, "w", encoding="utf-8") as fh:
-            for record in records:
-                # ASCII escapes: no U+2028 or other line break inside a line that read_text splits
-                fh.write(json.dumps(record, ensure_ascii=True) + "\n")
+            for line in lines:
+                fh.write(line + "\n")
                 count += 1
         yield str(path), count
     finally:
         path.unlink(missing_ok=True)
+
+
+def _head(lines: Iterator[str], limit: int) -> tuple[list[str], bool]:
+    """The first lines up to `limit` bytes, and whether that was all of them."""
+    head, size = [], 0
+    for line in lines:
+        head.append(line)
+        size += len(line) + 1
+        if size > limit:
+            return head, False
+    return head, True
 
 
 def redact_on_ray(records: Iterable[dict], config) -> Iterator[tuple[dict, dict[str, int]]]:
@@ -63,26 +86,42 @@ def redact_on_ray(records: Iterable[dict], config) -> Iterator[tuple[dict, dict[
 
     where = connect()
     workers = config.n_process or (config.workers() if where == "local" else cluster_cpus())
-    with _staged(records) as (path, count):
-        if count == 0:
-            return
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True
-        context.enable_progress_bars = False
+    context = ray.data.DataContext.get_current()
+    context.execution_options.preserve_order = True
+    context.enable_progress_bars = False
+    lines = _lines(records)
+    head, complete = _head(lines, IN_MEMORY_BYTES)
+    if complete:
+        if head:
+            blocks = _blocks(len(head), config.chunk_records, workers)
+            dataset = ray.data.from_items([{"text": line} for line in head], override_num_blocks=blocks)
+            yield from _mapped(dataset, len(head), config, workers)
+        return
+    with _staged(itertools.chain(head, lines)) as (path, count):
         # Reading a staged file costs next to nothing: the read tasks ask for no CPU, or an actor
         # pool as large as the machine would leave them none and wait for them forever.
-        dataset = ray.data.read_text(path, override_num_blocks=max(1, min(count // config.chunk_records, 4 * workers)),
+        dataset = ray.data.read_text(path, override_num_blocks=_blocks(count, config.chunk_records, workers),
                                      ray_remote_args={"num_cpus": 0})
-        mapped = dataset.map_batches(
-            RedactBatch, fn_constructor_args=(config,), batch_size=config.chunk_records,
-            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
-        out = 0
-        for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
-            for record, counts in zip(batch["record"], batch["counts"]):
-                out += 1
-                yield json.loads(record), json.loads(counts)
-        if out != count:  # Ray Data's accounting, checked rather than trusted
-            raise RuntimeError(f"ray engine: {count} records staged, {out} came back")
+        yield from _mapped(dataset, count, config, workers)
+
+
+def _blocks(count: int, chunk_records: int, workers: int) -> int:
+    return max(1, min(count // chunk_records, 4 * workers))
+
+
+def _mapped(dataset, count: int, config, workers: int) -> Iterator[tuple[dict, dict[str, int]]]:
+    import ray
+
+    mapped = dataset.map_batches(
+        RedactBatch, fn_constructor_args=(config,), batch_size=config.chunk_records,
+        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
+    out = 0
+    for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+        for record, counts in zip(batch["record"], batch["counts"]):
+            out += 1
+            yield json.loads(record), json.loads(counts)
+    if out != count:  # Ray Data's accounting, checked rather than trusted
+        raise RuntimeError(f"ray engine: {count} records sent, {out} came back")
 
 
 def shutdown() -> None:
