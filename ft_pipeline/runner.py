@@ -86,6 +86,10 @@ def check_request(request: RunRequest):
 
         try:
             check_engine(request.engine)
+            if request.engine == "ray" and os.environ.get("RAY_ADDRESS"):
+                from ft_pipeline.core.scale.engines import connect
+
+                connect()  # a cluster that does not answer stops here, in one line, before any ingest
         except EngineError as exc:
             raise UserError(f"--engine: {exc}") from None
     if not request.sources:

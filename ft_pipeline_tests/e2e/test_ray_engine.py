@@ -73,6 +73,20 @@ def test_cli_ray_engine_names_a_cluster_that_does_not_answer(tmp_path, records):
     assert out.stderr.strip().splitlines()[-1].startswith("ft-pipeline redact: error: RAY_ADDRESS=127.0.0.1:9")
 
 
+def test_run_names_a_cluster_that_does_not_answer_before_any_work(tmp_path, records):
+    """The same mistake through `ft-pipeline run --engine ray`: one line at the request check, not a
+    failure inside the ingest asset after the run started."""
+    task = Path(__file__).resolve().parents[2] / "configs" / "tasks" / "demo-triage.yaml"
+    env = {**os.environ, "FT_PIPELINE_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path),
+           "RAY_ADDRESS": "127.0.0.1:9", "RAY_gcs_server_port_wait_time_s": "1"}
+    out = subprocess.run([str(BIN), "run", str(records), "--task", str(task), "--engine", "ray"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2, out.stderr[-800:]
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("ft-pipeline run: error: --engine: RAY_ADDRESS=127.0.0.1:9")
+    assert not (tmp_path / "home" / "raw" / "raw_dataset").exists()  # nothing ingested
+
+
 def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, monkeypatch, records, local_run):
     """One MapWorker actor is SIGKILLed once the first results are back (the others still in
     flight): Ray restarts it and retries its batch, and the output is the local engine's, record
