@@ -76,7 +76,8 @@ def main() -> None:
         records = [{"id": f"d{i}", "task": "chat", "messages": [
             {"role": "user", "content": f"Speaker A: ticket {i}, {TOPICS[i % 8]}. Speaker B: sorry, let me check {TOPICS[(i * 3) % 8]}."},
             {"role": "assistant", "content": f"A customer reports that {TOPICS[i % 8]}."}]} for i in range(args.records)]
-        write_export(lambda: iter(records), tmp / "export", ExportConfig(near_duplicate_threshold=0.95), task)
+        write_export(lambda: iter(records), tmp / "export", ExportConfig(near_duplicate_threshold=0.95), task,
+                     sidecar_dir=tmp / "sidecars")
         config = RedactionConfig()
         analyze_texts(["warm up"], config)
         t = time.perf_counter(); before = old_scan(tmp / "export", config); t_old = time.perf_counter() - t

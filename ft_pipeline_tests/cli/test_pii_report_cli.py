@@ -17,7 +17,7 @@ def pii_report(path, home):
 
 def test_pii_report_shows_where_with_the_finding_masked(tmp_path):
     out = tmp_path / "export"
-    write_export(lambda: iter([dialogue(i) for i in range(5)] + [dialogue(9, RESIDUAL)]), out, task=summary_task())
+    write_export(lambda: iter([dialogue(i) for i in range(5)] + [dialogue(9, RESIDUAL)]), out, task=summary_task(), sidecar_dir=tmp_path / "sidecars")
     done = pii_report(out, tmp_path)
     assert done.returncode == 1, done.stderr[-500:]
     *lines, last = done.stdout.strip().splitlines()
@@ -32,7 +32,7 @@ def test_pii_report_shows_where_with_the_finding_masked(tmp_path):
 
 def test_pii_report_on_a_clean_export_exits_0(tmp_path):
     out = tmp_path / "export"
-    write_export(lambda: iter([dialogue(i) for i in range(4)]), out, task=summary_task())
+    write_export(lambda: iter([dialogue(i) for i in range(4)]), out, task=summary_task(), sidecar_dir=tmp_path / "sidecars")
     done = pii_report(out, tmp_path)
     assert done.returncode == 0, done.stderr[-500:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["findings"] == 0

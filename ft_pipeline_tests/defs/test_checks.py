@@ -196,13 +196,13 @@ def test_contamination_gate_catches_what_the_export_left(tmp_path):
         {"role": "user", "content": " ".join(f"{w}{i}" for w in words)}, {"role": "assistant", "content": ANSWER}]}
         for i, split in enumerate(["train", "test", "eval"])]
     out = tmp_path / "export"
-    written = export.write_export(lambda: records, out)
-    value = {"path": str(out), "splits": written["splits"]}
+    written = export.write_export(lambda: records, out, sidecar_dir=tmp_path / "sidecars")
+    value = {"path": str(out), "sidecars": str(tmp_path / "sidecars"), "splits": written["splits"]}
     assert data_checks.export_has_no_train_test_overlap(value).passed
     # a hand-edited export: a train row copied into test
     (out / "test.jsonl").write_text((out / "train.jsonl").read_text().replace('"id":"r0"', '"id":"r9"').replace(
         '"id": "r0"', '"id": "r9"'))
-    with open(out / "splits.jsonl", "a") as fh:
+    with open(tmp_path / "sidecars" / "splits.jsonl", "a") as fh:
         fh.write(json.dumps({"id": "r9", "split": "test", "group": None}) + "\n")
     result = data_checks.export_has_no_train_test_overlap(value)
     assert not result.passed and "near-copy a train record" in result.description

@@ -116,7 +116,7 @@ def test_the_bias_audit_compares_the_declared_attributes_only(data_run):
     assert "region" in markdown and "age_band" in markdown
     assert "customer_email" not in markdown and "customer_name" not in markdown
     export = data_run["instance"].get_latest_materialization_event(dg.AssetKey("jsonl_export")).asset_materialization
-    rows = [json.loads(line) for line in open(os.path.join(export.metadata["path"].value, "attributes.jsonl"))]
+    rows = [json.loads(line) for line in open(os.path.join(export.metadata["sidecars"].value, "attributes.jsonl"))]
     assert rows and all(set(r["attributes"]) <= {"region", "language", "segment", "age_band"} for r in rows)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.core.release import registry
 from ft_pipeline_tests.defs.pipeline_helpers import (
     add_source, demo_slice, demo_task, pipeline_keys, plan, run_config, write_preset,
@@ -92,6 +94,12 @@ def test_every_record_is_accounted_for(pipeline):
     exported = materialization(instance, "jsonl_export").metadata
     total = sum(exported[f"rows_{s}"].value for s in ("train", "eval", "test", "preference_train", "preference_eval"))
     assert total == red["records_out"].value
+    # the export folder holds only what the trainer reads; its sidecars lie in their own folder
+    folder, sidecars = Path(exported["path"].value), Path(exported["sidecars"].value)
+    assert sidecars.parent.name == "jsonl_export_sidecars" and sidecars.name == folder.name
+    assert {p.name for p in sidecars.iterdir()} == set(exported["sidecar_files"].value) == {
+        "attributes.jsonl", "splits.jsonl", "contamination.jsonl"}
+    assert all("messages" in row or "chosen" in row for p in folder.glob("*.jsonl") for row in iter_jsonl(p))
     # which redacted bytes of which source went in: what the retrain sensor compares the sources with
     assert exported["redacted_sha256"].value == {str(pipeline["source"]): red["sha256"].value}
 

@@ -12,8 +12,8 @@ EXPORT_GATES = ("export_schema_is_valid", "export_has_no_residual_pii", "export_
 
 def exported(tmp_path, records):
     out = tmp_path / "export"
-    written = write_export(lambda: iter(records), out, task=summary_task())
-    return {"path": str(out), "splits": written["splits"]}
+    written = write_export(lambda: iter(records), out, task=summary_task(), sidecar_dir=tmp_path / "sidecars")
+    return {"path": str(out), "sidecars": str(tmp_path / "sidecars"), "splits": written["splits"]}
 
 
 def test_a_task_prompt_that_trips_the_ner_passes_every_export_gate(tmp_path):

@@ -83,7 +83,7 @@ def test_every_file_the_pipeline_writes_is_in_the_inventory(promoted):
     place, and the places that claim no eraser is needed hold no id, pseudonym or text of a record."""
     home, dh = promoted["root"] / "pristine" / "ft_home", promoted["root"] / "pristine" / "dh"
     assert inventory.unlisted(home, dh) == []
-    assert {"adapters", "registry lineage", "export", "event log", "compute logs"} <= {
+    assert {"adapters", "registry lineage", "export", "export sidecars", "event log", "compute logs"} <= {
         name for name, n in inventory.scan(home, dh).items() if n}  # not vacuous: the run reached them
     raw = [r["id"] for p in (home / "raw" / "raw_dataset").glob("*/records.jsonl") for r in iter_jsonl(p)]
     pseudonyms = [r["id"] for p in (home / "data" / "jsonl_export").glob("*/*.jsonl") for r in iter_jsonl(p) if "id" in r]
@@ -156,13 +156,14 @@ def test_forget_reaches_every_copy_marks_v1_and_a_retrain_promotes_a_clean_v2(pr
     assert summary["status"] == "done" and summary["models_marked"] == [f"{NAME}/v1"]
     assert summary["current_trained_on_erased_data"] == [f"{NAME}/v1"] and summary["sources_marked_stale"] == 1
     assert {"data/redacted_dataset/redacted.jsonl", "data/jsonl_export/train.jsonl",
-            "raw/raw_dataset/records.jsonl"} <= set(summary["files"])
+            "data/jsonl_export_sidecars/splits.jsonl", "raw/raw_dataset/records.jsonl"} <= set(summary["files"])
     assert summary["stored_values"]["s3 value: fit_assessment"]["records"] >= 1
     assert target not in out + err and text not in out + err
     # the adapter it trained is deleted with the folder it lies in; the registry's copy is only marked
     [adapter] = summary["adapters_deleted"]
     assert adapter.startswith("models/adapter_weights/") and not (home / adapter).exists()
     assert summary["places"]["adapters"]["changed"] == 1 and summary["places"]["export"]["changed"] >= 1
+    assert summary["places"]["export sidecars"]["changed"] >= 1  # splits.jsonl named the record
 
     # the record is nowhere outside the raw zone: no file, no stored value (any version), no event
     assert h.files_holding(home, [target, pseudonym, text], skip=home / "raw") == []

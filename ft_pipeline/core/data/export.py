@@ -1,20 +1,24 @@
 """The one standard training format: chat JSONL split into train / eval / test, validated with
 great-expectations.
 
-Layout of an export directory (what the trainer and evaluation read):
+Layout of an export directory (what the trainer reads, and nothing else: a consumer that loads every
+*.jsonl in it, as HF datasets' folder loader and trainers' globs do, gets conversations only):
   train.jsonl, eval.jsonl, test.jsonl    {"id", "messages": [{role, content}, ...]}  (answer last)
   preference_train.jsonl, preference_eval.jsonl, preference_test.jsonl
                                          {"id", "prompt": [...], "chosen": [assistant], "rejected": [assistant]}
+  canaries.jsonl                         synthetic secret canaries ({"id", "messages", ...}) and
+                                         their held-out twins, when the task's gates.memorization
+                                         asks (canaries.py): the trainer plants them
+  task.yaml                              the task the export was made for, so the directory is
+                                         self-contained: the standalone trainer reads it (GRPO
+                                         rewards) and so does anyone auditing the export.
+Its sidecars, rows without a conversation, lie in a separate folder (`sidecar_dir`; the pipeline's
+is data/jsonl_export_sidecars/<run>/ beside data/jsonl_export/<run>/):
   attributes.jsonl                       {"id", "attributes"} of every test row, the attributes the
                                          task's fields: declares keep: for per-group evaluation
                                          only; the model never sees attributes.
   splits.jsonl, contamination.jsonl      where every record went and why (groups kept whole,
                                          near-copies of train moved or dropped): ids only
-  canaries.jsonl                         synthetic secret canaries and their held-out twins, when the
-                                         task's gates.memorization asks (canaries.py)
-  task.yaml                              the task the export was made for, so the directory is
-                                         self-contained: the standalone trainer reads it (GRPO
-                                         rewards) and so does anyone auditing the export.
 Every conversation starts with the task's system prompt unless the record brings its own system
 turn: the model is trained on, and every variant evaluated with, the same instructions.
 """
@@ -37,8 +41,9 @@ if TYPE_CHECKING:
 CHAT_SPLITS = ("train", "eval", "test")
 PREFERENCE_SPLITS = ("train", "eval", "test")
 ROLES = {"system", "user", "assistant"}
-# Export files that hold ids and facts, or synthetic canaries (canaries.py), no records' conversations.
-NOT_CHAT = ("attributes", "splits", "contamination", "canaries")
+# Export files that hold synthetic canaries (canaries.py), no records' conversations.
+NOT_CHAT = ("canaries",)
+SIDECARS = ("attributes", "splits", "contamination")  # the sidecar folder's files (stems)
 
 
 @dataclass
@@ -95,8 +100,10 @@ def to_export_rows(record: dict, split: str, system_prompt: str = "") -> tuple[s
 
 
 def write_export(records: "Records", out_dir: Path, config: ExportConfig | None = None,
-                 task: "TaskConfig | None" = None) -> dict:
-    """Streams redacted records into the export files under `out_dir`; returns counts per file and
+                 task: "TaskConfig | None" = None, *, sidecar_dir: Path) -> dict:
+    """Streams redacted records into the export files under `out_dir`, and its sidecars under
+    `sidecar_dir` (a folder outside `out_dir`: nothing without a conversation lies among what a
+    trainer reads); returns counts per file and
     the split plan's report (groups kept whole, contamination moved or dropped). `records` is a
     function returning a fresh iterator: the plan reads the records before the export writes them.
     splits.jsonl ({id, split, group}) and contamination.jsonl (every near-copy found and what was
@@ -104,10 +111,11 @@ def write_export(records: "Records", out_dir: Path, config: ExportConfig | None 
     from ft_pipeline.core.data.suppression import erasure_lock
 
     with erasure_lock(shared=True):  # a forget waits for the export files, which it then finds
-        return _write_export(records, out_dir, config, task)
+        return _write_export(records, Path(out_dir), config, task, Path(sidecar_dir))
 
 
-def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | None", task: "TaskConfig | None") -> dict:
+def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | None", task: "TaskConfig | None",
+                  sidecar_dir: Path) -> dict:
     from ft_pipeline.core.data.redaction.fields import audited
 
     config = config or ExportConfig()
@@ -115,12 +123,18 @@ def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | Non
     group_key = task.group_key if task else None
     plan = plan_splits(records, fractions=(config.eval_fraction, config.test_fraction), seed=config.seed,
                        group_key=group_key, threshold=config.near_duplicate_threshold, text_of=similarity_text)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stems = [*CHAT_SPLITS, *(f"preference_{s}" for s in PREFERENCE_SPLITS), "attributes", "splits"]
+    if sidecar_dir.resolve().is_relative_to(out_dir.resolve()):
+        raise ValueError(f"sidecar_dir {sidecar_dir} lies inside the export folder {out_dir}")
+    folder = {stem: sidecar_dir if stem in SIDECARS else out_dir
+              for stem in [*CHAT_SPLITS, *(f"preference_{s}" for s in PREFERENCE_SPLITS), "attributes", "splits"]}
+    stems = list(folder)
+    for path in {out_dir, sidecar_dir}:
+        path.mkdir(parents=True, exist_ok=True)
+    for stem in SIDECARS:  # an export written over one of the older layout keeps no stale sidecar
+        (out_dir / f"{stem}.jsonl").unlink(missing_ok=True)
     counts = {stem: 0 for stem in stems}
     with ExitStack() as stack:
-        tmp = {stem: out_dir / f".{stem}.jsonl.tmp" for stem in stems}
+        tmp = {stem: folder[stem] / f".{stem}.jsonl.tmp" for stem in stems}
         handles = {stem: stack.enter_context(open(tmp[stem], "w", encoding="utf-8")) for stem in stems}
         for record in records():
             split = plan.split_of(record)
@@ -137,8 +151,8 @@ def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | Non
                 handles["attributes"].write(json.dumps({"id": record["id"], "attributes": kept}) + "\n")
                 counts["attributes"] += 1
     for stem in stems:
-        tmp[stem].replace(out_dir / f"{stem}.jsonl")
-    with atomic_text(out_dir / "contamination.jsonl") as fh:
+        tmp[stem].replace(folder[stem] / f"{stem}.jsonl")
+    with atomic_text(sidecar_dir / "contamination.jsonl") as fh:
         for m in plan.matches:
             fh.write(json.dumps({**vars(m), "action": "moved_to_train" if plan.fixes[m.id] else "dropped"}) + "\n")
     if task is not None:

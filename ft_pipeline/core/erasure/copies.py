@@ -39,7 +39,9 @@ def trained_digests(ids: set[str]) -> set[str]:
 
 def kind_of(path: Path, home: Path) -> str:
     """The artifact kind of a file under $FT_PIPELINE_HOME, for counts: the run's own folder left
-    out, so every run's `data/jsonl_export/<run>/train.jsonl` counts as `data/jsonl_export/train.jsonl`."""
+    out, so every run's `data/jsonl_export/<run>/train.jsonl` counts as `data/jsonl_export/train.jsonl`
+    and its sidecar `data/jsonl_export_sidecars/<run>/attributes.jsonl` as
+    `data/jsonl_export_sidecars/attributes.jsonl`."""
     parts = Path(path).relative_to(home).parts
     if len(parts) >= 4:
         return "/".join((parts[0], parts[1], parts[-1]))

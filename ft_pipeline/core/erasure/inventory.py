@@ -49,6 +49,8 @@ PLACES = (
     Place("redacted data", FT, "data/redacted_dataset/*/*.jsonl", "redacted_dataset", FILTER_JSONL),
     Place("export", FT, "data/jsonl_export/*/*.jsonl", "jsonl_export", FILTER_JSONL),
     Place("export task file", FT, "data/jsonl_export/*/task.yaml", "jsonl_export", "none: the task definition"),
+    # attributes (per test record), splits and contamination: ids and facts beside the export
+    Place("export sidecars", FT, "data/jsonl_export_sidecars/*/*.jsonl", "jsonl_export", FILTER_JSONL),
     Place("label review sample", FT, "data/label_review_sample/*/*.csv", "label_review_sample", FILTER_CSV),
     Place("trainer's export", FT, "export/*.jsonl", "a user, for ft-pipeline train", FILTER_JSONL),
     Place("report predictions", FT, "reports/*/*/*.jsonl", "eval_report, fit_assessment", FILTER_JSONL),

@@ -24,6 +24,7 @@ ProgressFor = Callable[[str], Callable[[int, int], None]]
 class Inputs:
     task: TaskConfig
     export_dir: Path
+    sidecar_dir: Path  # the export's sidecars (export.py): attributes.jsonl for the per-group evaluation
     base_model: str
     adapter: str
     test_ids: list[str] | None = None  # the items the fit assessment answered (None: the whole test split)
@@ -62,7 +63,7 @@ class Evaluation:
 
 def evaluate(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> Evaluation:
     task = inputs.task
-    attributes = {row["id"]: row["attributes"] for row in iter_jsonl(inputs.export_dir / "attributes.jsonl")}
+    attributes = {row["id"]: row["attributes"] for row in iter_jsonl(inputs.sidecar_dir / "attributes.jsonl")}
     if task.type == "preference":
         rows, scores, predictions = _preference(inputs, progress)
         tuned_texts, not_applicable = [], frozenset({"prompt_baseline"})

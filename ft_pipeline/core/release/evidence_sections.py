@@ -51,6 +51,7 @@ def datasheet(lineage: dict) -> dict:
                        "failed_attributes": bias[0].get("failed_attributes") if bias else None,
                        "checks": pick("bias_is_within_bounds")},
         "export": {"sha256": export[0].get("sha256") if export else None,
+                   "sidecars_sha256": (export[0].get("metadata") or {}).get("sidecars_sha256") if export else None,
                    "checks": [c for c in pick(*{c["check"] for c in checks if c["asset"] == "jsonl_export"})]},
     }
 

@@ -167,26 +167,36 @@ def bias_report(context: dg.AssetExecutionContext, config: BiasAuditConfig, reda
             "config": core_config.__dict__ | {"positive_values": list(core_config.positive_values)}}
 
 
-@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="2", deps=[bias_report])
+@dg.asset(group_name=GROUP, kinds={"jsonl"}, code_version="3", deps=[bias_report])
 def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, redacted_dataset: dict, task: dict) -> dict:
     """Chat JSONL train/eval/test (+ DPO preference pairs), the one format training reads, each
     conversation under the task's system prompt; the task file travels with it (task.yaml).
+    Its sidecars (attributes, splits, contamination: no conversations) go to a sibling folder,
+    `sidecars`, so the export folder holds only what a trainer reads.
     Depends on the bias audit so a dataset is exported only after it was audited."""
     from ft_pipeline.core.data.redaction import config_to_dict, recorded_config, strictest
 
     out = run_dir("data", "jsonl_export", context.run_id)
-    written = export.write_export(lambda: redacted_records(redacted_dataset), out, config.to_core(), task_config(task))
+    sidecars = run_dir("data", "jsonl_export_sidecars", context.run_id)
+    written = export.write_export(lambda: redacted_records(redacted_dataset), out, config.to_core(), task_config(task),
+                                  sidecar_dir=sidecars)
     counts, splits = written["files"], written["splits"]
     redaction = strictest([recorded_config(part) for _, part in by_partition(redacted_dataset)])
     files = {
         f"{stem}.jsonl": {"rows": n, **{k: v.value for k, v in file_metadata(out / f"{stem}.jsonl").items()}}
-        for stem, n in counts.items()
+        for stem, n in counts.items() if stem not in export.SIDECARS
     }
+    sidecar_files = {f"{stem}.jsonl": {**({"rows": counts[stem]} if stem in counts else {}),
+                                       **{k: v.value for k, v in file_metadata(sidecars / f"{stem}.jsonl").items()}}
+                     for stem in export.SIDECARS}
     context.add_output_metadata({
         **file_metadata(out),
         **task_metadata(task),
         **{f"rows_{stem}": n for stem, n in counts.items()},
         "files": dg.MetadataValue.json(files),
+        "sidecars": dg.MetadataValue.path(str(sidecars)),
+        "sidecars_sha256": file_metadata(sidecars)["sha256"],  # the lineage's digest of the reports beside the data
+        "sidecar_files": dg.MetadataValue.json(sidecar_files),
         "near_duplicates_found": splits["near_duplicates"],
         "near_duplicates_moved_to_train": splits["moved_to_train"],
         "near_duplicates_dropped": splits["dropped"],
@@ -198,7 +208,8 @@ def jsonl_export(context: dg.AssetExecutionContext, config: ExportRunConfig, red
         # sources' latest redactions to tell whether a retrain would train on anything new.
         "redacted_sha256": dg.MetadataValue.json(_redacted_digests(context, redacted_dataset)),
     })
-    return {"path": str(out), "counts": counts, "splits": splits, "redaction_config": redaction.to_dict()}
+    return {"path": str(out), "sidecars": str(sidecars), "counts": counts, "splits": splits,
+            "redaction_config": redaction.to_dict()}
 
 
 def redacted_records(redacted_dataset: dict):

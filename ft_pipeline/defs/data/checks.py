@@ -158,7 +158,7 @@ def export_has_no_train_test_overlap(jsonl_export: dict) -> dg.AssetCheckResult:
     export_dir = Path(jsonl_export["path"])
     plan = jsonl_export.get("splits") or {}
     threshold = plan.get("threshold", 0.6)
-    splits = {row["id"]: row for row in iter_jsonl(export_dir / "splits.jsonl")}
+    splits = {row["id"]: row for row in iter_jsonl(Path(jsonl_export["sidecars"]) / "splits.jsonl")}
     rows = ((row["id"], splits[row["id"]]["split"], export.row_text(row))
             for path in sorted(export_dir.glob("*.jsonl")) if path.stem not in export.NOT_CHAT
             for row in iter_jsonl(path) if row["id"] in splits)

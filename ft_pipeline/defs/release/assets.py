@@ -61,7 +61,8 @@ def eval_report(
     except TaskError as exc:
         raise dg.Failure(description=str(exc)) from None
     fixed, alternative = alternatives(fit_assessment, spec.type)
-    inputs = Inputs(task=spec, export_dir=Path(jsonl_export["path"]), base_model=base_model["path"],
+    inputs = Inputs(task=spec, export_dir=Path(jsonl_export["path"]), sidecar_dir=Path(jsonl_export["sidecars"]),
+                    base_model=base_model["path"],
                     adapter=adapter_weights["path"], test_ids=fit_assessment.get("test_ids"),
                     fixed=fixed, alternative=alternative,
                     labels=fit_assessment.get("labels"), max_examples=config.max_examples,

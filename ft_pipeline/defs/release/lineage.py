@@ -28,7 +28,8 @@ def code_version() -> str:
 # redaction counts per entity type, quarantine reasons and the bias verdict from here), never text.
 LINEAGE_METADATA = {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method",
                     "task_sha256", "privacy", "records_in", "records_out", "quarantine_reasons", "entities_redacted",
-                    "erased", "verdict", "failed_attributes", "attributes"}
+                    "erased", "verdict", "failed_attributes", "attributes", "sidecars",
+                    "sidecars_sha256"}
 
 
 def _metadata_value(value) -> object:

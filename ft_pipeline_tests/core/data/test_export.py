@@ -26,16 +26,64 @@ def dpo(i):
             "chosen": ANSWER, "rejected": "Sure! I can help."}
 
 
+def write(records, tmp_path, **kw):
+    """The export under tmp_path/export, its sidecars under tmp_path/sidecars."""
+    return export.write_export(lambda: records, tmp_path / "export", sidecar_dir=tmp_path / "sidecars", **kw)
+
+
 def test_export_layout_and_counts(tmp_path):
     records = [chat(0, "train"), chat(1, "test"), chat(2, "eval"), dpo(3)]
-    counts = export.write_export(lambda: records, tmp_path)["files"]
+    counts = write(records, tmp_path)["files"]
     assert counts["train"] == 1 and counts["test"] == 1 and counts["eval"] == 1 and counts["preference_train"] == 1
-    [row] = [json.loads(l) for l in (tmp_path / "preference_train.jsonl").read_text().splitlines()]
+    [row] = [json.loads(l) for l in (tmp_path / "export" / "preference_train.jsonl").read_text().splitlines()]
     assert row["chosen"] == [{"role": "assistant", "content": ANSWER}]
     # attributes go to their own file for test ids only; training rows never carry them
-    assert "attributes" not in (tmp_path / "train.jsonl").read_text()
-    assert json.loads((tmp_path / "attributes.jsonl").read_text())["id"] == "c1"
-    assert not list(tmp_path.glob(".*tmp"))
+    assert "attributes" not in (tmp_path / "export" / "train.jsonl").read_text()
+    assert json.loads((tmp_path / "sidecars" / "attributes.jsonl").read_text())["id"] == "c1"
+    assert not list((tmp_path / "export").glob(".*tmp"))
+
+
+def test_a_folder_loader_reads_conversations_only(tmp_path):
+    """HF datasets reading the export's *.jsonl as one table (a trainer's glob): each row it gets
+    is a conversation, never a sidecar's ids and facts (in the older layout attributes.jsonl and
+    splits.jsonl failed the cast to the chat rows' columns)."""
+    from datasets import load_dataset
+
+    from ft_pipeline.core.task import TaskConfig
+
+    base = text(1)
+    records = [chat(i, None) for i in range(2, 30)] + [chat(1, "train", base), chat(0, "test", base)]
+    counts = write(records, tmp_path, task=TaskConfig(name="t", type="structured", system_prompt="Triage it."))["files"]
+    assert counts["attributes"] and rows(tmp_path / "sidecars" / "contamination.jsonl")
+    loaded = load_dataset("json", data_files=str(tmp_path / "export" / "*.jsonl"), split="train",
+                          cache_dir=str(tmp_path / "cache"))
+    assert loaded.num_rows == sum(counts[s] for s in export.CHAT_SPLITS) and loaded.column_names == ["id", "messages"]
+    assert all(row["messages"][-1]["role"] == "assistant" for row in loaded)
+
+
+def test_every_export_file_holds_conversations_or_preference_pairs(tmp_path):
+    """What a trainer's *.jsonl glob reads, preference pairs and planted canaries included; the
+    sidecars lie in their own folder beside the export."""
+    from ft_pipeline.core.task import TaskConfig
+
+    task = TaskConfig(name="t", type="structured", gates={"memorization": {"canaries": 2, "repetitions": [1]}})
+    counts = write([chat(i, None) for i in range(20)] + [dpo(40)], tmp_path, task=task)["files"]
+    assert counts["canaries"] and counts["preference_train"] and (tmp_path / "export" / "task.yaml").is_file()
+    found = [row for path in (tmp_path / "export").glob("*.jsonl") for row in rows(path)]
+    assert len(found) == sum(n for stem, n in counts.items() if stem != "attributes")
+    assert all(row.get("messages") or (row.get("prompt") and row.get("chosen") and row.get("rejected")) for row in found)
+    assert {p.name for p in (tmp_path / "sidecars").iterdir()} == {"attributes.jsonl", "splits.jsonl", "contamination.jsonl"}
+
+
+def test_sidecars_never_lie_in_the_export_folder(tmp_path):
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "splits.jsonl").write_text('{"id": "old", "split": "test"}\n')  # the older layout's
+    write([chat(0, "train")], tmp_path)
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "eval.jsonl", "preference_eval.jsonl", "preference_test.jsonl", "preference_train.jsonl", "test.jsonl",
+        "train.jsonl"]
+    with pytest.raises(ValueError, match="inside the export folder"):
+        export.write_export(lambda: [chat(0, "train")], tmp_path / "export", sidecar_dir=tmp_path / "export" / "s")
 
 
 def test_split_assignment_is_stable_and_proportional():
@@ -47,8 +95,8 @@ def test_split_assignment_is_stable_and_proportional():
 
 
 def test_valid_export_passes_great_expectations(tmp_path):
-    export.write_export(lambda: [chat(i, "train") for i in range(5)] + [dpo(9)], tmp_path)
-    results = export.validate_export(tmp_path)
+    write([chat(i, "train") for i in range(5)] + [dpo(9)], tmp_path)
+    results = export.validate_export(tmp_path / "export")
     assert results["train.jsonl"]["success"] and results["train.jsonl"]["rows"] == 5
     assert results["preference_train.jsonl"]["success"]
 
@@ -101,11 +149,11 @@ def test_every_conversation_gets_the_task_system_prompt_and_the_task_travels_alo
     task = TaskConfig(name="t", type="structured", system_prompt="Triage it.")
     own = chat(1, "train")
     own["messages"].insert(0, {"role": "system", "content": "the record's own"})
-    export.write_export(lambda: [chat(0, "train"), own], tmp_path, task=task)
-    first, second = rows(tmp_path / "train.jsonl")
+    write([chat(0, "train"), own], tmp_path, task=task)
+    first, second = rows(tmp_path / "export" / "train.jsonl")
     assert first["messages"][0] == {"role": "system", "content": "Triage it."}
     assert second["messages"][0]["content"] == "the record's own"  # a record's own system turn wins
-    assert TaskConfig.from_yaml(tmp_path / "task.yaml").system_prompt == "Triage it."
+    assert TaskConfig.from_yaml(tmp_path / "export" / "task.yaml").system_prompt == "Triage it."
 
 
 def test_near_copies_of_train_leave_the_held_out_splits(tmp_path):
@@ -114,12 +162,12 @@ def test_near_copies_of_train_leave_the_held_out_splits(tmp_path):
                chat(2, "test", base.replace(base.split()[3], "changed")),  # one word changed: moved to train
                chat(3, "eval", base),  # an exact copy: dropped (a second copy in train adds nothing)
                chat(4, "test")]  # unrelated: stays
-    out = export.write_export(lambda: records, tmp_path)
+    out = write(records, tmp_path)
     assert out["splits"]["near_duplicates"] == 2
     assert out["splits"]["moved_to_train"] == 1 and out["splits"]["dropped"] == 1
-    assert {r["id"] for r in rows(tmp_path / "train.jsonl")} == {"c1", "c2"}
-    assert [r["id"] for r in rows(tmp_path / "test.jsonl")] == ["c4"] and rows(tmp_path / "eval.jsonl") == []
-    actions = {r["id"]: r["action"] for r in rows(tmp_path / "contamination.jsonl")}
+    assert {r["id"] for r in rows(tmp_path / "export" / "train.jsonl")} == {"c1", "c2"}
+    assert [r["id"] for r in rows(tmp_path / "export" / "test.jsonl")] == ["c4"] and rows(tmp_path / "export" / "eval.jsonl") == []
+    actions = {r["id"]: r["action"] for r in rows(tmp_path / "sidecars" / "contamination.jsonl")}
     assert actions == {"c2": "moved_to_train", "c3": "dropped"}
 
 
@@ -131,10 +179,10 @@ def test_a_chain_of_near_copies_is_followed_until_no_held_out_item_copies_train(
     words = text(1).split() + text(2).split()
     c1, c2, c3 = " ".join(words[:30]), " ".join(words[5:35]), " ".join(words[10:40])
     records = [chat(1, "train", c1), chat(2, "test", c2), chat(3, "test", c3), chat(4, "test")]
-    out = export.write_export(lambda: records, tmp_path)
+    out = write(records, tmp_path)
     assert out["splits"]["moved_to_train"] == 2
-    assert [r["id"] for r in rows(tmp_path / "test.jsonl")] == ["c4"]
-    split = {r["id"]: r["split"] for r in rows(tmp_path / "splits.jsonl")}
+    assert [r["id"] for r in rows(tmp_path / "export" / "test.jsonl")] == ["c4"]
+    split = {r["id"]: r["split"] for r in rows(tmp_path / "sidecars" / "splits.jsonl")}
     left = contamination.find_cross_split((i, split[i], t) for i, t in (("c1", c1), ("c2", c2), ("c3", c3), ("c4", text(4))))
     assert left == []
 
@@ -145,9 +193,9 @@ def test_records_of_one_group_never_straddle_splits(tmp_path):
     task = TaskConfig(name="t", type="structured", group_key="attributes.customer")
     records = [chat(i, None, attributes={"customer": f"cust{i % 7}"}) for i in range(70)]
     records += [chat(100, "test", attributes={"customer": "cust1"})]  # its own split disagrees with the group's
-    out = export.write_export(lambda: records, tmp_path, task=task)
+    out = write(records, tmp_path, task=task)
     by_group: dict[str, set] = {}
-    for row in rows(tmp_path / "splits.jsonl"):
+    for row in rows(tmp_path / "sidecars" / "splits.jsonl"):
         by_group.setdefault(row["group"], set()).add(row["split"])
     assert len(by_group) == 7 and all(len(s) == 1 for s in by_group.values())
     assert out["splits"]["groups"] == 7

@@ -32,7 +32,7 @@ def summary_task(prompt=TRIPS_NER, **extra):
 
 def export(tmp_path, records, task=None):
     out = tmp_path / "export"
-    write_export(lambda: iter(records), out, task=task or summary_task())
+    write_export(lambda: iter(records), out, task=task or summary_task(), sidecar_dir=tmp_path / "sidecars")
     return out
 
 
