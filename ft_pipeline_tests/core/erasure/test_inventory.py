@@ -27,6 +27,7 @@ def test_every_place_has_an_eraser_or_a_reason(place):
     (inventory.FT, "registry/m/v3/lineage.json", "registry lineage"),
     (inventory.FT, "registry/m/v3/adapter/training_ids.json", "registry adapter"),
     (inventory.FT, "data/jsonl_export/run/train.jsonl", "export"),
+    (inventory.FT, "data/jsonl_export_sidecars/run/attributes.jsonl", "export sidecars"),
     (inventory.DAGSTER, "storage/0f3c2b1a-1111-2222-3333-444455556666/compute_logs/abc.err", "compute logs"),
     (inventory.DAGSTER, "storage/fit_assessment", "stored values"),
 ])
