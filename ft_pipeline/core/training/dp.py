@@ -172,6 +172,16 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     generators = {"sampler": getattr(dp_loader.batch_sampler, "generator", None),
                   "noise": getattr(dp_optimizer, "generator", None)}
 
+    def loss_of(batch):
+        logits, labels, shape = example_losses(model, batch, device)
+        if ghost:  # Opacus's wrapper: per-example mean over answer tokens, two backward passes
+            return criterion(logits, labels, shape=shape)
+        tokens = torch.nn.functional.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none").view(shape)
+        return (tokens.sum(1) / (labels.view(shape) != IGNORE).sum(1).clamp(min=1)).mean()
+
+    def taken() -> int:  # optimizer steps so far: the accountant counts exactly the noised ones
+        return sum(entry[-1] for entry in engine.accountant.history)
+
     # Resume only a checkpoint of this config and data (the rule of every run: checkpoints.py).
     ckpt_dir = Path(output_dir) / "checkpoints"
     resume, not_resumed = prepare_checkpoints(ckpt_dir, config, True, run.get("data_digest", ""))
@@ -183,16 +193,6 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
         # The steps already taken stay spent: epsilon is measured over the whole run's history.
         dp_checkpoints.restore_accountant(engine.accountant, state["accountant"])
     resumed_from = state.get("step")
-
-    def loss_of(batch):
-        logits, labels, shape = example_losses(model, batch, device)
-        if ghost:  # Opacus's wrapper: per-example mean over answer tokens, two backward passes
-            return criterion(logits, labels, shape=shape)
-        tokens = torch.nn.functional.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none").view(shape)
-        return (tokens.sum(1) / (labels.view(shape) != IGNORE).sum(1).clamp(min=1)).mean()
-
-    def taken() -> int:  # optimizer steps so far: the accountant counts exactly the noised ones
-        return sum(entry[-1] for entry in engine.accountant.history)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     emit({"event": "start", "max_steps": steps, "resumed_from": resumed_from, "world_size": 1,
@@ -237,7 +237,8 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
                     window = []
                     emit({"event": "log", "max_steps": steps, **entry})
                 if done % config.save_steps == 0 and done < steps:
-                    dp_checkpoints.save(ckpt_dir, done, dp_checkpoints.snapshot(model, dp_optimizer, scheduler, generators),
+                    tensors = dp_checkpoints.snapshot(model, dp_optimizer, scheduler, generators)
+                    dp_checkpoints.save(ckpt_dir, done, tensors,
                                         {"step": done, "tokens_seen": tokens_seen, "history": history, "window": window,
                                          "accountant": engine.accountant.history, "noise_multiplier": sigma,
                                          "sample_rate": sample_rate}, config.save_total_limit)
