@@ -100,3 +100,47 @@ def test_a_checkpoint_killed_while_saving_is_not_resumed(tiny_model_dir, tiny_ex
     interrupted_run(config, tiny_export, out)
     (out / "checkpoints" / "checkpoint-2" / "trainer_state.json").unlink()
     assert train(config, tiny_export, out)["resumed_from"] == 1
+
+
+def test_dp_run_killed_after_a_checkpoint_resumes_with_the_whole_runs_epsilon(tmp_path, tiny_model_dir, tiny_export):
+    """SIGKILL, as an OOM killer or a preempted node would: the rerun resumes the last complete
+    checkpoint, and its epsilon is what the accountant gives for every step the run took."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from opacus.accountants import PRVAccountant
+
+    from ft_pipeline_tests.core.training.helpers import child_env
+
+    cfg, out, steps = tmp_path / "c.yaml", tmp_path / "out", 60
+    dp_config(tiny_model_dir, max_steps=steps, logging_steps=10).to_yaml(cfg)
+    command = [sys.executable, "-m", "ft_pipeline.core.training.train", "--config", str(cfg), "--data",
+               str(tiny_export), "--output", str(out)]
+    proc = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if any((c / "trainer_state.json").is_file() for c in (out / "checkpoints").glob("checkpoint-*")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the first run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (out / "metrics.json").exists()
+
+    rerun = subprocess.run(command, env=child_env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from"] is not None and metrics["resumed_from"] % SAVE == 0
+    assert SAVE <= metrics["resumed_from"] < steps and metrics["steps"] == steps
+    record = json.loads((out / "privacy.json").read_text())
+    accountant = PRVAccountant()
+    accountant.history = [(record["noise_multiplier"], record["sample_rate"], steps)]
+    assert record["steps"] == steps
+    assert record["epsilon"] == pytest.approx(accountant.get_epsilon(record["delta"]), abs=1e-9)
+    assert [h["step"] for h in metrics["history"]] == list(range(10, steps + 1, 10))
