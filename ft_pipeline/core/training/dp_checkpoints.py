@@ -5,8 +5,9 @@ same config fingerprint, same training data); this module writes and reads one c
 
 A checkpoint-N folder holds state.pt (LoRA weights, optimizer and scheduler state, RNG states)
 and trainer_state.json, written last, so checkpoints.last_complete_checkpoint takes a folder as
-complete exactly as for trl's checkpoints. The folder is built under a hidden name and renamed
-into place: a kill while saving leaves no checkpoint-N that looks complete.
+complete exactly as for trl's checkpoints. The folder is built as checkpoint-N.partial and renamed
+into place: a kill while saving leaves no checkpoint-N that looks complete, and what it leaves
+still matches checkpoint-*, the pattern erasure deletes a run's checkpoints by.
 
 What resuming must restore for the privacy claim to hold:
 - The accountant's history (noise multiplier, sample rate, steps): a resumed run that restarted
@@ -40,8 +41,9 @@ def snapshot(model, optimizer, scheduler, generators: dict) -> dict:
 def save(ckpt_dir: Path, step: int, tensors: dict, state: dict, keep: int) -> Path:
     import torch
 
-    final, partial = ckpt_dir / f"checkpoint-{step}", ckpt_dir / f".partial-checkpoint-{step}"
-    shutil.rmtree(partial, ignore_errors=True)
+    final, partial = ckpt_dir / f"checkpoint-{step}", ckpt_dir / f"checkpoint-{step}.partial"
+    for stale in ckpt_dir.glob("checkpoint-*.partial"):  # left by a kill while saving
+        shutil.rmtree(stale, ignore_errors=True)
     partial.mkdir(parents=True)
     torch.save(tensors, partial / STATE)
     (partial / TRAINER_STATE).write_text(json.dumps(state), encoding="utf-8")

@@ -144,3 +144,29 @@ def test_dp_run_killed_after_a_checkpoint_resumes_with_the_whole_runs_epsilon(tm
     assert record["steps"] == steps
     assert record["epsilon"] == pytest.approx(accountant.get_epsilon(record["delta"]), abs=1e-9)
     assert [h["step"] for h in metrics["history"]] == list(range(10, steps + 1, 10))
+
+
+def test_a_checkpoint_half_written_is_never_resumed_and_erasure_still_finds_it(tmp_path, monkeypatch):
+    """A kill between the tensors and trainer_state.json leaves checkpoint-N.partial: not taken as
+    complete, matched by the checkpoint-* pattern erasure deletes by, and cleared by the next save."""
+    import torch
+
+    from ft_pipeline.core.erasure.adapters import checkpoints_of
+    from ft_pipeline.core.training import dp_checkpoints
+    from ft_pipeline.core.training.checkpoints import last_complete_checkpoint
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    tensors = {"lora": {"w": torch.ones(2)}}
+    dp_checkpoints.save(ckpt, 2, tensors, {"step": 2}, keep=2)
+    real = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, path: real(obj, path) or (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        dp_checkpoints.save(ckpt, 4, tensors, {"step": 4}, keep=2)
+    monkeypatch.undo()
+    assert last_complete_checkpoint(ckpt) == str(ckpt / "checkpoint-2")
+    assert ckpt / "checkpoint-4.partial" in checkpoints_of(tmp_path / "run")
+    dp_checkpoints.save(ckpt, 6, tensors, {"step": 6}, keep=2)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint-2", "checkpoint-6"]
+    dp_checkpoints.save(ckpt, 8, tensors, {"step": 8}, keep=2)
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint-6", "checkpoint-8"]
+    assert dp_checkpoints.load(ckpt / "checkpoint-8")[1] == {"step": 8}
