@@ -14,6 +14,8 @@ What makes the guarantee honest:
   accountant (PRV) measured over the steps taken.
 - The base model is on its device before get_peft_model and Opacus see it, and the optimizer holds
   the LoRA parameters only (Opacus issue 820: a wrong order trains weights that are never used).
+- A killed run resumes from its last checkpoint (dp_checkpoints.py) with the accountant's history
+  and the RNG states restored: the epsilon it reports covers every step, before the kill and after.
 """
 from __future__ import annotations
 
@@ -98,8 +100,9 @@ def planned_steps(config, batches_per_epoch: int) -> int:
 def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, run: dict, callback=None,
                   progress: bool = False) -> dict:
     """DP-SGD LoRA training; `run` carries what train() already knows (model_path, n_params,
-    n_tokens, precision, cuda, started). Returns the metrics written to metrics.json."""
+    n_tokens, precision, cuda, started, data_digest: which checkpoints it may resume). Returns the metrics written to metrics.json."""
     import shutil
+    import sys
 
     import opacus
     import torch
@@ -111,7 +114,8 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     from tqdm import tqdm
     from transformers import get_scheduler, set_seed
 
-    from ft_pipeline.core.training.checkpoints import write_outputs
+    from ft_pipeline.core.training import dp_checkpoints
+    from ft_pipeline.core.training.checkpoints import prepare_checkpoints, write_outputs
     from ft_pipeline.core.training.cost import estimate_cost
     from ft_pipeline.core.training.model_setup import lora_config
     from ft_pipeline.core.training.privacy import privacy_record_text, resolve_delta
@@ -164,6 +168,9 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
         max_grad_norm=privacy.max_grad_norm, poisson_sampling=True, grad_sample_mode=privacy.grad_sample_mode,
         criterion=torch.nn.CrossEntropyLoss(ignore_index=IGNORE), wrap_model=False)
     hooks, dp_optimizer, criterion, dp_loader = private if ghost else (*private[:2], None, private[2])
+    # None where Opacus draws from the global generator (no secure_mode, no generator passed).
+    generators = {"sampler": getattr(dp_loader.batch_sampler, "generator", None),
+                  "noise": getattr(dp_optimizer, "generator", None)}
 
     def loss_of(batch):
         logits, labels, shape = example_losses(model, batch, device)
@@ -175,18 +182,37 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     def taken() -> int:  # optimizer steps so far: the accountant counts exactly the noised ones
         return sum(entry[-1] for entry in engine.accountant.history)
 
+    # Resume only a checkpoint of this config and data (the rule of every run: checkpoints.py).
+    ckpt_dir = Path(output_dir) / "checkpoints"
+    resume, not_resumed = prepare_checkpoints(ckpt_dir, config, True, run.get("data_digest", ""))
+    if not_resumed:
+        print(f"starting afresh: checkpoints in {ckpt_dir} not resumed, {not_resumed}", file=sys.stderr, flush=True)
+    saved, state = dp_checkpoints.load(resume) if resume else ({}, {})
+    if resume:
+        dp_checkpoints.restore_training(saved, model, dp_optimizer, scheduler)
+        # The steps already taken stay spent: epsilon is measured over the whole run's history.
+        dp_checkpoints.restore_accountant(engine.accountant, state["accountant"])
+    resumed_from = state.get("step")
+
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-    emit({"event": "start", "max_steps": steps, "resumed_from": None, "world_size": 1,
+    emit({"event": "start", "max_steps": steps, "resumed_from": resumed_from, "world_size": 1,
           "trainable_params": n_trainable, "total_params": run["n_params"]})
     if run["cuda"]:
         torch.cuda.reset_peak_memory_stats()
-    history, window, tokens_seen, done = [], [], 0, 0
-    bar = tqdm(total=steps, disable=not progress, desc="DP-SGD")
+    history, window, tokens_seen = state.get("history", []), state.get("window", []), state.get("tokens_seen", 0)
+    done = taken()
+    bar = tqdm(total=steps, initial=done, disable=not progress, desc="DP-SGD")
     t0 = time.time()
     while done < steps:
+        # One pass of exactly the steps left (an independent Poisson draw each), so a resumed run
+        # draws from the restored generator what the uninterrupted run drew at the same step.
+        dp_loader.batch_sampler.steps = steps - done
         with BatchMemoryManager(data_loader=dp_loader, max_physical_batch_size=config.per_device_batch_size,
                                 optimizer=dp_optimizer) as physical:
-            for batch in physical:
+            batches = iter(physical)
+            if "rng" in saved:
+                dp_checkpoints.restore_rng(saved.pop("rng"), generators)
+            for batch in batches:
                 # An empty first draw comes as [] (Opacus has no batch yet to shape it like).
                 empty = not isinstance(batch, dict) or batch["input_ids"].shape[0] == 0
                 if empty:
@@ -210,6 +236,12 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
                     history.append(entry)
                     window = []
                     emit({"event": "log", "max_steps": steps, **entry})
+                if done % config.save_steps == 0 and done < steps:
+                    tensors = dp_checkpoints.snapshot(model, dp_optimizer, scheduler, generators)
+                    dp_checkpoints.save(ckpt_dir, done, tensors,
+                                        {"step": done, "tokens_seen": tokens_seen, "history": history, "window": window,
+                                         "accountant": engine.accountant.history, "noise_multiplier": sigma,
+                                         "sample_rate": sample_rate}, config.save_total_limit)
                 if done >= steps:
                     break
     bar.close()
@@ -226,7 +258,7 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     losses = [h["loss"] for h in history if "loss" in h]
     metrics = {
         "method": config.method, "base_model": config.base_model, "base_model_path": str(run["model_path"]),
-        "steps": done, "max_steps": steps, "epochs": done * sample_rate, "resumed_from": None, "world_size": 1,
+        "steps": done, "max_steps": steps, "epochs": done * sample_rate, "resumed_from": resumed_from, "world_size": 1,
         "device": device.type, "precision": precision, "packing": False, "load_in_4bit": config.qlora,
         "total_params": run["n_params"], "trainable_params": n_trainable, "train_examples": len(train_ds),
         "train_examples_dropped_by_truncation": dropped, "eval_examples": len(eval_examples),
@@ -242,6 +274,6 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     output_dir = Path(output_dir)
     write_outputs(SimpleNamespace(model=model), tokenizer, config, metrics, output_dir,
                   extra_files={"privacy.json": privacy_record_text(record)})
-    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # a DP run does not resume (see README)
+    shutil.rmtree(ckpt_dir, ignore_errors=True)  # complete: the adapter supersedes them
     emit({"event": "end", **{k: v for k, v in metrics.items() if k != "history"}})
     return metrics

@@ -70,7 +70,7 @@ def train(
         from ft_pipeline.core.training.dp import train_private
 
         run = {"model_path": model_path, "n_params": n_params, "n_tokens": n_tokens, "precision": precision,
-               "cuda": cuda, "started": started}
+               "cuda": cuda, "started": started, "data_digest": data_digest(config.method, Path(data_dir))}
         return train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, run=run, callback=callback,
                              progress=progress)
 
