@@ -89,6 +89,8 @@ def test_forget_rewrites_dagster_records_and_their_bytes_are_gone(dagster_home, 
     assert summary["dagster_events_rewritten"] >= 3  # the materialization, the check result, the log message
     assert summary["compute_logs_rewritten"] >= 1
     assert canary not in out + err and EMAIL not in (out + err).lower()
+    assert cli.main(["erasures"]) == 0  # the auditor's view names the runs touched
+    assert f"in 1 run(s): `{run_id}`" in capsys.readouterr().out
 
     assert _holding(dagster_home, [canary, EMAIL]) == []  # SQLite files, their logs and compute logs alike
     with dg.DagsterInstance.get() as instance:

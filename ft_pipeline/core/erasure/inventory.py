@@ -212,4 +212,9 @@ def render_md(entries: list[dict]) -> str:
         lines += [f"| lineage scrubbed | {version} |" for version in e.get("lineages_scrubbed", [])]
         if not (deleted or models or e.get("lineages_scrubbed")):
             lines.append("| none | — |")
+        if "dagster_runs_touched" in e:  # requests from before Dagster's records were rewritten lack it
+            runs = e["dagster_runs_touched"]
+            lines += ["", f"## `{e['request_id']}`: Dagster's records", "",
+                      f"{e.get('dagster_events_rewritten', 0)} events and {e.get('compute_logs_rewritten', 0)} compute "
+                      f"logs rewritten, in {len(runs)} run(s)" + (": " + ", ".join(f"`{r}`" for r in runs) if runs else "")]
     return "\n".join(lines) + "\n" if lines else ""
