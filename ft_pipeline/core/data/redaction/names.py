@@ -88,7 +88,7 @@ def widen_person(text: str, start: int, end: int) -> tuple[int, int]:
 def common_words() -> frozenset[str]:
     """Words that are names in some locale but mostly something else in English text: Faker's
     lorem words ("Will", "May", "Summer", "Page"), spaCy's stop words, field labels, nationalities."""
-    from ft_pipeline.core.data.redaction.engine import import_presidio
+    from ft_pipeline.core.data.redaction.presidio_import import import_presidio
     from ft_pipeline.core.data.redaction.policy import place_names
 
     import_presidio()  # first: it imports spaCy with torch hidden (thinc would import it: ~4 s)
