@@ -3,6 +3,7 @@ the asset and the CLI (read, screen, redact, write atomically, quarantine with a
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -43,7 +44,7 @@ class Redactor:
         if self.engine == "ray":  # the same redact_chunk on Ray Data actors (core/scale)
             from ft_pipeline.core.scale.ray_data import redact_on_ray
 
-            yield from redact_on_ray(records, self.config)
+            yield from redact_on_ray(records, self.config, RedactBatch)
             return
         chunks = _chunks(records, self.config.chunk_records)
         workers = self.config.workers()
@@ -216,3 +217,19 @@ def _admit(row, seen: set[bytes], screening: ScreeningConfig) -> tuple[str | Non
     if reason:
         return reason, None, None
     return None, None, record
+
+
+class RedactBatch:
+    """The Ray engine's step (core/scale/ray_data.py): built once per actor, called with a batch of
+    JSON lines, returns them redacted by the same redact_chunk the local engine runs."""
+
+    def __init__(self, config):
+        _init_worker()
+        self.config = config
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        done = redact_chunk([json.loads(line) for line in batch["text"]], self.config)
+        return {"record": np.array([json.dumps(r, ensure_ascii=False) for r, _ in done], dtype=object),
+                "counts": np.array([json.dumps(c) for _, c in done], dtype=object)}
