@@ -99,3 +99,10 @@ def _home_key(path: Path) -> bytes:
                            "restore it from backup: every pseudonymized id depends on it")
     _KEYS[path] = key
     return key
+
+
+def list_view(items: list[str]) -> dict:
+    """{count, digest} of a list of strings that may name people or secrets."""
+    import json
+
+    return {"count": len(items), "digest": keyed_digest(json.dumps(sorted(items), ensure_ascii=False))}

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ft_pipeline.core import user_regex
-from ft_pipeline.core.knobs import check_sections
 from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
+from ft_pipeline.core.task_sections import check_sections
 
 __all__ = ["TaskConfig", "TaskError", "file_sha256", "check_columns"]
 
@@ -277,7 +277,7 @@ class TaskConfig:
         which can name people or secrets, as a count and a keyed digest each."""
         import yaml
 
-        from ft_pipeline.core.data.redaction import list_view
+        from ft_pipeline.core.digest import list_view
 
         data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
         data["redaction"] = {k: list_view([str(x) for x in v]) if k in LISTS and isinstance(v, list) else v
