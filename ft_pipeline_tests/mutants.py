@@ -369,8 +369,9 @@ MUTANTS = [
     Mutant("knobs reach up to the task for its error", "ft_pipeline/core/knobs.py",
            "from ft_pipeline.core.task_file import TaskError", "from ft_pipeline.core.task import TaskError",
            (T + "test_imports.py::test_the_package_has_no_import_cycle",)),
-    Mutant("the task reaches up into the redaction inside a function", "ft_pipeline/core/task.py",
-           "        from ft_pipeline.core.digest import list_view", "        from ft_pipeline.core.data.redaction import list_view",
+    Mutant("the task reaches up into the redaction", "ft_pipeline/core/task.py",
+           "from ft_pipeline.core.digest import list_view, sha256_file",
+           "from ft_pipeline.core.data.redaction import list_view\nfrom ft_pipeline.core.digest import sha256_file",
            (T + "test_imports.py::test_each_layer_imports_only_layers_below_it",)),
 ]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ft_pipeline.core.paths import raw_zone
+
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
@@ -63,8 +65,6 @@ def keyed_digester(purpose: str = ""):
 
 
 def _key_path() -> Path:
-    from ft_pipeline.core.paths import raw_zone
-
     return raw_zone() / KEY_FILE
 
 

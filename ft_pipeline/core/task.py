@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ft_pipeline.core import user_regex
+from ft_pipeline.core.digest import list_view, sha256_file
+from ft_pipeline.core.jsonl import atomic_text
 from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
 from ft_pipeline.core.task_sections import check_sections
 
@@ -266,8 +268,6 @@ class TaskConfig:
         data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         if path is not None:
-            from ft_pipeline.core.jsonl import atomic_text
-
             with atomic_text(Path(path)) as fh:
                 fh.write(text)
         return text
@@ -276,8 +276,6 @@ class TaskConfig:
         """The definition as metadata may show it: the redaction lists (allow, deny, deny terms),
         which can name people or secrets, as a count and a keyed digest each."""
         import yaml
-
-        from ft_pipeline.core.digest import list_view
 
         data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
         data["redaction"] = {k: list_view([str(x) for x in v]) if k in LISTS and isinstance(v, list) else v
@@ -301,8 +299,6 @@ class TaskConfig:
 
 def file_sha256(path: Path | str) -> str:
     """sha256 of the task file's bytes: what lineage records and a changed file changes."""
-    from ft_pipeline.core.digest import sha256_file
-
     return sha256_file(Path(path))
 
 

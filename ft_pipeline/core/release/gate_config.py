@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ft_pipeline.core.data.canaries import MemorizationConfig
 from ft_pipeline.core.knobs import KnobError, check_types, from_mapping
 
 
@@ -64,8 +65,6 @@ class GateConfig:
             raise GateConfigError("n_boot", "must be at least 100 (percentile intervals need resamples in the tails)")
         if not isinstance(self.memorization, dict):
             raise GateConfigError("memorization", "must be a mapping like {canaries: 200}")
-        from ft_pipeline.core.data.canaries import MemorizationConfig
-
         MemorizationConfig.from_dict(self.memorization)
 
     @classmethod

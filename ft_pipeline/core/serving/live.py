@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Callable
 
 from ft_pipeline.core.release import registry
-from ft_pipeline.core.release.rollout_config import RolloutConfig
+from ft_pipeline.core.release.rollout_config import RolloutConfig, RolloutConfigError
 from ft_pipeline.core.serving import live_evidence, protocol, rollout, server, traffic
+from ft_pipeline.core.serving.app import ServeState, complete, create_app
 from ft_pipeline.core.serving.engine import Adapter
-from ft_pipeline.core.serving.guard import RateLimiter
+from ft_pipeline.core.serving.guard import Limits, RateLimiter, Redaction
+from ft_pipeline.core.tracking.models import mirror_alias
 
 log = logging.getLogger("ft_pipeline.serve")
 NOT_READ_BY_THE_MODEL = (400, 404, 413, 429)  # refused by the guard first: both versions would be alike
@@ -64,9 +66,6 @@ def in_rollout(root: Path, name: str) -> tuple[str, dict, int] | None:
 def start(root: Path, name: str, version: str, task, mode: str | None = None, share: float | None = None) -> dict:
     """Records a live `<mode>_started` for `version` against `current` (`ft-pipeline rollout --live`);
     the running server (or the next one started) picks it up."""
-    from ft_pipeline.core.release.rollout_config import RolloutConfigError
-    from ft_pipeline.core.tracking.models import mirror_alias
-
     incumbent = registry.current_version(root, name)
     folder = registry.resolve(root, name, version)
     if incumbent == version:
@@ -118,8 +117,6 @@ class LiveRollout:
 
     def handle(self, state, body: protocol.ChatCompletionRequest, client: str, request_id: str | None = None) -> dict:
         """Answers a request for `<name>` as the rollout routes it; the paired copy is queued."""
-        from ft_pipeline.core.serving.app import complete
-
         cid = protocol.completion_id()
         canary = self.outcome is None and self.canary(request_id or cid)
         served: dict = {}
@@ -253,9 +250,6 @@ def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
 def serve(plan_: server.Plan, task, root: Path, host: str, port: int, limits=None) -> None:
     """Loads the base model and the adapters, warms the guard up, and serves until stopped."""
     import uvicorn
-
-    from ft_pipeline.core.serving.app import ServeState, create_app
-    from ft_pipeline.core.serving.guard import Limits, Redaction
 
     engine = server.load_engine(plan_)
     redaction = Redaction(task)

@@ -23,6 +23,12 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from ft_pipeline.core.training.checkpoints import write_outputs
+from ft_pipeline.core.training.cost import estimate_cost, planned_tokens
+from ft_pipeline.core.training.model_setup import lora_config
+from ft_pipeline.core.training.model_stats import peak_memory
+from ft_pipeline.core.training.privacy import privacy_record_text, resolve_delta
+
 IGNORE = -100
 ACCOUNTANT = "prv"  # Opacus's default: tighter than RDP for the same noise
 
@@ -110,12 +116,6 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     from torch.utils.data import DataLoader
     from tqdm import tqdm
     from transformers import get_scheduler, set_seed
-
-    from ft_pipeline.core.training.checkpoints import write_outputs
-    from ft_pipeline.core.training.cost import estimate_cost, planned_tokens
-    from ft_pipeline.core.training.model_setup import lora_config
-    from ft_pipeline.core.training.model_stats import peak_memory
-    from ft_pipeline.core.training.privacy import privacy_record_text, resolve_delta
 
     privacy, precision = config.privacy, run["precision"]
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
