@@ -40,6 +40,16 @@ ALLOWED: dict[tuple[str, str], str] = {
         "the task's sections are validated by the configs of the layers above it",
 }
 
+# Edges that still close a cycle, each with why; the cycle test leaves them out and fails on any other.
+CYCLE_ALLOWED: dict[tuple[str, str], str] = {
+    # check_sections reads RedactionConfig and the fields: check, and importing either runs the
+    # redaction package's __init__, which imports the redactor (stream -> ingest -> task). The
+    # import inside check_sections is what keeps it from failing at run time; a redaction package
+    # whose __init__ does not import the redactor, or the configs moved below task.py, removes it.
+    ("ft_pipeline.core.task_sections", "ft_pipeline.core.data.redaction"):
+        "the redaction package's __init__ imports its redactor, which reads the task",
+}
+
 
 def module_name(path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -70,13 +80,19 @@ def imported(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
 
 
 def import_graph() -> dict[str, dict[str, int]]:
-    """{importer: {imported: line of the first import}} over every module of the package."""
+    """{importer: {imported: line of the first import}} over every module of the package. Importing
+    `a.b.c` runs `a/b/__init__.py` first, so the packages above an imported module are edges too
+    (not those above the importer itself: they are already being imported)."""
     graph: dict[str, dict[str, int]] = {m: {} for m in MODULES}
     for module, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 for target in imported(module, node):
-                    graph[module].setdefault(target, node.lineno)
+                    parts = target.split(".")
+                    packages = [".".join(parts[:i]) for i in range(2, len(parts))]
+                    for name in [*packages, target]:
+                        if name in MODULES and name != module and not module.startswith(name + "."):
+                            graph[module].setdefault(name, node.lineno)
     return graph
 
 
@@ -128,6 +144,7 @@ def edge_lines(graph, pairs) -> list[str]:
 
 def test_the_package_has_no_import_cycle():
     graph = import_graph()
+    graph = {a: {b: n for b, n in targets.items() if (a, b) not in CYCLE_ALLOWED} for a, targets in graph.items()}
     offending = []
     for component in cycles(graph):
         members = set(component)
@@ -157,7 +174,7 @@ def test_each_layer_imports_only_layers_below_it():
 def test_the_allow_list_names_only_edges_that_exist():
     """A moved function must take its allow-list entry with it, or the list hides the next cycle."""
     graph = import_graph()
-    stale = [f"{a} -> {b}" for a, b in ALLOWED if b not in graph.get(a, {})]
+    stale = [f"{a} -> {b}" for a, b in [*ALLOWED, *CYCLE_ALLOWED] if b not in graph.get(a, {})]
     assert stale == []
 
 
