@@ -27,7 +27,7 @@ from typing import Any
 from ft_pipeline.core import user_regex
 from ft_pipeline.core.digest import list_view, sha256_file
 from ft_pipeline.core.jsonl import atomic_text
-from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
+from ft_pipeline.core.task_file import TaskError, check_columns, line_of, number, read_task_file
 from ft_pipeline.core.task_sections import check_sections
 
 __all__ = ["TaskConfig", "TaskError", "file_sha256", "check_columns"]
@@ -300,13 +300,3 @@ class TaskConfig:
 def file_sha256(path: Path | str) -> str:
     """sha256 of the task file's bytes: what lineage records and a changed file changes."""
     return sha256_file(Path(path))
-
-
-def check_columns(task: TaskConfig, available: list[str], source: str) -> None:
-    """A column the task maps from must exist in the source: raised before anything is read further."""
-    missing = [c for c in task.columns if c not in available]
-    if missing:
-        shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
-        raise TaskError(task.source_path or "task", f"columns.{missing[0]}",
-                        f"the source {source} has no column {missing[0]!r} (it has: {shown or 'none'})",
-                        line_of((task.source_path or "task", "columns")))

@@ -14,8 +14,8 @@ def check_sections(task, fail) -> None:
     """fit:, gates:, rollout: and redaction: parsed as their assets will parse them (a redaction glob that
     matches no file, a pattern that does not compile), and the knowledge folder present; `fail`
     (field, why) raises the task's TaskError."""
-    # Imported here, not at the top: task.py imports this module, and the redaction package's __init__
-    # imports its redactor, which reads the task (test_imports.py CYCLE_ALLOWED).
+    # Imported here, not at the top: task.py imports this module, and these configs sit in layers
+    # above it whose packages' __init__ (the redaction's: its redactor) need not be loaded to read a task.
     from ft_pipeline.core.data.redaction.config import RedactionConfig
     from ft_pipeline.core.release.fit_config import FitConfig
     from ft_pipeline.core.release.gate_config import GateConfig
