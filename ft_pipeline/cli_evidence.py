@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ft_pipeline.cli import UserError
 from ft_pipeline.core import paths
+from ft_pipeline.runner import UserError
 
 
 def add_parsers(sub) -> None:

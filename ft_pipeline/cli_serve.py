@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import sys
 
-from ft_pipeline.cli import UserError
 from ft_pipeline.cli_registry import _model_name, _registry
+from ft_pipeline.runner import UserError
 
 
 def add_parsers(sub) -> None:
@@ -46,7 +46,7 @@ def add_parsers(sub) -> None:
 
 
 def cmd_serve(args) -> int:
-    from ft_pipeline.core.serving import server
+    from ft_pipeline.core.serving import live, server
     from ft_pipeline.core.serving.guard import Limits
 
     if not 0 < args.port < 65536:
@@ -66,7 +66,7 @@ def cmd_serve(args) -> int:
             return _exec_vllm(plan, args)
         task = server.load_task(plan, args.task, root)
         _check_port_free(args.host, args.port)  # before a model load, not after it
-        server.serve(plan, task, root, args.host, args.port,
+        live.serve(plan, task, root, args.host, args.port,
                      Limits(max_tokens=args.max_tokens, requests_per_minute=args.requests_per_minute))
     except (server.ServeError, registry.RegistryError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None

@@ -381,6 +381,16 @@ MUTANTS = [
     Mutant("a RAY_ADDRESS where no Ray answers is a traceback", "ft_pipeline/core/scale/engines.py",
            "        except ConnectionError:  # a wrong address", "        except ImportError:  # a wrong address",
            (T + "e2e/test_ray_engine.py::test_cli_ray_engine_names_a_cluster_that_does_not_answer",)),
+    Mutant("a CLI subcommand imports the CLI back", "ft_pipeline/cli_pii.py",
+           "from ft_pipeline.runner import UserError", "from ft_pipeline.cli import UserError",
+           (T + "test_imports.py::test_the_package_has_no_import_cycle",)),
+    Mutant("knobs reach up to the task for its error", "ft_pipeline/core/knobs.py",
+           "from ft_pipeline.core.task_file import TaskError", "from ft_pipeline.core.task import TaskError",
+           (T + "test_imports.py::test_the_package_has_no_import_cycle",)),
+    Mutant("the task reaches up into the redaction", "ft_pipeline/core/task.py",
+           "from ft_pipeline.core.digest import list_view, sha256_file",
+           "from ft_pipeline.core.data.redaction import list_view\nfrom ft_pipeline.core.digest import sha256_file",
+           (T + "test_imports.py::test_each_layer_imports_only_layers_below_it",)),
 ]
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ft_pipeline.core.paths import raw_zone
+
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
@@ -63,8 +65,6 @@ def keyed_digester(purpose: str = ""):
 
 
 def _key_path() -> Path:
-    from ft_pipeline.core.paths import raw_zone
-
     return raw_zone() / KEY_FILE
 
 
@@ -99,3 +99,10 @@ def _home_key(path: Path) -> bytes:
                            "restore it from backup: every pseudonymized id depends on it")
     _KEYS[path] = key
     return key
+
+
+def list_view(items: list[str]) -> dict:
+    """{count, digest} of a list of strings that may name people or secrets."""
+    import json
+
+    return {"count": len(items), "digest": keyed_digest(json.dumps(sorted(items), ensure_ascii=False))}

@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ft_pipeline.core import user_regex
-from ft_pipeline.core.knobs import check_sections
-from ft_pipeline.core.task_file import TaskError, line_of, number, read_task_file
+from ft_pipeline.core.digest import list_view, sha256_file
+from ft_pipeline.core.jsonl import atomic_text
+from ft_pipeline.core.task_file import TaskError, check_columns, line_of, number, read_task_file
+from ft_pipeline.core.task_sections import check_sections
 
 __all__ = ["TaskConfig", "TaskError", "file_sha256", "check_columns"]
 
@@ -266,8 +268,6 @@ class TaskConfig:
         data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
         text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
         if path is not None:
-            from ft_pipeline.core.jsonl import atomic_text
-
             with atomic_text(Path(path)) as fh:
                 fh.write(text)
         return text
@@ -276,8 +276,6 @@ class TaskConfig:
         """The definition as metadata may show it: the redaction lists (allow, deny, deny terms),
         which can name people or secrets, as a count and a keyed digest each."""
         import yaml
-
-        from ft_pipeline.core.data.redaction import list_view
 
         data = {k: v for k, v in self.to_dict().items() if k != "source_path"}
         data["redaction"] = {k: list_view([str(x) for x in v]) if k in LISTS and isinstance(v, list) else v
@@ -301,16 +299,4 @@ class TaskConfig:
 
 def file_sha256(path: Path | str) -> str:
     """sha256 of the task file's bytes: what lineage records and a changed file changes."""
-    from ft_pipeline.core.digest import sha256_file
-
     return sha256_file(Path(path))
-
-
-def check_columns(task: TaskConfig, available: list[str], source: str) -> None:
-    """A column the task maps from must exist in the source: raised before anything is read further."""
-    missing = [c for c in task.columns if c not in available]
-    if missing:
-        shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
-        raise TaskError(task.source_path or "task", f"columns.{missing[0]}",
-                        f"the source {source} has no column {missing[0]!r} (it has: {shown or 'none'})",
-                        line_of((task.source_path or "task", "columns")))

@@ -90,3 +90,13 @@ def _resolve_paths(data: dict, base: Path) -> dict:
     if isinstance(data.get("redaction"), dict) and data["redaction"].get("protected_documents"):
         data["redaction"] = {**data["redaction"], "protected_documents": resolve(data["redaction"]["protected_documents"])}
     return data
+
+
+def check_columns(task, available: list[str], source: str) -> None:
+    """A column the task maps from must exist in the source: raised before anything is read further."""
+    missing = [c for c in task.columns if c not in available]
+    if missing:
+        shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
+        raise TaskError(task.source_path or "task", f"columns.{missing[0]}",
+                        f"the source {source} has no column {missing[0]!r} (it has: {shown or 'none'})",
+                        line_of((task.source_path or "task", "columns")))

@@ -129,7 +129,7 @@ def homes(tmp_path, monkeypatch):
 @pytest.mark.parametrize("kind", sorted(TASKS))
 def test_run_on_a_task_unlike_the_demo(kind, homes, tiny_model_dir, capsys):
     from ft_pipeline.core.jsonl import iter_jsonl
-    from ft_pipeline.core.release import metrics
+    from ft_pipeline.core import metrics
     from ft_pipeline.core.task import TaskConfig
 
     text, make_source, name, preset_extra = TASKS[kind]

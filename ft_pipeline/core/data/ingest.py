@@ -19,6 +19,7 @@ from ft_pipeline.core.data.sources import (  # InputError and Row are ingestion'
 )
 from ft_pipeline.core.jsonl import atomic_jsonl, sha256_file
 from ft_pipeline.core.records import RecordError, parse_record
+from ft_pipeline.core.task_file import check_columns
 
 if TYPE_CHECKING:
     from ft_pipeline.core.task import TaskConfig
@@ -79,7 +80,6 @@ def ingest(
 
 def _ingest(source, out_path, quarantine_path, max_record_bytes, progress, task) -> dict:
     from ft_pipeline.core.data.suppression import Suppression
-    from ft_pipeline.core.task import check_columns
 
     files = resolve_source(str(source))
     suppression = Suppression.load()  # erased people stay erased, whatever the source still holds

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from ft_pipeline.core import metrics as task_metrics
 from ft_pipeline.core.answers import check_answer, last_assistant
-from ft_pipeline.core.release import metrics as task_metrics
 
 PiiFinder = Callable[[list[str]], list[list[tuple]]]
 

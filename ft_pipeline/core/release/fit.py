@@ -9,7 +9,7 @@ prompts plus the one-off training cost spread over `amortize_months`.
 """
 from __future__ import annotations
 
-from ft_pipeline.core.release.metrics import Scores
+from ft_pipeline.core.metrics import Scores
 from ft_pipeline.core.release.statistics import bootstrap_interval, wilson
 
 RECOMMENDS = {"zero_shot": "prompt_engineering", "few_shot": "prompt_engineering",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ft_pipeline.core.release import metrics
+from ft_pipeline.core import metrics
 from ft_pipeline.core.release.generation import Progress, continuation_logprobs, load_model
 
 

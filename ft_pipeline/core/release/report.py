@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ft_pipeline.core.release import gates
-from ft_pipeline.core.release.metrics import Scores
+from ft_pipeline.core.metrics import Scores
 from ft_pipeline.core.task import TaskConfig
 
 HOW_TO_READ = (

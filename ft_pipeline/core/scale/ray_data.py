@@ -28,25 +28,6 @@ from ft_pipeline.core.scale.engines import cluster_cpus, connect
 IN_MEMORY_BYTES = 64 * 2**20
 
 
-class RedactBatch:
-    """Built once per actor; called with a batch of JSON lines, returns them redacted."""
-
-    def __init__(self, config):
-        from ft_pipeline.core.data.redaction.stream import _init_worker
-
-        _init_worker()
-        self.config = config
-
-    def __call__(self, batch: dict) -> dict:
-        import numpy as np
-
-        from ft_pipeline.core.data.redaction.stream import redact_chunk
-
-        done = redact_chunk([json.loads(line) for line in batch["text"]], self.config)
-        return {"record": np.array([json.dumps(r, ensure_ascii=False) for r, _ in done], dtype=object),
-                "counts": np.array([json.dumps(c) for _, c in done], dtype=object)}
-
-
 def _lines(records: Iterable[dict]) -> Iterator[str]:
     # ASCII escapes: no U+2028 or other line break inside a line that read_text splits
     return (json.dumps(record, ensure_ascii=True) for record in records)
@@ -80,8 +61,10 @@ def _head(lines: Iterator[str], limit: int) -> tuple[list[str], bool]:
     return head, True
 
 
-def redact_on_ray(records: Iterable[dict], config) -> Iterator[tuple[dict, dict[str, int]]]:
-    """(redacted record, {entity: values replaced}) per record, in order, computed on Ray."""
+def redact_on_ray(records: Iterable[dict], config, mapper) -> Iterator[tuple[dict, dict[str, int]]]:
+    """(redacted record, {entity: values replaced}) per record, in order, computed on Ray by `mapper`:
+    the callable class built once per actor with `config` (core/data/redaction/stream.py RedactBatch,
+    passed in so that this module does not import the redactor that calls it)."""
     import ray
 
     where = connect()
@@ -95,25 +78,25 @@ def redact_on_ray(records: Iterable[dict], config) -> Iterator[tuple[dict, dict[
         if head:
             blocks = _blocks(len(head), config.chunk_records, workers)
             dataset = ray.data.from_items([{"text": line} for line in head], override_num_blocks=blocks)
-            yield from _mapped(dataset, len(head), config, workers)
+            yield from _mapped(dataset, len(head), config, workers, mapper)
         return
     with _staged(itertools.chain(head, lines)) as (path, count):
         # Reading a staged file costs next to nothing: the read tasks ask for no CPU, or an actor
         # pool as large as the machine would leave them none and wait for them forever.
         dataset = ray.data.read_text(path, override_num_blocks=_blocks(count, config.chunk_records, workers),
                                      ray_remote_args={"num_cpus": 0})
-        yield from _mapped(dataset, count, config, workers)
+        yield from _mapped(dataset, count, config, workers, mapper)
 
 
 def _blocks(count: int, chunk_records: int, workers: int) -> int:
     return max(1, min(count // chunk_records, 4 * workers))
 
 
-def _mapped(dataset, count: int, config, workers: int) -> Iterator[tuple[dict, dict[str, int]]]:
+def _mapped(dataset, count: int, config, workers: int, mapper) -> Iterator[tuple[dict, dict[str, int]]]:
     import ray
 
     mapped = dataset.map_batches(
-        RedactBatch, fn_constructor_args=(config,), batch_size=config.chunk_records,
+        mapper, fn_constructor_args=(config,), batch_size=config.chunk_records,
         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1)
     out = 0
     for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):

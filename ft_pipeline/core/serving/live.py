@@ -24,6 +24,7 @@ stopped mid-step and started again resumes at the same step with the pairs it ha
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +33,12 @@ from pathlib import Path
 from typing import Callable
 
 from ft_pipeline.core.release import registry
-from ft_pipeline.core.release.rollout_config import RolloutConfig
-from ft_pipeline.core.serving import live_evidence, protocol, rollout, traffic
-from ft_pipeline.core.serving.guard import RateLimiter
+from ft_pipeline.core.release.rollout_config import RolloutConfig, RolloutConfigError
+from ft_pipeline.core.serving import live_evidence, protocol, rollout, server, traffic
+from ft_pipeline.core.serving.app import ServeState, complete, create_app
+from ft_pipeline.core.serving.engine import Adapter
+from ft_pipeline.core.serving.guard import Limits, RateLimiter, Redaction
+from ft_pipeline.core.tracking.models import mirror_alias
 
 log = logging.getLogger("ft_pipeline.serve")
 NOT_READ_BY_THE_MODEL = (400, 404, 413, 429)  # refused by the guard first: both versions would be alike
@@ -62,9 +66,6 @@ def in_rollout(root: Path, name: str) -> tuple[str, dict, int] | None:
 def start(root: Path, name: str, version: str, task, mode: str | None = None, share: float | None = None) -> dict:
     """Records a live `<mode>_started` for `version` against `current` (`ft-pipeline rollout --live`);
     the running server (or the next one started) picks it up."""
-    from ft_pipeline.core.release.rollout_config import RolloutConfigError
-    from ft_pipeline.core.tracking.models import mirror_alias
-
     incumbent = registry.current_version(root, name)
     folder = registry.resolve(root, name, version)
     if incumbent == version:
@@ -116,8 +117,6 @@ class LiveRollout:
 
     def handle(self, state, body: protocol.ChatCompletionRequest, client: str, request_id: str | None = None) -> dict:
         """Answers a request for `<name>` as the rollout routes it; the paired copy is queued."""
-        from ft_pipeline.core.serving.app import complete
-
         cid = protocol.completion_id()
         canary = self.outcome is None and self.canary(request_id or cid)
         served: dict = {}
@@ -209,3 +208,56 @@ class Watcher:
                 found = in_rollout(self.root, self.name)
                 self.live = self.begin(*found) if found else self.live
         return self.live if self.live is not None and self.live.outcome is None else None
+
+
+def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
+    """The server's watch for a version in rollout (live.py): loads it as `<name>:<version>`, and
+    once its gate decided, serves the outcome."""
+    def begin(version: str, started: dict, stage: int):
+        try:
+            if started["event"] == "held":  # promotion held it back: its rollout starts with this server
+                started = start(root, name, version, task)
+            config = RolloutConfig.from_dict(task.rollout, task.source_path or "task")
+            # as it was started (--mode, --share), whatever the task file says now
+            config = replace(config, mode=started.get("mode") or config.mode, share=started.get("share") or config.share,
+                             steps=started.get("steps") or [])
+            candidate_id = f"{name}:{version}"
+            adapter = server.version_adapter(root, name, version, candidate_id)
+            loaded_here = candidate_id not in state.engine.adapters
+            if loaded_here:
+                state.engine.load(adapter)
+        except Exception as exc:  # noqa: BLE001 - a rollout that cannot start never stops the serving
+            log.error("cannot roll %s %s out: %s", name, version, str(exc)[:300])
+            return None
+
+        def done(summary: dict) -> None:
+            if summary["passed"]:  # `<name>` answers with the candidate from now on, without a gap
+                state.engine.load(Adapter(name, adapter.path, adapter.version), replace=True)
+            if loaded_here:  # a rolled-back version is not served under any id
+                state.engine.unload(candidate_id)
+            print(f"rollout of {name} {version}: {'switched' if summary['passed'] else 'rolled back'}; "
+                  f"current is {summary['current']}", file=sys.stderr, flush=True)
+
+        resumed = f", resumed at step {stage + 1} of {len(config.shares())}" if stage else ""
+        print(f"rolling {name} {version} out live ({config.mode}{resumed}) against {registry.current_version(root, name)}",
+              file=sys.stderr, flush=True)
+        return LiveRollout(root, name, version, registry.current_version(root, name), task, config, candidate_id, done,
+                                started_at=started.get("at", ""), stage=stage)
+
+    return Watcher(root, name, begin, every_s)
+
+
+def serve(plan_: server.Plan, task, root: Path, host: str, port: int, limits=None) -> None:
+    """Loads the base model and the adapters, warms the guard up, and serves until stopped."""
+    import uvicorn
+
+    engine = server.load_engine(plan_)
+    redaction = Redaction(task)
+    redaction.warm_up()
+    engine.vocabulary()
+    state = ServeState(engine, task, redaction, server.registry_resolver(root), limits or Limits())
+    state.rollout = live_rollouts(state, root, plan_.name, task)
+    state.rollout()  # a version already in rollout starts with the server
+    served = ", ".join(f"{a.name} ({a.version})" for a in plan_.adapters)
+    print(f"serving {served} on http://{host}:{port}/v1", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(state), host=host, port=port, log_level="warning", access_log=False)

@@ -95,7 +95,7 @@ def online_gate(task, incumbent: Arm, candidate: Arm, labels: list[str | None],
 
 
 def _task_metric(task, incumbent: Arm, candidate: Arm, labels, config: RolloutConfig) -> GateVerdict:
-    from ft_pipeline.core.release.metrics import score
+    from ft_pipeline.core.metrics import score
 
     labelled = [k for k, label in enumerate(labels) if label is not None]
     if not labelled:

@@ -9,15 +9,12 @@ swap what `<name>` answers with). A version trained on records erased since is r
 """
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ft_pipeline.core.release import registry
 from ft_pipeline.core.serving.engine import Adapter, AdapterError
 
-log = logging.getLogger("ft_pipeline.serve")
 
 class ServeError(Exception):
     """What the user asked to serve cannot be served (unknown model or version, erased data, a
@@ -111,64 +108,3 @@ def load_engine(plan_: Plan):
     for adapter in plan_.adapters:
         engine.load(adapter)
     return engine
-
-
-def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
-    """The server's watch for a version in rollout (live.py): loads it as `<name>:<version>`, and
-    once its gate decided, serves the outcome."""
-    from dataclasses import replace
-
-    from ft_pipeline.core.release.rollout_config import RolloutConfig
-    from ft_pipeline.core.serving import live
-
-    def begin(version: str, started: dict, stage: int):
-        try:
-            if started["event"] == "held":  # promotion held it back: its rollout starts with this server
-                started = live.start(root, name, version, task)
-            config = RolloutConfig.from_dict(task.rollout, task.source_path or "task")
-            # as it was started (--mode, --share), whatever the task file says now
-            config = replace(config, mode=started.get("mode") or config.mode, share=started.get("share") or config.share,
-                             steps=started.get("steps") or [])
-            candidate_id = f"{name}:{version}"
-            adapter = version_adapter(root, name, version, candidate_id)
-            loaded_here = candidate_id not in state.engine.adapters
-            if loaded_here:
-                state.engine.load(adapter)
-        except Exception as exc:  # noqa: BLE001 - a rollout that cannot start never stops the serving
-            log.error("cannot roll %s %s out: %s", name, version, str(exc)[:300])
-            return None
-
-        def done(summary: dict) -> None:
-            if summary["passed"]:  # `<name>` answers with the candidate from now on, without a gap
-                state.engine.load(Adapter(name, adapter.path, adapter.version), replace=True)
-            if loaded_here:  # a rolled-back version is not served under any id
-                state.engine.unload(candidate_id)
-            print(f"rollout of {name} {version}: {'switched' if summary['passed'] else 'rolled back'}; "
-                  f"current is {summary['current']}", file=sys.stderr, flush=True)
-
-        resumed = f", resumed at step {stage + 1} of {len(config.shares())}" if stage else ""
-        print(f"rolling {name} {version} out live ({config.mode}{resumed}) against {registry.current_version(root, name)}",
-              file=sys.stderr, flush=True)
-        return live.LiveRollout(root, name, version, registry.current_version(root, name), task, config, candidate_id, done,
-                                started_at=started.get("at", ""), stage=stage)
-
-    return live.Watcher(root, name, begin, every_s)
-
-
-def serve(plan_: Plan, task, root: Path, host: str, port: int, limits=None) -> None:
-    """Loads the base model and the adapters, warms the guard up, and serves until stopped."""
-    import uvicorn
-
-    from ft_pipeline.core.serving.app import ServeState, create_app
-    from ft_pipeline.core.serving.guard import Limits, Redaction
-
-    engine = load_engine(plan_)
-    redaction = Redaction(task)
-    redaction.warm_up()
-    engine.vocabulary()
-    state = ServeState(engine, task, redaction, registry_resolver(root), limits or Limits())
-    state.rollout = live_rollouts(state, root, plan_.name, task)
-    state.rollout()  # a version already in rollout starts with the server
-    served = ", ".join(f"{a.name} ({a.version})" for a in plan_.adapters)
-    print(f"serving {served} on http://{host}:{port}/v1", file=sys.stderr, flush=True)
-    uvicorn.run(create_app(state), host=host, port=port, log_level="warning", access_log=False)

@@ -96,3 +96,11 @@ def model_size_guidance(n_examples: int, n_tokens: int, task: str = "classificat
                 "70B": "4-8x A100/H100 80GB with QLoRA + FSDP"}[size]
     return {"recommended": size, "hardware": hardware, "reasons": reasons,
             "n_examples": n_examples, "n_tokens": n_tokens, "task": task}
+
+
+def planned_tokens(config, tokens_per_epoch: int, n_examples: int, world_size: int) -> int:
+    """Tokens the run will see: epochs over the data, or max_steps * effective batch * mean length."""
+    if config.max_steps > 0:
+        per_step = config.per_device_batch_size * config.gradient_accumulation * world_size
+        return int(config.max_steps * per_step * tokens_per_epoch / max(n_examples, 1))
+    return int(tokens_per_epoch * config.epochs)

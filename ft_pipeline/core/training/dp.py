@@ -25,6 +25,13 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+from ft_pipeline.core.training import dp_checkpoints
+from ft_pipeline.core.training.checkpoints import prepare_checkpoints, write_outputs
+from ft_pipeline.core.training.cost import estimate_cost, planned_tokens
+from ft_pipeline.core.training.model_setup import lora_config
+from ft_pipeline.core.training.model_stats import peak_memory
+from ft_pipeline.core.training.privacy import privacy_record_text, resolve_delta
+
 IGNORE = -100
 ACCOUNTANT = "prv"  # Opacus's default: tighter than RDP for the same noise
 
@@ -114,13 +121,6 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     from tqdm import tqdm
     from transformers import get_scheduler, set_seed
 
-    from ft_pipeline.core.training import dp_checkpoints
-    from ft_pipeline.core.training.checkpoints import prepare_checkpoints, write_outputs
-    from ft_pipeline.core.training.cost import estimate_cost
-    from ft_pipeline.core.training.model_setup import lora_config
-    from ft_pipeline.core.training.privacy import privacy_record_text, resolve_delta
-    from ft_pipeline.core.training.train import _peak_memory, _planned_tokens
-
     privacy, precision = config.privacy, run["precision"]
     if int(os.environ.get("WORLD_SIZE", 1)) > 1:
         raise ValueError("TrainingConfig.privacy.dp=True: DP training runs on one process; "
@@ -143,7 +143,7 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
     model.train()  # from_pretrained loads in eval mode: LoRA dropout would silently be off
     trainable = [p for p in model.parameters() if p.requires_grad]
     n_trainable = sum(p.numel() for p in trainable)
-    estimate = estimate_cost(config, _planned_tokens(config, run["n_tokens"], len(examples), 1), run["n_params"],
+    estimate = estimate_cost(config, planned_tokens(config, run["n_tokens"], len(examples), 1), run["n_params"],
                              n_trainable, epochs=1)
     if estimate["within_budget"] is False:
         raise ValueError(f"TrainingConfig.budget_usd={config.budget_usd}: estimated cost ${estimate['usd']:.2f} "
@@ -267,7 +267,7 @@ def train_private(config, model, tokenizer, train_ds, eval_ds, output_dir, *, ru
         "final_loss": losses[-1] if losses else None, "first_loss": losses[0] if losses else None,
         "train_loss_avg": sum(losses) / len(losses) if losses else None,
         "eval": {"eval_example_loss": eval_loss} if eval_loss is not None else {},
-        "peak_memory_bytes": _peak_memory(run["cuda"]),
+        "peak_memory_bytes": peak_memory(run["cuda"]),
         "peak_memory_kind": "cuda_max_memory_allocated" if run["cuda"] else "process_max_rss",
         "cost_estimate": estimate, "privacy": record, "history": history,
     }

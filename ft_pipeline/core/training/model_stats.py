@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import struct
 from pathlib import Path
 from typing import Iterable
@@ -71,3 +72,12 @@ def count_tokens(texts: Iterable[str], tokenizer_dir: Path | None = None, batch:
     if chunk:
         total += sum(len(ids) for ids in tokenizer(chunk, add_special_tokens=False)["input_ids"])
     return total
+
+
+def peak_memory(cuda: bool) -> int:
+    """Peak memory of this process: the GPU's allocator on CUDA, else the resident set."""
+    if cuda:
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ft_pipeline.core.answers import extract_number, parse_label, schema_error, strict_json_object
+from ft_pipeline.core.metrics import score
 
 Reward = Callable[..., list[float]]
 
@@ -34,8 +35,6 @@ def reward_funcs(task, labels: list[str] | None = None) -> list[Reward]:
     labels = labels or task.labels
 
     def correctness_reward(completions, reference, **_) -> list[float]:
-        from ft_pipeline.core.release.metrics import score
-
         texts = [completion_text(c) for c in completions]
         return score(task, texts, list(reference), labels=labels).primary_items()
 

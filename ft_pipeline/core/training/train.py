@@ -17,7 +17,6 @@ import argparse
 import dataclasses
 import json
 import os
-import resource
 import shutil
 import sys
 import time
@@ -26,7 +25,9 @@ from pathlib import Path
 
 from ft_pipeline.core.training.checkpoints import prepare_checkpoints, write_outputs
 from ft_pipeline.core.training.config import TrainingConfig
+from ft_pipeline.core.training.cost import planned_tokens
 from ft_pipeline.core.training.model_setup import adapter_dir, load_for_training, lora_config, resolve_precision
+from ft_pipeline.core.training.model_stats import peak_memory
 
 Event = dict
 METHOD_MODULES = {"sft": "sft", "dpo": "dpo", "grpo": "grpo"}
@@ -100,7 +101,7 @@ def train(
         trainer.remove_callback(PrinterCallback)
     n_trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
     estimate = estimate_cost(
-        config, _planned_tokens(config, n_tokens, len(train_ds), args.world_size), n_params, n_trainable, epochs=1
+        config, planned_tokens(config, n_tokens, len(train_ds), args.world_size), n_params, n_trainable, epochs=1
     )
     if estimate["within_budget"] is False:
         raise ValueError(
@@ -159,7 +160,7 @@ def train(
         "first_loss": losses[0] if losses else None,
         "train_loss_avg": result.training_loss,
         "eval": {k: v for k, v in eval_metrics.items() if isinstance(v, (int, float))},
-        "peak_memory_bytes": _peak_memory(cuda),
+        "peak_memory_bytes": peak_memory(cuda),
         "peak_memory_kind": "cuda_max_memory_allocated" if cuda else "process_max_rss",
         "cost_estimate": estimate,
         "history": history,
@@ -201,22 +202,6 @@ def _trainer_args(config: TrainingConfig, ckpt_dir: Path, precision: str, cuda: 
         report_to="none",
         disable_tqdm=not progress,
     )
-
-
-def _planned_tokens(config: TrainingConfig, tokens_per_epoch: int, n_examples: int, world_size: int) -> int:
-    """Tokens the run will see: epochs over the data, or max_steps * effective batch * mean length."""
-    if config.max_steps > 0:
-        per_step = config.per_device_batch_size * config.gradient_accumulation * world_size
-        return int(config.max_steps * per_step * tokens_per_epoch / max(n_examples, 1))
-    return int(tokens_per_epoch * config.epochs)
-
-
-def _peak_memory(cuda: bool) -> int:
-    if cuda:
-        import torch
-
-        return int(torch.cuda.max_memory_allocated())
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def _make_recorder(callback: Callable[[Event], None] | None):

@@ -2,7 +2,7 @@ import pytest
 
 from ft_pipeline.core.release import fit, pilot
 from ft_pipeline.core.release.fit_config import FitConfig
-from ft_pipeline.core.release.metrics import Scores
+from ft_pipeline.core.metrics import Scores
 from ft_pipeline.core.task import TaskConfig, TaskError
 
 TUNED = {"usd_per_month": 30.0, "one_off_usd": 120.0, "amortize_months": 12, "prompt_tokens": 60.0,

@@ -29,6 +29,7 @@ from ft_pipeline.core.data.redaction.policy import DEFAULT_POLICY, place_type
 from ft_pipeline.core.data.redaction.spans import Span, analysis_view, analyze_texts, propagate
 from ft_pipeline.core.data.redaction.stream import (
     Redactor, default_quarantine_path, redact_chunk, redact_documents, redact_file)
+from ft_pipeline.core.digest import list_view
 
 __all__ = [
     "DEFAULT_POLICY", "LANGUAGE", "PLACEHOLDER", "SPACY_MODEL", "RedactionConfig", "Redactor", "Span",
@@ -47,15 +48,6 @@ def config_to_dict(config: RedactionConfig) -> dict:
     data["allow_list"], data["deny_list"] = list_view(config.allow_list), list_view(config.deny_list)
     data["screening"] = {**data["screening"], "deny_terms": list_view(config.screening.deny_terms)}
     return data
-
-
-def list_view(items: list[str]) -> dict:
-    """{count, digest} of a list of strings that may name people or secrets."""
-    import json
-
-    from ft_pipeline.core.digest import keyed_digest
-
-    return {"count": len(items), "digest": keyed_digest(json.dumps(sorted(items), ensure_ascii=False))}
 
 
 def vanilla_analyzer(model_name: str = SPACY_MODEL):

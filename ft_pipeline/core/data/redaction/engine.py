@@ -4,32 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
-
 from ft_pipeline.core.data.redaction.config import LANGUAGE, SPACY_MODEL, RedactionConfig
+from ft_pipeline.core.data.redaction.presidio_import import import_presidio
 
 # The parts of RedactionConfig that change which recognizers exist (the policy only changes
 # which entities are asked for, per call).
 _RECOGNIZER_KNOBS = ("deny_list", "patterns", "context_words", "spacy_model", "name_gazetteer")
-
-
-def import_presidio() -> None:
-    """Import presidio_analyzer without transformers and torch. Its nlp_engine package imports
-    transformers (and torch with it) for the optional Hugging Face engine: 8-10 s per process on
-    this box, paid again by every worker, for a spaCy engine that needs neither. They are hidden
-    only while presidio is first imported, and only when not imported already, so later imports
-    of transformers or torch (training in the same process) work as usual."""
-    if "presidio_analyzer" in sys.modules:
-        return
-    hidden = [name for name in ("transformers", "torch") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # makes `import name` raise ImportError, which presidio tolerates
-    try:
-        import presidio_analyzer  # noqa: F401
-    finally:
-        for name in hidden:
-            if name in sys.modules and sys.modules[name] is None:
-                del sys.modules[name]
 
 
 def _offline_tldextract() -> None:

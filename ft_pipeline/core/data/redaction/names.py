@@ -10,6 +10,11 @@ import functools
 import hashlib
 import re
 
+from ft_pipeline.core.data.redaction.policy import place_names
+from ft_pipeline.core.data.redaction.presidio_import import import_presidio
+from ft_pipeline.core.jsonl import atomic_text
+from ft_pipeline.core.paths import pipeline_home
+
 # Capitalized words that follow a name often enough to matter but are not part of it.
 NOT_NAME_WORDS = frozenset(
     "I I'm I'll I've I'd The A An And Or But So If Then Thanks Thank Hi Hello Hey Dear Please Yes No Ok "
@@ -88,9 +93,6 @@ def widen_person(text: str, start: int, end: int) -> tuple[int, int]:
 def common_words() -> frozenset[str]:
     """Words that are names in some locale but mostly something else in English text: Faker's
     lorem words ("Will", "May", "Summer", "Page"), spaCy's stop words, field labels, nationalities."""
-    from ft_pipeline.core.data.redaction.engine import import_presidio
-    from ft_pipeline.core.data.redaction.policy import place_names
-
     import_presidio()  # first: it imports spaCy with torch hidden (thinc would import it: ~4 s)
     from faker.providers.lorem.en_US import Provider as Lorem
     from spacy.lang.en.stop_words import STOP_WORDS
@@ -106,9 +108,6 @@ def name_gazetteer() -> frozenset[str]:
     Reading the 86 locales takes ~2.5 s, paid by every worker process, so the list is kept in
     $FT_PIPELINE_HOME/cache, keyed by the Faker version and the excluded words."""
     import faker
-
-    from ft_pipeline.core.jsonl import atomic_text
-    from ft_pipeline.core.paths import pipeline_home
 
     common = common_words()
     digest = hashlib.sha256("\n".join([faker.VERSION, *sorted(common)]).encode()).hexdigest()[:16]

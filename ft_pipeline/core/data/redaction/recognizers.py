@@ -11,11 +11,11 @@ import threading
 
 from ft_pipeline.core import user_regex
 from ft_pipeline.core.data.redaction.config import RedactionConfig
-from ft_pipeline.core.data.redaction.engine import import_presidio
 from ft_pipeline.core.data.redaction.names import INITIAL, NOT_NAME_WORDS, name_gazetteer
 from ft_pipeline.core.data.redaction.patterns import (
     CARD_CONTEXT, CARD_DIGITS, NOT_A_PHONE, PHONE_CONTEXT, PHONE_GROUPINGS, PLACE, PLACEHOLDER, POSTCODE, RULES)
 from ft_pipeline.core.data.redaction.policy import country_pattern
+from ft_pipeline.core.data.redaction.presidio_import import import_presidio
 from ft_pipeline.core.data.redaction.urls import LinearUrlRecognizer
 
 import_presidio()

@@ -3,6 +3,7 @@ the asset and the CLI (read, screen, redact, write atomically, quarantine with a
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -10,15 +11,17 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ft_pipeline.core.data.ingest import classify_row
-from ft_pipeline.core.data.sources import read_jsonl_rows
+from ft_pipeline.core.data.sources import InputError, read_jsonl_rows, resolve_local
 from ft_pipeline.core.data.redaction import fields
 from ft_pipeline.core.data.redaction.config import RedactionConfig
 from ft_pipeline.core.data.redaction.pseudonyms import replace
 from ft_pipeline.core.data.redaction.spans import analysis_view, analyze_texts, propagate
 from ft_pipeline.core.data.screening import ScreeningConfig, screen_record
+from ft_pipeline.core.data.suppression import erasure_lock
 from ft_pipeline.core.jsonl import atomic_jsonl, count_lines, sha256_file
 from ft_pipeline.core.paths import raw_zone
 from ft_pipeline.core.records import text_fields, with_texts
+from ft_pipeline.core.scale.ray_data import redact_on_ray
 
 Redacted = tuple[dict, dict[str, int]]  # the redacted record, {entity: values replaced}
 MAX_PASSES = 3  # redaction is re-run on its own output until it finds nothing more
@@ -41,9 +44,7 @@ class Redactor:
 
     def _redacted(self, records: Iterable[dict]) -> Iterator[Redacted]:
         if self.engine == "ray":  # the same redact_chunk on Ray Data actors (core/scale)
-            from ft_pipeline.core.scale.ray_data import redact_on_ray
-
-            yield from redact_on_ray(records, self.config)
+            yield from redact_on_ray(records, self.config, RedactBatch)
             return
         chunks = _chunks(records, self.config.chunk_records)
         workers = self.config.workers()
@@ -160,15 +161,11 @@ def redact_file(
     Unparseable, oversized, duplicate and confidential records go to the quarantine (raw zone)
     with a reason. `engine` is where the records are redacted ('local' or 'ray'): the output is
     the same bytes either way."""
-    from ft_pipeline.core.data.suppression import erasure_lock
-
     with erasure_lock(shared=True):  # a forget waits for the redacted file, which it then finds
         return _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes, engine)
 
 
 def _redact_file(input_path, output_path, quarantine_path, config, progress, max_record_bytes, engine) -> dict:
-    from ft_pipeline.core.data.sources import InputError, resolve_local
-
     config = config or RedactionConfig()
     (path,) = resolve_local(str(input_path))
     total = count_lines(path)
@@ -216,3 +213,19 @@ def _admit(row, seen: set[bytes], screening: ScreeningConfig) -> tuple[str | Non
     if reason:
         return reason, None, None
     return None, None, record
+
+
+class RedactBatch:
+    """The Ray engine's step (core/scale/ray_data.py): built once per actor, called with a batch of
+    JSON lines, returns them redacted by the same redact_chunk the local engine runs."""
+
+    def __init__(self, config):
+        _init_worker()
+        self.config = config
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        done = redact_chunk([json.loads(line) for line in batch["text"]], self.config)
+        return {"record": np.array([json.dumps(r, ensure_ascii=False) for r, _ in done], dtype=object),
+                "counts": np.array([json.dumps(c) for _, c in done], dtype=object)}

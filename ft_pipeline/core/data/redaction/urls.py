@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 
-from ft_pipeline.core.data.redaction.engine import import_presidio
+from ft_pipeline.core.data.redaction.presidio_import import import_presidio
 
 import_presidio()
 from presidio_analyzer import AnalysisExplanation, LocalRecognizer, RecognizerResult  # noqa: E402

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ft_pipeline.core.release.metrics import NONE_LABEL, Scores, score, score_preference
+from ft_pipeline.core.metrics import NONE_LABEL, Scores, score, score_preference
 from ft_pipeline.core.task import METRICS, TaskConfig
 
 SCHEMA = {
