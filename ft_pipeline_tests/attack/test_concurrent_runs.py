@@ -23,10 +23,22 @@ REPO = Path(__file__).resolve().parents[2]
 def _sources(tmp_path: Path) -> str:
     """The demo slice the erasure tests use, dealt into two files (a.jsonl, b.jsonl) that share no
     record; returns the raw id of a training record of a.jsonl, the one to forget."""
-    lines = demo_slice(tmp_path / "all.jsonl").read_text().splitlines()
+    lines = [_agreeing(line) for line in demo_slice(tmp_path / "all.jsonl").read_text().splitlines()]
     (tmp_path / "a.jsonl").write_text("\n".join(lines[0::2]) + "\n")
     (tmp_path / "b.jsonl").write_text("\n".join(lines[1::2]) + "\n")
     return next(r["id"] for r in map(json.loads, lines[0::2]) if r.get("split") == "train")
+
+
+def _agreeing(line: str) -> str:
+    """The record with its annotators agreeing: dealt into halves, the slice's two disagreements
+    both fell in b.jsonl (Cohen's kappa 0.44 over 5 pairs), whose run then stopped at the
+    annotators_agree gate before training whenever it took the home first. The gates are not
+    what this test is about."""
+    record = json.loads(line)
+    labels = record.get("labels") or []
+    if len(labels) >= 2 and labels[0].get("label") != labels[1].get("label"):
+        record["labels"] = labels[:1]
+    return json.dumps(record)
 
 
 def _cli(*argv: str, **popen) -> subprocess.Popen:
