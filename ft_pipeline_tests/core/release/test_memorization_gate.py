@@ -201,6 +201,9 @@ def test_a_dp_run_does_not_memorize_canaries_seen_once(tiny_model_dir, tmp_path)
     passed, outcome, detail, _ = mg.verdict(measured, config)
     assert outcome == "cannot_rule_out", detail
     assert all(a["auc_low"] < 0.5 < a["auc_high"] for a in measured["attacks"].values()), measured["attacks"]
-    assert measured["exposure"]["1x"]["mean_exposure"] < 2.5
+    # At the twins' level, the chance baseline (~2.4 bits on this model: 2.5 as a fixed bound sat on
+    # it, and a DP run's draws landed at 2.57 once the RNG was restored for resumes).
+    exposure = measured["exposure"]
+    assert exposure["1x"]["mean_exposure"] < exposure["twins"]["mean_exposure"] + 0.5, exposure
     audit = measured["dp_audit"]  # the run's claimed epsilon stands: the attack proves far less
     assert audit["members"] == 32 and audit["epsilon_lower_bound"] < audit["claimed_epsilon"]
