@@ -4,10 +4,12 @@
 
 What it shows is made here, from scratch, in a temp folder: the tiny random Llama the tests use,
 two versions of a ticket-routing task trained to give the same answer (v1 current, v2 promoted
-beside it), a stepwise canary of v2 (`rollout.steps: [50, 100]`) replayed through the rollout asset
+beside it), a stepwise canary of v2 (`rollout.steps: [25, 50, 100]`) replayed through the rollout asset
 into a fresh Dagster instance, then `dagster dev` on that instance and Debian's Chromium (driven by
 Playwright, as ft_pipeline_tests/e2e/test_ui.py does) on the asset's page. `dagster dev` runs in
 its own session and is stopped by killing its process group: it would outlive a plain SIGTERM.
+SHOT_DEBUG=1 keeps the temp folder (the registry, the instance, dagster dev's log) and also saves
+the events page without the chart opened, as OUT.events.png.
 """
 from __future__ import annotations
 
