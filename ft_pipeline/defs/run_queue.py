@@ -10,6 +10,8 @@ both under it, so the unit that takes turns is the invocation, not each run:
   with its home and model. It is created NOT_STARTED: the UI lists it while it waits, and the
   daemon neither launches nor counts it. Invocations of one home go first come, first served
   (storage id order).
+- It ends as a success once the invocation ran to its end (a gate that stopped a run is that
+  run's failure), failed or canceled when the process stopped on an error or an interrupt.
 - Its turn comes when no earlier invocation of the home waits or holds, and the configured tag
   limits let a run with its tags start: the very counter the daemon's QueuedRunCoordinator uses,
   over the same in-progress runs. It then becomes STARTED, so the daemon holds back queued UI and

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from ft_pipeline.defs.run_queue import home_turn
 from ft_pipeline_tests.defs.pipeline_helpers import demo_slice, demo_task
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,11 +103,15 @@ def test_a_held_turn_holds_back_a_queued_ui_run_of_its_home_by_the_daemons_count
     from dagster._utils.tags import TagConcurrencyLimitsCounter
 
     from ft_pipeline.definitions import defs
-    from ft_pipeline.defs.run_queue import home_turn
+
+    from ft_pipeline.defs.run_queue import HOME_TAG, home_tag_value
 
     retrain = defs.resolve_job_def("retrain")
-    # The run the UI would queue (a real QUEUED run needs a code location's origin; the counter reads tags).
-    queued = SimpleNamespace(tags=dict(retrain.tags))
+    assert HOME_TAG in retrain.tags, "a retrain from the UI or a sensor would not wait for its home"
+    # The run the UI would queue (a real QUEUED run needs a code location's origin; the counter reads
+    # tags). The job's home tag is read when the definitions load, in this process for another
+    # test's home: a code location loads them with its own FT_PIPELINE_HOME.
+    queued = SimpleNamespace(tags={**retrain.tags, HOME_TAG: home_tag_value()})
     limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
 
     def daemon_blocks() -> bool:  # what QueuedRunCoordinatorDaemon decides for the queued run
@@ -120,28 +125,31 @@ def test_a_held_turn_holds_back_a_queued_ui_run_of_its_home_by_the_daemons_count
 
 
 def test_turns_of_one_home_go_in_order_and_other_homes_pass(instance, monkeypatch, tmp_path):
+    """Within a home, first come first served; another home passes unless it trains the same model
+    (dagster.yaml: one run per home, one per model)."""
     import threading
 
-    from ft_pipeline.defs.run_queue import home_turn
-
     order: list[str] = []
+    home = os.environ["FT_PIPELINE_HOME"]
     with home_turn(instance, "demo", poll=0.1):
-        second = threading.Thread(target=lambda: _take(instance, "second", order))
+        second = threading.Thread(target=_take, args=(instance, "demo", "second", order))
         second.start()
         time.sleep(1.0)
-        home = os.environ["FT_PIPELINE_HOME"]
         monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path / "other_home"))
-        _take(instance, "other home", order)  # another home does not wait
+        _take(instance, "other", "other home", order)  # does not wait
+        same_model = threading.Thread(target=_take, args=(instance, "demo", "same model", order))
+        same_model.start()
+        time.sleep(1.0)  # it has read its home
         monkeypatch.setenv("FT_PIPELINE_HOME", home)
         order.append("first")
     second.join(20)
-    assert order == ["other home", "first", "second"]
+    same_model.join(20)
+    assert order[:2] == ["other home", "first"], order
+    assert sorted(order[2:]) == ["same model", "second"], order
 
 
-def _take(instance, name: str, order: list[str]) -> None:
-    from ft_pipeline.defs.run_queue import home_turn
-
-    with home_turn(instance, "demo", poll=0.1):
+def _take(instance, model: str, name: str, order: list[str]) -> None:
+    with home_turn(instance, model, poll=0.1):
         order.append(name)
 
 
