@@ -1,6 +1,6 @@
 """The package's import graph, read statically with `ast` (imports at module level and inside
 functions alike, since a deferred import is still a dependency): no cycles, and each layer imports
-only the layers below it. Base modules (the task file, knobs, records, paths) sit at the bottom;
+only the layers below it. Base modules (the task file, config_mapping, records, paths) sit at the bottom;
 core/data sits below training, which sits below release; Dagster's defs/, the CLI and the runner sit
 on top. A cycle hidden by an import inside a function still means neither module can be read, tested
 or moved without the other. Importing `a.b.c` runs `a/b/__init__.py` too, so that is an edge; an
@@ -15,7 +15,7 @@ PACKAGE = REPO / "ft_pipeline"
 
 # Modules at the bottom: anything may import them, they import only each other.
 BASE = {f"ft_pipeline.core.{name}" for name in (
-    "task", "task_file", "knobs", "records", "paths", "jsonl", "digest", "numbers", "safe_yaml",
+    "task", "task_file", "task_loader", "config_mapping", "records", "paths", "jsonl", "digest", "numbers", "safe_yaml",
     "user_regex")}
 
 # (importer prefix, prefixes it must never import)
