@@ -384,7 +384,7 @@ MUTANTS = [
            "from ft_pipeline.core.task_file import TaskError", "from ft_pipeline.core.task import TaskError",
            (T + "test_imports.py::test_the_package_has_no_import_cycle",)),
     Mutant("each stage parses the task file again", "ft_pipeline/core/task_loader.py",
-           "    if (path, digest) not in _LOADED:\n", "    if True:\n",
+           "    task = _LOADED.get((path, digest))\n", "    task = None\n",
            (T + "core/test_task_load.py::test_loading_a_task_file_validates_each_section_once",)),
     Mutant("a task file changed after the task asset read it is read as it is now", "ft_pipeline/core/task_loader.py",
            "    if hashlib.sha256(data).hexdigest() != digest:\n", "    if False:\n",

@@ -312,4 +312,3 @@ class TaskConfig:
 def file_sha256(path: Path | str) -> str:
     """sha256 of the task file's bytes: what lineage records and a changed file changes."""
     return sha256_file(Path(path))
-

@@ -20,7 +20,7 @@ def read_task(path: Path | str) -> tuple[TaskConfig, str]:
     (what lineage records): the task asset's read, which later `load_task` calls reuse."""
     data = read_task_bytes(Path(path))
     digest = hashlib.sha256(data).hexdigest()
-    return _parsed(str(path), digest, data), digest
+    return _remember(str(path), digest, data), digest
 
 
 def load_task(value: dict) -> TaskConfig:
@@ -28,20 +28,20 @@ def load_task(value: dict) -> TaskConfig:
     stage in this process shares it. A file changed since the task asset read it is refused rather
     than read as it is now, since the lineage records the digest the asset saw."""
     path, digest = str(value["path"]), str(value["sha256"])
-    if (path, digest) in _LOADED:
-        return _LOADED[(path, digest)]
-    data = read_task_bytes(Path(path))
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise TaskError(path, "(file)", f"changed since the task asset read it (sha256 {digest[:12]}...); "
-                                        "materialize the task asset again")
-    return _parsed(path, digest, data)
+    task = _LOADED.get((path, digest))
+    if task is None:  # a process that has not read it yet: a step process of its own, a later run
+        data = read_task_bytes(Path(path))
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise TaskError(path, "(file)", f"changed since the task asset read it (sha256 {digest[:12]}...); "
+                                            "materialize the task asset again")
+        task = _remember(path, digest, data)
+    return task
 
 
-def _parsed(path: str, digest: str, data: bytes) -> TaskConfig:
-    if (path, digest) not in _LOADED:
-        content, where, lines = read_task_file(Path(path), data)
-        task = TaskConfig.from_dict(content, where, lines)
-        while len(_LOADED) >= CACHED:
-            _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[(path, digest)] = task
-    return _LOADED[(path, digest)]
+def _remember(path: str, digest: str, data: bytes) -> TaskConfig:
+    content, where, lines = read_task_file(Path(path), data)
+    task = TaskConfig.from_dict(content, where, lines)
+    while len(_LOADED) >= CACHED:
+        _LOADED.pop(next(iter(_LOADED)))
+    _LOADED[(path, digest)] = task
+    return task
