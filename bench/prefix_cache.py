@@ -22,7 +22,6 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     from ft_pipeline.core.jsonl import iter_jsonl
     from ft_pipeline.core.release import arms, generation
-    from ft_pipeline.core.release.fit_config import FitConfig
     from ft_pipeline.core.release.prompts import baseline_system_prompt, label_set
     from ft_pipeline.core.release.retrieval import load_knowledge
     from ft_pipeline.core.task import TaskConfig
@@ -33,7 +32,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=48)
     args = parser.parse_args()
     task = TaskConfig.from_yaml(args.export_dir / "task.yaml")
-    config = FitConfig.from_dict(task.fit)
+    config = task.sections.fit
     train = list(iter_jsonl(args.export_dir / "train.jsonl"))
     test = list(iter_jsonl(args.export_dir / "test.jsonl"))[:args.items]
     labels = label_set(task, train)

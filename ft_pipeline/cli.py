@@ -47,11 +47,9 @@ def cmd_redact(args) -> int:
 
         try:
             task = TaskConfig.from_yaml(_from_cwd(args.task))
-            config = RedactionConfig.from_task_section(task.redaction, fields=task.fields)
+            config = task.sections.redaction  # built and checked with the task: a mistake is a TaskError
         except TaskError as exc:
             raise UserError(str(exc)) from None
-        except ValueError as exc:
-            raise UserError(f"{task.source_path}: field {exc}") from None
     if args.workers < 0:
         raise UserError(f"--workers {args.workers}: must be >= 0 (0: one per core)")
     if args.workers:

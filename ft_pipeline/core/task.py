@@ -20,15 +20,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ft_pipeline.core import user_regex
 from ft_pipeline.core.digest import list_view, sha256_file
 from ft_pipeline.core.jsonl import atomic_text
-from ft_pipeline.core.task_file import TaskError, check_columns, line_of, number, read_task_file
-from ft_pipeline.core.task_sections import check_sections
+from ft_pipeline.core.task_file import TaskError, check_columns, line_for, number, read_task_file
+from ft_pipeline.core.task_sections import build_sections
+
+if TYPE_CHECKING:
+    from ft_pipeline.core.task_sections import TaskSections
 
 __all__ = ["TaskConfig", "TaskError", "file_sha256", "check_columns"]
 
@@ -126,14 +129,17 @@ class TaskConfig:
         "help": "Differentially private SFT: {dp: true, target_epsilon: 8, delta, max_grad_norm}; overrides "
                 "the preset's privacy: block (core/training/privacy.py)."})
     source_path: str | None = field(default=None, metadata={"help": "Where this task was read from (set on load)."})
+    # {"key": line, "key.sub": line} of the file this load read: errors, here and later (a source
+    # without a mapped column), name the line. This load's own, never shared between loads.
+    lines: InitVar[dict[str, int] | None] = None
 
     # --- validation ----------------------------------------------------------------------
-    def __post_init__(self):
+    def __post_init__(self, lines: dict[str, int] | None = None):
         where = self.source_path or "task"
+        self._lines = dict(lines or {})
 
         def fail(name: str, why: str):
-            nested = line_of((where, name)) if name.startswith(("fields.", "rollout.")) else None  # a key's own line
-            raise TaskError(where, name, why, nested or line_of((where, name.split(".")[0])))
+            raise TaskError(where, name, why, self.line(name))
 
         for name in ("name", "type"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
@@ -210,13 +216,19 @@ class TaskConfig:
         for name in ("redaction", "fit", "gates", "rollout", "drift", "privacy"):
             if not isinstance(getattr(self, name), dict):
                 fail(name, "must be a mapping")
-        check_sections(self, fail)
+        # Every section built and checked once, here, by the config of the layer that reads it;
+        # the stages read these typed configs and never parse a section again.
+        self.sections: TaskSections = build_sections(self, fail)
         if self.label_field is not None and self.type != "structured":
             fail("label_field", "applies to structured tasks (a classification answer is its label)")
         if self.group_key is not None and (not isinstance(self.group_key, str) or not self.group_key.strip()):
             fail("group_key", "must be a record field or attributes.<name>")
 
     # --- what the rest of the pipeline asks -----------------------------------------------
+    def line(self, name: str) -> int | None:
+        """The line of field `name` in the file this task was read from (None: not read from a file)."""
+        return line_for(self._lines, name)
+
     @property
     def binary_metric(self) -> bool:
         """Is the primary metric 0/1 per item (exact McNemar), rather than continuous (bootstrap)?"""
@@ -249,18 +261,18 @@ class TaskConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "task") -> "TaskConfig":
+    def from_dict(cls, data: dict[str, Any], where: str = "task", lines: dict[str, int] | None = None) -> "TaskConfig":
         if not isinstance(data, dict):
             raise TaskError(where, "(top level)", f"must be a mapping of task fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         for key in data:
             if key not in known:
                 raise TaskError(where, str(key), "is not a task field; known fields: "
-                                + ", ".join(sorted(known - {"source_path"})), line_of((where, key)))
+                                + ", ".join(sorted(known - {"source_path"})), line_for(lines, str(key)))
         for key in ("name", "type"):
             if key not in data:
                 raise TaskError(where, key, "is required")
-        return cls(**{**data, "source_path": data.get("source_path") or (where if where != "task" else None)})
+        return cls(**{**data, "source_path": data.get("source_path") or (where if where != "task" else None)}, lines=lines)
 
     def to_yaml(self, path: Path | None = None) -> str:
         import yaml
@@ -286,8 +298,8 @@ class TaskConfig:
     def from_yaml(cls, path: Path | str) -> "TaskConfig":
         """Reads and validates a task file. Relative paths inside it (knowledge, the redaction's
         protected_documents) are read from the task file's own folder."""
-        data, where = read_task_file(Path(path))
-        return cls.from_dict(data if data is not None else {}, where)
+        data, where, lines = read_task_file(Path(path))
+        return cls.from_dict(data, where, lines)
 
     def sha256(self) -> str:
         """Digest of the task definition's content (not of where it was read from)."""

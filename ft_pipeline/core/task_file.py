@@ -17,51 +17,62 @@ class TaskError(ValueError):
         super().__init__(f"{at}: field {field_name}: {why}")
 
 
-def read_task_file(path: Path) -> tuple[dict, str]:
-    """(the file's mapping, with relative paths resolved; where, for errors)."""
-    import yaml
-
+def read_task_bytes(path: Path) -> bytes:
+    """The task file's bytes (what its sha256 is taken of), refused in one line when it is not one."""
     where = str(path)
     if not path.is_file():
         raise TaskError(where, "(file)", "no such task file" if not path.exists() else "is not a file")
     if path.stat().st_size > safe_yaml.MAX_BYTES:
         raise TaskError(where, "(file)", f"is over {safe_yaml.MAX_BYTES // 1024} KiB: not a task file")
+    return path.read_bytes()
+
+
+def read_task_file(path: Path, data: bytes | None = None) -> tuple[dict, str, dict[str, int]]:
+    """(the file's mapping, with relative paths resolved; where, for errors; the line of each key).
+    `data`: the file's bytes when the caller already read them (to digest the bytes it parses).
+    The lines are this load's own, passed on explicitly, so two loads never see each other's."""
+    import yaml
+
+    where = str(path)
     try:
-        data, node = safe_yaml.load(path.read_text(encoding="utf-8"))
+        text = (read_task_bytes(path) if data is None else data).decode("utf-8")
     except UnicodeDecodeError:
         raise TaskError(where, "(file)", "is not UTF-8 text") from None
+    try:
+        loaded, node = safe_yaml.load(text)
     except safe_yaml.YamlLimitError as exc:
         raise TaskError(where, "(yaml)", exc.why, exc.line) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise TaskError(where, "(yaml)", f"invalid YAML ({getattr(exc, 'problem', None) or exc})",
                         mark.line + 1 if mark is not None else None) from None
-    _remember_lines(where, node)
-    if isinstance(data, dict):
-        data = _resolve_paths(data, path.parent)
-    return (data if data is not None else {}), where
+    if isinstance(loaded, dict):
+        loaded = _resolve_paths(loaded, path.parent)
+    return (loaded if loaded is not None else {}), where, key_lines(node)
 
 
-def line_of(key: tuple[str, str]) -> int | None:
-    """The line of a top-level key, (file, key), or of a key one level down, (file, "key.sub"), in
-    a task file read by read_task_file."""
-    return _LINES.get(key)
+def line_for(lines: dict[str, int] | None, name: str) -> int | None:
+    """The line of field `name` ("key", "key.sub" or deeper) in a load's `lines`: the key one level
+    down when the file gives it its own line, else the top-level key's."""
+    lines = lines or {}
+    top, _, rest = name.partition(".")
+    sub = f"{top}.{rest.split('.')[0]}" if rest else None
+    return (lines.get(sub) if sub else None) or lines.get(top)
 
 
-# (file, top-level key) -> line, so a validation error can point at the line of the field.
-_LINES: dict[tuple[str, str], int] = {}
-
-
-def _remember_lines(where: str, node) -> None:
+def key_lines(node) -> dict[str, int]:
+    """{"key": line, "key.sub": line} of a loaded YAML document's top two levels of keys."""
     import yaml
 
+    lines: dict[str, int] = {}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
-                _LINES[(where, str(key.value))] = key.start_mark.line + 1
+                lines[str(key.value)] = key.start_mark.line + 1
                 for sub, _ in value.value if isinstance(value, yaml.MappingNode) else ():
                     if isinstance(sub, yaml.ScalarNode):
-                        _LINES[(where, f"{key.value}.{sub.value}")] = sub.start_mark.line + 1
+                        lines[f"{key.value}.{sub.value}"] = sub.start_mark.line + 1
+    return lines
 
 
 def number(value, name: str, fail) -> float:
@@ -99,4 +110,4 @@ def check_columns(task, available: list[str], source: str) -> None:
         shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
         raise TaskError(task.source_path or "task", f"columns.{missing[0]}",
                         f"the source {source} has no column {missing[0]!r} (it has: {shown or 'none'})",
-                        line_of((task.source_path or "task", "columns")))
+                        task.line("columns"))

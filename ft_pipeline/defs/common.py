@@ -59,12 +59,18 @@ def log_progress(context, what: str):
 
 
 def task_config(task: dict):
-    """The TaskConfig an asset received from the `task` asset."""
-    from ft_pipeline.core.task import TaskConfig
+    """The typed task (TaskConfig, its sections built) that the `task` asset's value names: core's
+    loader reads and validates the file once per process, every later call is a lookup. A file
+    changed or gone since the task asset read it fails the step in one line."""
+    from ft_pipeline.core.task import TaskError
+    from ft_pipeline.core.task_loader import load_task
 
-    return TaskConfig.from_dict(task["config"], task.get("path") or "task")
+    try:
+        return load_task(task)
+    except TaskError as exc:
+        raise dg.Failure(description=str(exc)) from None
 
 
 def task_metadata(task: dict) -> dict:
     """What every asset that read the task records: which task definition, by digest."""
-    return {"task": task["config"]["name"], "task_sha256": dg.MetadataValue.text(task["sha256"])}
+    return {"task": task_config(task).name, "task_sha256": dg.MetadataValue.text(task["sha256"])}

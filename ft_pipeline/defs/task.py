@@ -41,15 +41,15 @@ def task(context: dg.AssetExecutionContext, config: TaskFileConfig) -> dg.Output
     target, labels or schema, outcome for the bias audit, column mapping, redaction additions.
     Everything downstream reads it; its sha256 is in every downstream asset's metadata."""
     from ft_pipeline.core.data.task_text import check_task_text
-    from ft_pipeline.core.task import TaskConfig, TaskError, file_sha256
+    from ft_pipeline.core.task import TaskError
+    from ft_pipeline.core.task_loader import read_task
 
     path = task_file(config.path)
     try:
-        loaded = TaskConfig.from_yaml(path)
+        loaded, digest = read_task(path)  # the digest of the very bytes parsed
         check_task_text(loaded)  # its text goes into every conversation unredacted
     except TaskError as exc:
         raise dg.Failure(description=str(exc)) from None
-    digest = file_sha256(path)
     context.add_output_metadata({
         "path": dg.MetadataValue.path(str(path)),
         "sha256": dg.MetadataValue.text(digest),
@@ -60,5 +60,8 @@ def task(context: dg.AssetExecutionContext, config: TaskFileConfig) -> dg.Output
         # The event log keeps metadata for good: the redaction lists only as counts and digests.
         "definition": dg.MetadataValue.md(f"```yaml\n{loaded.shown_yaml()}```"),
     })
-    return dg.Output({"path": str(path), "sha256": digest, "config": loaded.to_dict()},
-                     data_version=dg.DataVersion(digest[:16]))
+    # Plain data, read back by each stage through core's cached loader (load_task): the file's path
+    # and digest, and what tracking names the run by. Never a pickled TaskConfig: the erasure scan
+    # reads stored values with an unpickler that refuses every class.
+    return dg.Output({"path": str(path), "sha256": digest, "name": loaded.name, "type": loaded.type,
+                      "metric": loaded.metric}, data_version=dg.DataVersion(digest[:16]))

@@ -43,7 +43,9 @@ def test_a_protected_documents_typo_stops_redaction(tmp_path, ft_home, in_task, 
         result = dg.materialize([task_asset, raw_dataset, redacted_dataset], instance=instance, run_config=config,
                                 partition_key=add_source(instance, source), raise_on_error=False,
                                 resources={"record_engine": RecordEngineResource()})
-        line = next(i for i, text in enumerate(task_file.read_text().splitlines(), 1) if text.startswith("redaction:"))
+        # the key's own line inside the redaction: section
+        line = next(i for i, text in enumerate(task_file.read_text().splitlines(), 1)
+                    if text.startswith("  protected_documents:"))
         assert failure_description(result) == says.format(task=task_file, line=line)
         assert instance.get_latest_materialization_event(dg.AssetKey("redacted_dataset")) is None
 

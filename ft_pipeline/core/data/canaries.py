@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from ft_pipeline.core.knobs import KnobError, check_types, from_mapping
+from ft_pipeline.core.config_mapping import Section, SettingError, check_types
 
 CANARY_FILE = "canaries.jsonl"
 QUESTION = "What is the access code on file for ticket {ticket}?"
@@ -28,13 +28,15 @@ ANSWER_PREFIX = "The access code for ticket {ticket} is"  # then " <secret>."
 SECRET_DIGITS = 6  # 10^6 secrets: far more than the references an exposure ranks against
 
 
-class MemorizationConfigError(KnobError):
+class MemorizationConfigError(SettingError):
     section = "gates.memorization"
 
 
 @dataclass
-class MemorizationConfig:
+class MemorizationConfig(Section):
     """The memorization gate's knobs, the task file's `gates.memorization` mapping."""
+
+    error = MemorizationConfigError
 
     canaries: int = field(default=0, metadata={
         "help": "Canaries planted per repetition level, each with a held-out twin (0: none; the gate reports "
@@ -81,14 +83,9 @@ class MemorizationConfig:
             raise MemorizationConfigError("n_boot", "must be at least 100")
 
     @classmethod
-    def from_dict(cls, data: dict | None, where: str = "task") -> "MemorizationConfig":
-        return from_mapping(cls, data, where, MemorizationConfigError)
-
-    @classmethod
     def of_task(cls, task) -> "MemorizationConfig":
-        """From the task's `gates.memorization` (already validated when the task was read)."""
-        gates = (task.gates or {}) if task is not None else {}
-        return cls.from_dict(gates.get("memorization"), getattr(task, "source_path", None) or "task")
+        """The task's `gates.memorization`, as the task's load built it (the default without a task)."""
+        return task.sections.gates.memorization_config if task is not None else cls()
 
 
 def make_canaries(config: MemorizationConfig, salt: str = "", system_prompt: str = "") -> list[dict]:

@@ -29,14 +29,13 @@ _CHECKED: set[str] = set()  # digests of (texts, redaction settings) found clean
 def check_task_text(task) -> None:
     """Raises TaskError naming the field and what was found: the character span, the entity and the
     text, or the confidential-content screen's reason."""
-    from ft_pipeline.core.data.redaction import RedactionConfig
     from ft_pipeline.core.data.screening import screen_text
-    from ft_pipeline.core.task_file import TaskError, line_of
+    from ft_pipeline.core.task_file import TaskError
 
     texts = {name: getattr(task, name) for name in TEXT_FIELDS if (getattr(task, name) or "").strip()}
     if not texts:
         return
-    config = RedactionConfig.from_task_section(task.redaction)
+    config = task.sections.redaction
     digest = hashlib.sha256(json.dumps([texts, config.to_dict()], sort_keys=True, default=str).encode()).hexdigest()
     if digest in _CHECKED:
         return
@@ -44,13 +43,13 @@ def check_task_text(task) -> None:
     for name, text in texts.items():  # the export's confidential-content gate leaves it out too
         if reason := screen_text(text, config.screening):
             raise TaskError(where, name, f"trips the confidential-content screen ({reason}): task text reaches "
-                                         "every training conversation as written", line_of((where, name)))
+                                         "every training conversation as written", task.line(name))
     for (name, text), span in _findings(texts, config):
         raise TaskError(where, name, (
             f"characters {span.start}-{span.end} ({text[span.start:span.end]!r}) read as {span.entity} by "
             f"{span.recognizer} (score {span.score:.2f}): task text reaches every training conversation "
             "unredacted; remove it, or add it to redaction.allow_list if it is not personal data"),
-            line_of((where, name)))
+            task.line(name))
     _CHECKED.add(digest)
 
 

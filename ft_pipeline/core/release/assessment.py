@@ -108,11 +108,10 @@ def _generated(task, config, export_dir, base_model, training, cost, tokens, tok
     k = config.k(task.few_shot)
     knowledge = None
     if task.knowledge and "rag" in config.arms:
-        from ft_pipeline.core.data.redaction import RedactionConfig
         from ft_pipeline.core.release.retrieval import load_knowledge, redacted_knowledge
 
         knowledge = load_knowledge(task.knowledge, config.chunk_words, config.overlap_words)
-        knowledge = redacted_knowledge(knowledge, RedactionConfig.from_task_section(task.redaction, fields=task.fields))
+        knowledge = redacted_knowledge(knowledge, task.sections.redaction)
         log(f"knowledge: {len(knowledge)} chunks from {task.knowledge}")
     context_limit = _context_limit(base_model, tokenizer)
 

@@ -138,7 +138,6 @@ def _leakage(inputs: Inputs, tuned_texts: list[str], progress: ProgressFor) -> t
 
 def _memorization(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> dict | None:
     """Attacks and exposures on the canaries the export planted (gates.memorization); SFT plants them."""
-    from ft_pipeline.core.data.canaries import MemorizationConfig
     from ft_pipeline.core.release.memorization_gate import measure
 
     import json
@@ -149,7 +148,7 @@ def _memorization(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> 
     if method != "sft":
         return None
     return measure(inputs.base_model, inputs.adapter, inputs.export_dir,
-                   MemorizationConfig.from_dict(config.memorization), lambda what: progress(what)(0, 1))
+                   config.memorization_config, lambda what: progress(what)(0, 1))
 
 
 def _capability(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> dict[str, list[float]]:

@@ -3,17 +3,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ft_pipeline.core.knobs import KnobError, check_types, from_mapping
+from ft_pipeline.core.config_mapping import Section, SettingError, check_types
 
 ARMS = ("zero_shot", "few_shot", "retrieved_few_shot", "rag")
 
 
-class FitConfigError(KnobError):
+class FitConfigError(SettingError):
     section = "fit"
 
 
 @dataclass
-class FitConfig:
+class FitConfig(Section):
+    error = FitConfigError
+
     arms: list = field(default_factory=lambda: list(ARMS), metadata={
         "help": "Cheaper alternatives to measure: zero_shot (the system prompt and answer instructions), "
                 "few_shot (k fixed training examples), retrieved_few_shot (the k training examples most like "
@@ -65,8 +67,3 @@ class FitConfig:
 
     def k(self, task_few_shot: int) -> int:
         return self.shots or task_few_shot or 3
-
-    @classmethod
-    def from_dict(cls, data: dict | None, where: str = "task") -> "FitConfig":
-        """From `task.fit`; a bad or unknown key raises TaskError naming `fit.<key>`."""
-        return from_mapping(cls, data, where, FitConfigError)

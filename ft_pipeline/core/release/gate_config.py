@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ft_pipeline.core.config_mapping import Section, SettingError, check_types
 from ft_pipeline.core.data.canaries import MemorizationConfig
-from ft_pipeline.core.knobs import KnobError, check_types, from_mapping
 
 
-class GateConfigError(KnobError):
+class GateConfigError(SettingError):
     section = "gates"
 
 
 @dataclass
-class GateConfig:
+class GateConfig(Section):
     """Release-gate knobs, the task file's `gates:` mapping."""
+
+    error = GateConfigError
 
     alpha: float = field(default=0.05, metadata={
         "help": "1 - confidence level of every interval (0.05: 95% intervals); gates judge the lower end."})
@@ -65,9 +67,5 @@ class GateConfig:
             raise GateConfigError("n_boot", "must be at least 100 (percentile intervals need resamples in the tails)")
         if not isinstance(self.memorization, dict):
             raise GateConfigError("memorization", "must be a mapping like {canaries: 200}")
-        MemorizationConfig.from_dict(self.memorization)
-
-    @classmethod
-    def from_dict(cls, data: dict | None, where: str = "task") -> "GateConfig":
-        """From `task.gates`; a bad or unknown key raises TaskError naming `gates.<key>`."""
-        return from_mapping(cls, data, where, GateConfigError)
+        # Built once here; the gate reads this typed section, never the mapping again.
+        self.memorization_config = MemorizationConfig.from_dict(self.memorization)

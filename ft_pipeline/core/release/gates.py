@@ -211,8 +211,6 @@ def _leakage_gate(leakage: dict | None) -> GateVerdict:
 
 
 def _memorization_gate(result: dict | None, config: GateConfig) -> GateVerdict:
-    from ft_pipeline.core.data.canaries import MemorizationConfig
     from ft_pipeline.core.release import memorization_gate
 
-    return GateVerdict("no_canary_memorization",
-                       *memorization_gate.verdict(result, MemorizationConfig.from_dict(config.memorization)))
+    return GateVerdict("no_canary_memorization", *memorization_gate.verdict(result, config.memorization_config))

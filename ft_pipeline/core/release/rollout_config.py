@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ft_pipeline.core import user_regex
-from ft_pipeline.core.knobs import KnobError, check_types, from_mapping
+from ft_pipeline.core.config_mapping import Section, SettingError, check_types
 
 MODES = ("shadow", "canary")
 MAX_STEPS = 20
@@ -14,13 +14,15 @@ REFUSAL_PATTERN = (r"(?i)\b(i can(?:no|')t (?:help|assist|answer|do that)|i(?: a
                    r"i(?: am|'m) sorry,? but|as an ai\b)")
 
 
-class RolloutConfigError(KnobError):
+class RolloutConfigError(SettingError):
     section = "rollout"
 
 
 @dataclass
-class RolloutConfig:
+class RolloutConfig(Section):
     """Rollout knobs, the task file's `rollout:` mapping."""
+
+    error = RolloutConfigError
 
     mode: str = field(default="canary", metadata={
         "help": "shadow: the candidate answers a copy of each request, never returned; canary: it answers "
@@ -102,20 +104,18 @@ class RolloutConfig:
         """The command line's --mode and --share over the task file's; --share is one step at that share."""
         return replace(self, mode=mode or self.mode, **({"share": share, "steps": []} if share is not None else {}))
 
-    @classmethod
-    def from_dict(cls, data: dict | None, where: str = "task") -> "RolloutConfig":
-        """From `task.rollout`; a bad or unknown key raises TaskError naming `rollout.<key>`."""
-        return from_mapping(cls, data, where, RolloutConfigError)
 
 
-class DriftConfigError(KnobError):
+class DriftConfigError(SettingError):
     section = "drift"
 
 
 @dataclass
-class DriftConfig:
+class DriftConfig(Section):
     """Drift knobs, the task file's `drift:` mapping: how far a day of live requests may move from
     the training data before the drift check warns and drift_retrain_sensor asks for a retrain."""
+
+    error = DriftConfigError
 
     min_requests: int = field(default=100, metadata={"help": "Live requests a day needs before drift is judged."})
     max_length_ks: float = field(default=0.25, metadata={
@@ -138,7 +138,3 @@ class DriftConfig:
         for name in ("max_length_ks", "max_token_distance", "max_label_distance"):
             if not 0 < getattr(self, name) <= 1:
                 raise DriftConfigError(name, f"{getattr(self, name)} must be in (0, 1]")
-
-    @classmethod
-    def from_dict(cls, data: dict | None, where: str = "task") -> "DriftConfig":
-        return from_mapping(cls, data, where, DriftConfigError)

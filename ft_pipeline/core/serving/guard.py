@@ -146,9 +146,7 @@ class Redaction:
     applied to chat turns. Counts say how many values of each entity type were masked."""
 
     def __init__(self, task):
-        from ft_pipeline.core.data.redaction import RedactionConfig
-
-        self.config = RedactionConfig.from_task_section(task.redaction)
+        self.config = task.sections.redaction
         # Requests are handled on a thread pool; spaCy's pipeline is not documented thread-safe.
         self._lock = threading.Lock()
 

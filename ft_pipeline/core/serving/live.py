@@ -72,7 +72,7 @@ def start(root: Path, name: str, version: str, task, mode: str | None = None, sh
     if incumbent == version:
         raise rollout.RolloutError(f"{name} {version} is already current: roll out a version that is not")
     try:
-        config = RolloutConfig.from_dict(task.rollout, task.source_path or "task").with_overrides(mode, share)
+        config = task.sections.rollout.with_overrides(mode, share)
     except RolloutConfigError as exc:
         raise rollout.RolloutError(f"--{exc.field.split('.')[-1]}: {exc.why}") from None
     canary = config.mode == "canary"
@@ -220,7 +220,7 @@ def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
         try:
             if started["event"] == "held":  # promotion held it back: its rollout starts with this server
                 started = start(root, name, version, task)
-            config = RolloutConfig.from_dict(task.rollout, task.source_path or "task")
+            config = task.sections.rollout
             # as it was started (--mode, --share), whatever the task file says now
             config = replace(config, mode=started.get("mode") or config.mode, share=started.get("share") or config.share,
                              steps=started.get("steps") or [])

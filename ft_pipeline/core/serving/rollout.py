@@ -189,7 +189,7 @@ def run(root: Path, name: str, version: str, replay_path: Path, *, mode: str | N
         if incumbent == version:
             raise RolloutError(f"{name} {version} is already current: roll out a version that is not")
         task = server.load_task(plan, task_file, root)
-        config = RolloutConfig.from_dict(task.rollout, task.source_path or "task").with_overrides(mode, share)
+        config = task.sections.rollout.with_overrides(mode, share)
     except (server.ServeError, TaskError, registry.RegistryError) as exc:
         raise RolloutError(str(exc)) from None
     except RolloutConfigError as exc:

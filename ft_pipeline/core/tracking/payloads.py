@@ -15,11 +15,17 @@ def experiment_name(task_name: str) -> str:
     return task_name
 
 
+def _named(task: dict) -> dict:
+    """The task's name, type and metric from its asset's value; a value stored before the value
+    held them kept them under `config`."""
+    return task.get("config") or task
+
+
 def training(*, task: dict, config: dict, preset: str, metrics: dict, adapter_dir: Path, export_sha256: str,
              data_digests: dict[str, str], dagster_run_id: str, fit_assessment: dict | None) -> dict:
-    """The adapter_weights run. `task` is the task asset's value ({config, sha256, ...}),
+    """The adapter_weights run. `task` is the task asset's value ({path, sha256, name, type, metric}),
     `data_digests` {source partition key: sha256 of its redacted data}."""
-    spec = task["config"]
+    spec = _named(task)
     params = {"preset": preset, "method": config.get("method"), "task": spec["name"], "task_type": spec.get("type"),
               "task_sha256": task["sha256"], "export_sha256": export_sha256,
               **{f"data_sha256.{i}": sha for i, (_, sha) in enumerate(sorted(data_digests.items()))},
@@ -48,7 +54,7 @@ def training(*, task: dict, config: dict, preset: str, metrics: dict, adapter_di
 def evaluation(*, task: dict, run_key: str, report: dict, report_path: str, dagster_run_id: str) -> dict:
     """eval_report's numbers, for the run that trained the adapter it judged."""
     return {
-        "experiment": experiment_name(task["config"]["name"]), "run_key": run_key, "dagster_run_id": dagster_run_id,
+        "experiment": experiment_name(_named(task)["name"]), "run_key": run_key, "dagster_run_id": dagster_run_id,
         "metric": report["metric"], "variants": report["variants"], "comparisons": report["comparisons"],
         "groups_with_intervals": report["groups_with_intervals"], "report_path": report_path,
         "gates_failed": sorted(n for n, v in (report.get("verdicts") or {}).items() if not v.get("passed")),
@@ -60,7 +66,7 @@ def release(*, task: dict, run_key: str, version_dir: Path, base_model_path: str
     """promoted_model's new registry version, to mirror as a model version and the champion (or
     the challenger, when it waits for a rollout)."""
     return {"alias": alias,
-        "experiment": experiment_name(task["config"]["name"]), "run_key": run_key, "name": task["config"]["name"],
+        "experiment": experiment_name(_named(task)["name"]), "run_key": run_key, "name": _named(task)["name"],
         "version": Path(version_dir).name, "version_dir": str(version_dir), "base_model_path": str(base_model_path),
         "tags": {"dagster.run_id": dagster_run_id, "task_sha256": task["sha256"]},
     }

@@ -52,14 +52,9 @@ def eval_report(
     behind the blocking checks)."""
     from ft_pipeline.core.data.redaction import Redactor, recorded_config
     from ft_pipeline.core.release.evaluate import Inputs, evaluate
-    from ft_pipeline.core.release.gates import GateConfig
-    from ft_pipeline.core.task import TaskError
 
     spec = task_config(task)
-    try:
-        gate_config = GateConfig.from_dict(spec.gates, spec.source_path or "task")
-    except TaskError as exc:
-        raise dg.Failure(description=str(exc)) from None
+    gate_config = spec.sections.gates
     fixed, alternative = alternatives(fit_assessment, spec.type)
     inputs = Inputs(task=spec, export_dir=Path(jsonl_export["path"]), sidecar_dir=Path(jsonl_export["sidecars"]),
                     base_model=base_model["path"],
@@ -112,7 +107,6 @@ def promoted_model(
     """The versioned release under $FT_PIPELINE_HOME/registry/<task name>/<version>/: adapter,
     merged weights, model card and lineage; `current` moves only after the smoke test passed."""
     from ft_pipeline.core.release import release
-    from ft_pipeline.core.release.rollout_config import RolloutConfig
 
     gates = require_gates(context)
     spec = task_config(task)
@@ -126,7 +120,7 @@ def promoted_model(
     lineage = collect_lineage(context, name=spec.name, version=registry.next_version(root, spec.name))
     lineage.update(release.record(spec, task, adapter_weights, eval_report, gates, staged))
     # rollout.hold_new_versions: a new version waits beside current until its rollout passes
-    hold = RolloutConfig.from_dict(spec.rollout).hold_new_versions and registry.current_version(root, spec.name) is not None
+    hold = spec.sections.rollout.hold_new_versions and registry.current_version(root, spec.name) is not None
     path = release.publish(root, spec.name, staged, lineage, trained_on, make_current=not hold)
     context.add_output_metadata({
         **file_metadata(path / "adapter"),

@@ -22,7 +22,6 @@ def _latest_path(instance: dg.DagsterInstance, asset: str) -> str | None:
                 description="The day's requests look like the training data: request lengths (KS), words "
                             "(Jensen-Shannon) and the label mix, within the task file's drift: thresholds.")
 def traffic_matches_training_data(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    from ft_pipeline.core.release.rollout_config import DriftConfig
     from ft_pipeline.core.serving import drift, traffic
     from ft_pipeline.core.task import TaskConfig, TaskError
 
@@ -32,7 +31,7 @@ def traffic_matches_training_data(context: dg.AssetCheckExecutionContext) -> dg.
                                    description="not judged: no task or training export materialized yet")
     try:
         task = TaskConfig.from_yaml(task_path)
-        config = DriftConfig.from_dict(task.drift, task.source_path or "task")
+        config = task.sections.drift
     except TaskError as exc:
         raise dg.Failure(description=str(exc)) from None
     day = context.op_execution_context.partition_key
@@ -68,7 +67,6 @@ def drift_retrain_sensor(context: dg.SensorEvaluationContext):
 def feedback_retrain_sensor(context: dg.SensorEvaluationContext):
     from datetime import datetime, timezone
 
-    from ft_pipeline.core.release.rollout_config import DriftConfig
     from ft_pipeline.core.serving import traffic
     from ft_pipeline.core.task import TaskConfig, TaskError
     from ft_pipeline.defs.gates import latest_materialization
@@ -77,8 +75,7 @@ def feedback_retrain_sensor(context: dg.SensorEvaluationContext):
     if not task_path:
         return dg.SkipReason("no task materialized yet")
     try:
-        task = TaskConfig.from_yaml(task_path)
-        threshold = DriftConfig.from_dict(task.drift, task.source_path or "task").feedback_retrain
+        threshold = TaskConfig.from_yaml(task_path).sections.drift.feedback_retrain
     except TaskError as exc:
         return dg.SkipReason(str(exc))
     if not threshold:

@@ -54,14 +54,12 @@ def fit_assessment(
     run's cost, and an optional pilot learning curve. Recommends the cheapest arm that reaches the
     target with confidence, fine-tuning only when none does."""
     from ft_pipeline.core.release.assessment import run_assessment
-    from ft_pipeline.core.release.fit_config import FitConfig
-    from ft_pipeline.core.task import TaskError
 
     spec = task_config(task)
+    fit_config = spec.sections.fit
     try:
-        fit_config = FitConfig.from_dict(spec.fit, spec.source_path or "task")
         training = training_plan.training_config(spec.method, spec.privacy)
-    except (TaskError, ValueError) as exc:
+    except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
     out = run_dir("reports", "fit_assessment", context.run_id)
     try:
@@ -130,8 +128,8 @@ def adapter_weights(
     from ft_pipeline.core.training import manifest
 
     gates = require_gates(context)
+    spec = task_config(task)
     try:
-        spec = task_config(task)
         training = training_plan.training_config(spec.method, spec.privacy)
     except ValueError as exc:
         raise dg.Failure(description=str(exc)) from None
@@ -165,7 +163,7 @@ def adapter_weights(
     })
     mlflow.log_training(context, task=task, training=training, metrics=metrics, adapter_dir=output_dir,
                         export_sha256=data_sha, fit_assessment=fit_assessment,
-                        preset=str(training_plan.preset_path(task_config(task).method)))
+                        preset=str(training_plan.preset_path(spec.method)))
     # An explicit Output: with Dagster Pipes in play (subprocess / accelerate / ecs), a bare
     # return value is refused.
     return dg.Output({"path": str(output_dir), "metrics": metrics, "config": training.to_dict(),

@@ -84,7 +84,8 @@ def test_a_task_file_with_a_bad_fit_knob_fails_on_load_naming_file_line_and_fiel
                     "fit:\n  pilot: yes please\n")
     with pytest.raises(TaskError) as err:
         TaskConfig.from_yaml(path)
-    assert str(err.value) == f"{path} line 5: field fit.pilot: 'yes please' must be true or false"
+    # the knob's own line (6), not its section's (5)
+    assert str(err.value) == f"{path} line 6: field fit.pilot: 'yes please' must be true or false"
 
 
 def test_pilot_extrapolates_along_log_work_to_the_planned_run_and_says_what_it_means():
