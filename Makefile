@@ -51,5 +51,11 @@ mlflow: setup
 	mkdir -p $(FT_PIPELINE_HOME)/mlflow
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///$(FT_PIPELINE_HOME)/mlflow/mlflow.db -h 127.0.0.1 -p 5000
 
+# The README's picture of a rollout in the Dagster UI (docs/rollout-ui.png), made from scratch:
+# tiny model, a stepwise canary through the rollout asset, dagster dev, headless Chromium (~2 min).
+.PHONY: screenshots
+screenshots: setup
+	PYTHONPATH=$(CURDIR) $(PY) docs/screenshots/rollout.py
+
 clean:
 	rm -rf var storage history schedules logs .logs_queue

@@ -74,7 +74,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_rollout(args) -> int:
-    """Prints the gate table to stderr and one JSON line last; exit 0 switched, 1 rolled back."""
+    """Prints the gate table to stderr and one JSON line last; exit 0 switched, 1 rolled back, 3 waiting
+    (a step had too few requests or labels to judge: nothing changed)."""
     import json
     from pathlib import Path
 
@@ -91,7 +92,9 @@ def cmd_rollout(args) -> int:
         raise UserError(str(exc)) from None
     print(gates_markdown(summary.pop("verdicts")), file=sys.stderr)
     print(json.dumps(summary, sort_keys=True))
-    return 0 if summary["passed"] else 1
+    if summary.get("waiting"):
+        print(f"waiting at step {summary.get('step', 1)}: {summary['waiting']}", file=sys.stderr)
+    return 0 if summary["passed"] else 3 if summary.get("waiting") else 1
 
 
 def _start_live(args) -> int:

@@ -5,8 +5,11 @@ DAGSTER_HOME, through the same jobs the sensors launch.
 
 1. The task file and the sources are checked first (a column the task maps must exist in every
    local source): a user's mistake stops here, before any model is loaded.
+0. The run takes its home's turn in the instance's run queue (defs/run_queue.py): the UI lists it,
+   and it waits while another run of the home (CLI, UI or sensor) holds the home.
 2. The sources become the active `raw_files` partitions: exactly what this run trains on. Other
-   registered sources leave the active set (their history stays in the instance).
+   registered sources leave the active set (their history stays in the instance), except those a
+   queued or in-progress run was started for.
 3. A run that materializes `task` from the task file (the task in force from now on, for the
    sensors too), one `ingest_source` run per source (ingestion, redaction and the per-source
    gates), then one `retrain` run for everything downstream — bias audit, export, fit
@@ -16,7 +19,6 @@ promoted version.
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 from dataclasses import dataclass, field
@@ -146,11 +148,15 @@ def partition_key(source: str) -> str:
 
 
 def activate_sources(instance, keys: list[str]) -> list[str]:
-    """Makes `keys` the registered raw_files partitions; returns the ones it deactivated."""
+    """Makes `keys` the registered raw_files partitions, but never removes one that a queued or
+    in-progress run uses; returns the ones it deactivated."""
     from ft_pipeline.defs.data.partitions import RAW_FILES, register_sources
 
+    from ft_pipeline.defs.run_queue import partitions_in_use
+
     register_sources(instance, keys)
-    others = [k for k in instance.get_dynamic_partitions(RAW_FILES.name) if k not in keys]
+    in_use = partitions_in_use(instance)  # a sensor's ingest of one still running would die on it
+    others = [k for k in instance.get_dynamic_partitions(RAW_FILES.name) if k not in keys and k not in in_use]
     for key in others:
         instance.delete_dynamic_partition(RAW_FILES.name, key)
     return others
@@ -209,54 +215,42 @@ def _failure(result) -> str | None:
 
 def run(request: RunRequest) -> RunSummary:
     """Runs the graph as the module docstring says; UserError for a mistake found up front."""
+    import dagster as dg
+
+    from ft_pipeline.defs.run_queue import home_turn
+
     task = check_request(request)
-    with one_run_per_home():
-        return _run(request, task)
+    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
+    instance = dg.DagsterInstance.get()
+    # Runs of one home take turns, whole, in the instance's run queue (defs/run_queue.py): a run's
+    # sources become the registered partitions its retrain trains on, so two at once would mix.
+    with home_turn(instance, task.name) as turn:
+        return _run(request, task, instance, turn)
 
 
-@contextlib.contextmanager
-def one_run_per_home():
-    """Runs in one home take turns, whole: a run makes its sources the only registered raw_files
-    partitions and its retrain trains on what is registered, so a second run started beside it
-    deleted the first's partition (its ingest then died on an unknown partition) and trained on
-    the other's data. The second run waits here for the first to end."""
-    import fcntl
-
-    path = paths.pipeline_home() / ".run.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the process ends, even by SIGKILL
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _run(request: RunRequest, task) -> RunSummary:
+def _run(request: RunRequest, task, instance, turn) -> RunSummary:
     import dagster as dg
 
     from ft_pipeline.definitions import defs
-    from ft_pipeline.defs.pools import in_process_run_tags
     from ft_pipeline.core.task_file import task_path as task_file
 
     summary = RunSummary(metric=task.metric)
-    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
-    instance = dg.DagsterInstance.get()
     keys = [partition_key(s) for s in dict.fromkeys(request.sources)]
     summary.deactivated_sources = activate_sources(instance, keys)
     config = run_config(request, str(task_file(request.task)))
-    tags = {"ft_pipeline/trigger": "cli_run", **in_process_run_tags(instance)}  # frees dead runs' pool slots
 
-    declared = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        instance=instance, asset_selection=[dg.AssetKey("task")], raise_on_error=False, tags=tags,
+    declaring = defs.resolve_implicit_global_asset_job_def()
+    declared = declaring.execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey("task")], raise_on_error=False, tags=turn.wait(declaring),
         run_config={"loggers": config["loggers"], "ops": {"task": config["ops"]["task"]}})
     if not declared.success:
         summary.run_id, summary.failed_step, summary.failure = declared.run_id, _failed_step(declared), _failure(declared)
         return summary
     for key in keys:
         engine = config.get("resources", {}).get("record_engine")
-        ingest = defs.resolve_job_def("ingest_source").execute_in_process(
-            instance=instance, partition_key=key, raise_on_error=False, tags=tags,
+        ingesting = defs.resolve_job_def("ingest_source")
+        ingest = ingesting.execute_in_process(
+            instance=instance, partition_key=key, raise_on_error=False, tags=turn.wait(ingesting),
             run_config={"loggers": config["loggers"], **({"resources": {"record_engine": engine}} if engine else {})})
         summary.ingest_runs.append(ingest.run_id)
         summary.failed_gates += _failed_gates(ingest)
@@ -266,8 +260,9 @@ def _run(request: RunRequest, task) -> RunSummary:
             return summary
 
     retrain_config = {**config, "ops": {k: v for k, v in config["ops"].items() if k != "task"}}
-    result = defs.resolve_job_def("retrain").execute_in_process(
-        instance=instance, run_config=retrain_config, raise_on_error=False, tags=tags)
+    retrain = defs.resolve_job_def("retrain")
+    result = retrain.execute_in_process(
+        instance=instance, run_config=retrain_config, raise_on_error=False, tags=turn.wait(retrain))
     summary.run_id, summary.success = result.run_id, result.success
     summary.failed_gates = sorted(set(summary.failed_gates + _failed_gates(result)))
     summary.failed_step = None if result.success else _failed_step(result)

@@ -1,8 +1,8 @@
 """Concurrency pools: the steps that must not overlap, whoever started the run.
 
-`ft-pipeline run` executes its jobs in process, outside the run queue and its tag limits, but every
-step still claims its pool's slot in the instance's event log, so CLI runs (in any number of
-processes) and the daemon's runs are ordered by the same pools. dagster.yaml gives each pool one
+`ft-pipeline run` executes its jobs in process (it takes its turn in the run queue first:
+defs/run_queue.py), and every step still claims its pool's slot in the instance's event log, so CLI
+runs (in any number of processes) and the daemon's runs are ordered by the same pools. dagster.yaml gives each pool one
 slot (`concurrency: pools: default_limit: 1`).
 
 A run whose process was SIGKILLed keeps its slot: no run worker is left to free it, and the

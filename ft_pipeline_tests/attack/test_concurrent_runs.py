@@ -1,5 +1,6 @@
 """Two `ft-pipeline run` processes on one home at once, on different data, and a `forget` of one
-record while they train: both runs end (one may wait for the other's pool slot), the registry
+record while they train: both runs end (one waits for the other's turn in the
+instance's run queue), the registry
 holds only complete versions with a complete `current`, no export holds the erased record
 afterwards, and no version trained on it is left unmarked (a promotion after the forget is
 refused, or its data is clean). The tiny model with relaxed gates, so that promotions happen."""

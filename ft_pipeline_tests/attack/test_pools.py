@@ -1,4 +1,4 @@
-"""Pools across processes: `ft-pipeline run` executes in process, outside the run queue, so the
+"""Pools across processes: `ft-pipeline run` executes in process, not launched by the daemon, so the
 training and registry steps of two runs are kept apart only by their pools' slots. Each run here
 is its own process, as two `ft-pipeline run` are, on a fresh instance with the project's
 dagster.yaml; the step is a small asset in the real training pool, and each process starts as the

@@ -72,6 +72,8 @@ def rollout_lines(events: list[dict]) -> list[str]:
             result = f"current stays {e['incumbent']}: {e['reason']}"
         elif e["event"] == "switched":
             result = f"current moved {e['from']} -> {e['to']}"
+        elif e["event"] == "waiting":  # the step held: not judged, nothing switched or rolled back
+            result = f"not judged: {e['reason']}"
         elif e["event"] == "progress":
             result = f"{e['paired_requests']} paired requests so far ({e['labelled']} labelled)"
         elif e["event"] == "held":

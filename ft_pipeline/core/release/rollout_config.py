@@ -33,7 +33,12 @@ class RolloutConfig:
                 "current after the last. Empty: one step at `share`. Shadow mode has one step."})
     min_requests: int = field(default=200, metadata={
         "help": "Paired requests the gate needs before it can pass, at each step: with no change in 200 requests, "
-                "a rate's 95% interval still spans +-0.019, so the default tolerances of 0.02 can just pass."})
+                "a rate's 95% interval still spans +-0.019, so the default tolerances of 0.02 can just pass. A step "
+                "with fewer is not judged: it waits (a `waiting` step in the rollout log), never switches or rolls back."})
+    min_labelled_per_step: int = field(default=30, metadata={
+        "help": "A step whose pairs carry labels (the task_metric gate judges them) waits until this many of them "
+                "do: on 3 labels one unlucky answer reads as 33 points worse and would roll back. 0: judge the "
+                "labels there are. Steps without any label are judged without the task metric, as before."})
     alpha: float = field(default=0.05, metadata={"help": "1 - confidence level of every interval."})
     max_schema_valid_loss: float = field(default=0.02, metadata={"help": "Tolerated fall of the schema-valid rate."})
     max_metric_loss: float = field(default=0.05, metadata={
@@ -61,6 +66,8 @@ class RolloutConfig:
             raise RolloutConfigError("alpha", f"{self.alpha} must be in (0, 0.5)")
         if self.min_requests < 1:
             raise RolloutConfigError("min_requests", "must be at least 1")
+        if self.min_labelled_per_step < 0:
+            raise RolloutConfigError("min_labelled_per_step", f"{self.min_labelled_per_step} must be >= 0 (0: no minimum)")
         for name in ("max_schema_valid_loss", "max_metric_loss", "max_refusal_increase", "max_pii_increase",
                      "max_error_increase"):
             if not 0 <= getattr(self, name) <= 1:

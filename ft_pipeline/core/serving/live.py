@@ -14,7 +14,8 @@ routes the requests for `<name>`:
 
 Copies run on one background thread, after the client's answer is on its way, and are never
 returned nor logged as traffic. A request refused before the model read it (limits, rate, unknown
-model) pairs nothing. Once `rollout.min_requests` pairs are in, rollout.judge moves a stepwise
+model) pairs nothing. Once a step has enough pairs and labels (rollout.too_few: `rollout.min_requests`,
+`rollout.min_labelled_per_step`), rollout.judge moves a stepwise
 canary to its next share (`rollout.steps`), or switches `current` or rolls the candidate back, and
 the server serves the outcome: the candidate as `<name>`, or the incumbent alone.
 
@@ -160,10 +161,12 @@ class LiveRollout:
                 live_evidence.record_pair(self.evidence, self.started_at, self.stage, served.get("request_id"), canary,
                                           incumbent, candidate)
                 self._add(incumbent, candidate, served.get("request_id"), canary)
-                n = len(self.ids)
-                if n < self.config.min_requests:
+                n, labelled = len(self.ids), len(set(self.ids) & set(self.labels))
+                if why := rollout.too_few(n, labelled, self.config):  # the step holds, as a replay's would
                     if n % max(1, self.config.min_requests // PROGRESS_STEPS) == 0:  # the record fills as pairs come in
-                        self._step({"event": "progress", "paired_requests": n, "labelled": len(set(self.ids) & set(self.labels)),
+                        short = n >= self.config.min_requests  # enough pairs, too few labels: `waiting`, and why
+                        self._step({"event": "waiting" if short else "progress", "paired_requests": n, "labelled": labelled,
+                                    **({"reason": why} if short else {}),
                                     **({"step": self.stage + 1, "share": self.share} if len(self.config.shares()) > 1 else {}),
                                     "rates": {"incumbent": self.paired.incumbent.rates(),
                                               "candidate": self.paired.candidate.rates()}})

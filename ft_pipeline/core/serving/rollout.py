@@ -11,6 +11,9 @@ switched to or rolled back by itself.
   gate judges each step on that step's own pairs; a pass moves the candidate to the next share (a
   `step` in the log, with the gate's numbers), a fail rolls it back at that step, and only a pass
   at the last step makes it `current`. A request id under a share stays under every larger one.
+- a step is judged only on enough evidence (`too_few`): `rollout.min_requests` pairs and, once
+  labels come in, `rollout.min_labelled_per_step` labelled ones. Until then it holds: a replay that
+  ends short records `waiting` with the counts, switching nothing and rolling nothing back.
 
 Both answers go through the server's own path (app.complete: limits, redaction of the request,
 guided decoding, the task's answer check, redaction of the answer). The gate passing moves
@@ -113,12 +116,28 @@ def empty() -> Paired:
     return Paired(Arm(), Arm(), [], 0, 0)
 
 
+def labelled(paired: Paired) -> int:
+    return sum(label is not None for label in paired.labels)
+
+
+def too_few(pairs: int, labels: int, config: RolloutConfig) -> str | None:
+    """Why a step cannot be judged yet, or None. The same rule holds a replayed and a live step: a
+    gate on a handful of requests (or of labels) would switch or roll back on noise."""
+    if pairs < config.min_requests:
+        return f"{pairs} paired requests; a step needs at least {config.min_requests} (rollout.min_requests)"
+    if 0 < labels < config.min_labelled_per_step:
+        return (f"{labels} of {pairs} paired requests labelled; the task metric needs at least "
+                f"{config.min_labelled_per_step} (rollout.min_labelled_per_step)")
+    return None
+
+
 def replay(state, items: list[Replayed], incumbent: str, candidate: str, config: RolloutConfig, salt: str,
            decide: Callable[[Paired, int], dict]) -> tuple[dict, int, int]:
     """Runs each request through app.complete as the rollout routes it, step by step: at a step
-    before the last, `decide(pairs of the step, step index)` judges once the step has
-    `min_requests` pairs, and the next requests go to the next share; the last step judges on all
-    the requests left. (its summary, requests replayed, answered by the candidate)."""
+    before the last, `decide(pairs of the step, step index)` judges once the step has enough
+    (`too_few`), and the next requests go to the next share; the last step judges on all the
+    requests left (and `decide` holds a step the replay left short). (its summary, requests
+    replayed, answered by the candidate)."""
     shares, stage, paired = config.shares(), 0, empty()
     requests = answered = 0
     for item in items:
@@ -132,7 +151,7 @@ def replay(state, items: list[Replayed], incumbent: str, candidate: str, config:
         paired.candidate.add(entries[candidate], config.refusal_pattern)
         paired.labels.append(item.label)
         answered += canary
-        if stage < len(shares) - 1 and len(paired.labels) >= config.min_requests:
+        if stage < len(shares) - 1 and not too_few(len(paired.labels), labelled(paired), config):
             summary = decide(paired, stage)
             if not summary["advanced"]:
                 return summary, requests, answered  # rolled back at this step
@@ -201,14 +220,21 @@ def judge(root: Path, name: str, version: str, incumbent: str, task, paired: Pai
           step: Callable[[dict], dict], stage: int = 0) -> dict:
     """The online gate on the paired answers of one step, then the next step, the switch or the
     rollback, each recorded with the gate's numbers: the one decision both a replay and a live
-    rollout (live.py) end in. Only a pass at the last step switches `current`."""
+    rollout (live.py) end in. Only a pass at the last step switches `current`. A step with too few
+    pairs or labels (`too_few`) is not judged: `waiting` is recorded and nothing changes."""
     from ft_pipeline.core.tracking.models import mirror_alias
 
     shares = config.shares()
     at = {"step": stage + 1, "steps": len(shares), "share": shares[stage]} if len(shares) > 1 else {}
+    rates = {"incumbent": paired.incumbent.rates(), "candidate": paired.candidate.rates()}
+    if why := too_few(len(paired.labels), labelled(paired), config):  # the step holds: no gate, no decision
+        step({"event": "waiting", "reason": why, "paired_requests": len(paired.labels), "labelled": labelled(paired),
+              "min_requests": config.min_requests, "min_labelled_per_step": config.min_labelled_per_step, **at})
+        return {"paired_requests": len(paired.labels), "passed": False, "advanced": False, "waiting": why,
+                "failed_gates": [], "current": registry.current_version(root, name), "rates": rates, "verdicts": {},
+                **({"step": stage + 1, "steps": len(shares)} if at else {})}
     verdicts = online_gate.online_gate(task, paired.incumbent, paired.candidate, paired.labels, config)
     failed = [v for v in verdicts.values() if not v.passed]
-    rates = {"incumbent": paired.incumbent.rates(), "candidate": paired.candidate.rates()}
     numbers = {v.name: {k: v.numbers[k] for k in ("difference", "low", "high", "tolerance") if k in v.numbers}
                for v in verdicts.values()}
     step({"event": "gate", "passed": not failed, "paired_requests": len(paired.labels), **at,
@@ -231,7 +257,7 @@ def judge(root: Path, name: str, version: str, incumbent: str, task, paired: Pai
         reason = "; ".join(f"{v.name}: {v.outcome}" for v in failed)
         step({"event": "rolled_back", "reason": reason, "failed_gates": [v.name for v in failed], **at})
     return {"paired_requests": len(paired.labels), "passed": not failed and now == incumbent and not advanced,
-            "advanced": advanced, "failed_gates": [v.name for v in failed], "current": registry.current_version(root, name),
+            "advanced": advanced, "waiting": None, "failed_gates": [v.name for v in failed], "current": registry.current_version(root, name),
             "rates": rates, "verdicts": verdicts, **({"step": stage + 1, "steps": len(shares)} if at else {})}
 
 

@@ -10,6 +10,7 @@ training, evaluation, promotion — with every check, so a retrain passes throug
 import dagster as dg
 
 from ft_pipeline.defs.data.partitions import RAW_FILES
+from ft_pipeline.defs.run_queue import HOME_TAG, home_tag_value
 
 SOURCE_ASSETS = dg.AssetSelection.assets("raw_dataset", "redacted_dataset")
 
@@ -25,6 +26,7 @@ retrain_job = dg.define_asset_job(
     "retrain",
     # production_traffic (group serving) is partitioned by day and records what serving logged
     selection=dg.AssetSelection.all() - SOURCE_ASSETS - dg.AssetSelection.assets("task") - dg.AssetSelection.groups("serving"),
-    tags={"ft_pipeline/job": "retrain"},  # dagster.yaml runs one at a time
+    # dagster.yaml runs one retrain at a time, and one run per home (an `ft-pipeline run` included)
+    tags={"ft_pipeline/job": "retrain", HOME_TAG: home_tag_value()},
     description="Audit, export, assess, train, evaluate and promote on every redacted source — every gate included.",
 )

@@ -61,7 +61,8 @@ def rollout(context: dg.AssetExecutionContext, config: RolloutConfig):
         "steps": dg.MetadataValue.md(_steps_chart(root, name, config.version)),
         "registry_path": dg.MetadataValue.path(str(registry.resolve(root, name, config.version))),
     })
-    outcome = f"{config.version} is current" if summary["passed"] else f"rolled back: current stays {summary['current']}"
+    outcome = f"{config.version} is current" if summary["passed"] else \
+        f"waiting, not judged: {summary['waiting']}" if summary.get("waiting") else f"rolled back: current stays {summary['current']}"
     yield dg.AssetCheckResult(check_name=CHECK, passed=summary["passed"], description=outcome,
                               metadata={name: check_result(v)["metadata"]["outcome"] for name, v in verdicts.items()})
 

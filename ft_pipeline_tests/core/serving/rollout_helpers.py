@@ -19,6 +19,7 @@ rollout:
   mode: canary
   share: 0.5
   min_requests: 20
+  min_labelled_per_step: 20
   max_schema_valid_loss: 0.15
   max_metric_loss: 0.15
   max_refusal_increase: 0.15
