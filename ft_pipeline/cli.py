@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ft_pipeline.core import paths
-from ft_pipeline.runner import UserError  # one class for every command's mistakes, the runner's included
+from ft_pipeline.errors import UserError  # one class for every command's mistakes, the runner's included
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ft_pipeline.core import paths
-from ft_pipeline.runner import UserError
+from ft_pipeline.errors import UserError
 
 
 def add_parsers(sub) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ft_pipeline.core import paths
-from ft_pipeline.runner import UserError
+from ft_pipeline.errors import UserError
 
 
 def add_parsers(sub) -> None:
@@ -51,7 +51,7 @@ def _model_name(args) -> str:
     task = args.task or os.environ.get("FT_PIPELINE_TASK")
     if task:
         from ft_pipeline.core.task import TaskConfig, TaskError
-        from ft_pipeline.defs.task import task_file
+        from ft_pipeline.core.task_file import task_path as task_file
 
         try:
             return TaskConfig.from_yaml(task_file(task)).name

@@ -25,10 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_pipeline.core import paths
-
-
-class UserError(Exception):
-    """A mistake in what the user asked for (file, field, value): one line, exit 2."""
+from ft_pipeline.errors import UserError
 
 
 @dataclass
@@ -70,7 +67,7 @@ def check_request(request: RunRequest):
     from ft_pipeline.core.data.sources import InputError, format_of, source_columns
     from ft_pipeline.core.task import TaskConfig, TaskError, check_columns
     from ft_pipeline.defs.data.partitions import source_location
-    from ft_pipeline.defs.task import task_file
+    from ft_pipeline.core.task_file import task_path as task_file
 
     from ft_pipeline.core.data.task_text import check_task_text
 
@@ -109,11 +106,10 @@ def check_request(request: RunRequest):
                 raise UserError(str(exc)) from None
     base_model = request.base_model
     if request.preset or task.privacy:  # the task's privacy: meets the preset (and --method) here
-        from ft_pipeline.defs.training.resources import TrainingPlanResource
+        from ft_pipeline.core.training.presets import training_config
 
         try:
-            training = TrainingPlanResource(preset=request.preset, method=request.method).training_config(
-                task.method, task.privacy)
+            training = training_config(request.preset, request.method, task.method, privacy=task.privacy)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         if request.preset:
@@ -236,7 +232,7 @@ def _run(request: RunRequest, task, instance, turn) -> RunSummary:
     import dagster as dg
 
     from ft_pipeline.definitions import defs
-    from ft_pipeline.defs.task import task_file
+    from ft_pipeline.core.task_file import task_path as task_file
 
     summary = RunSummary(metric=task.metric)
     keys = [partition_key(s) for s in dict.fromkeys(request.sources)]

@@ -15,8 +15,8 @@ PACKAGE = REPO / "ft_pipeline"
 
 # Modules at the bottom: anything may import them, they import only each other.
 BASE = {f"ft_pipeline.core.{name}" for name in (
-    "task", "task_file", "task_loader", "config_mapping", "records", "paths", "jsonl", "digest", "numbers", "safe_yaml",
-    "user_regex")}
+    "task", "task_file", "task_loader", "config_mapping", "records", "paths", "jsonl", "digest", "numbers",
+    "safe_yaml", "user_regex")} | {"ft_pipeline.errors"}  # errors.py: the one UserError, importing nothing
 
 # (importer prefix, prefixes it must never import)
 FORBIDDEN = [
@@ -185,3 +185,76 @@ def test_the_allow_list_names_only_edges_that_exist():
 def test_the_graph_sees_imports_inside_functions(tmp_path):
     """The checks above are only as good as the graph: a deferred import is an edge too."""
     assert "ft_pipeline.core.release.fit_config" in import_graph()["ft_pipeline.core.task_sections"]
+
+
+# Dagster's private modules (`dagster._…`) change without notice between releases: the package uses
+# the public API only. The exceptions have no public equivalent; each says why.
+PRIVATE_DAGSTER_ALLOWED: dict[tuple[str, str], str] = {
+    # Erasure rewrites Dagster's own records in place (`ft-pipeline forget`): it needs the event
+    # log's SQL tables and its storage class, which dagster does not export — there is no public
+    # API that edits a stored event. Pinned by pyproject's dagster version and tested end to end
+    # (defs/test_erasure_dagster.py, e2e/test_erasure_everywhere.py).
+    ("ft_pipeline.defs.release.erasure_dagster", "dagster._core.storage.event_log.schema"):
+        "the event log's tables, rewritten in place by erasure",
+    ("ft_pipeline.defs.release.erasure_dagster", "dagster._core.storage.event_log.sql_event_log"):
+        "only a SQL event log can be rewritten: erasure refuses any other",
+    # The compute logs erasure rewrites are files only the local manager keeps; the public
+    # ComputeLogManager has no way to say where, nor that a manager keeps nothing (the no-op one).
+    ("ft_pipeline.defs.release.erasure_dagster", "dagster._core.storage.local_compute_log_manager"):
+        "compute logs as local files, the only kind erasure can rewrite",
+    ("ft_pipeline.defs.release.erasure_dagster", "dagster._core.storage.noop_compute_log_manager"):
+        "a manager that keeps no logs: nothing to rewrite",
+    # A CLI run waits its turn by the queued-run daemon's own rule: no public API asks "would the
+    # run queue hold back a run with these tags", and a copy of tag_concurrency_limits' counting
+    # (per key, per value, per unique value) would drift from the daemon's.
+    ("ft_pipeline.defs.run_queue", "dagster._utils.tags"):
+        "the daemon's TagConcurrencyLimitsCounter, so a CLI run is held back exactly as a queued one",
+}
+
+
+def private_dagster_imports(modules: dict | None = None) -> dict[tuple[str, str], str]:
+    """{(module, dagster._… module it imports): file:line} over every import of the package,
+    inside functions too."""
+    found = {}
+    for module, path in (modules or MODULES).items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"dagster.{a.name}" for a in node.names
+                                               if node.module == "dagster" and a.name.startswith("_")]
+            else:
+                continue
+            for name in names:
+                if name == "dagster._" or name.startswith("dagster._"):
+                    found.setdefault((module, name), f"{path}:{node.lineno}")
+    return found
+
+
+def test_the_package_imports_only_dagsters_public_api():
+    found = private_dagster_imports()
+    offending = [f"{where}: {name}" for (module, name), where in sorted(found.items())
+                 if (module, name) not in PRIVATE_DAGSTER_ALLOWED]
+    assert offending == [], "private dagster imports (use the public API):\n" + "\n".join(offending)
+    stale = [key for key in PRIVATE_DAGSTER_ALLOWED if key not in found]
+    assert stale == [], f"allowed private imports no longer made (drop them from the list): {stale}"
+
+
+def test_the_private_import_check_sees_every_form(tmp_path):
+    """`import dagster._x`, `from dagster._x import y` and `from dagster import _x`, inside a function too."""
+    forms = ["import dagster._core.launcher", "from dagster._utils.cached_method import cached_method",
+             "from dagster import _annotations"]
+    source = tmp_path / "mod.py"
+    source.write_text("def f():\n" + "".join(f"    {form}\n" for form in forms))
+    assert {name for _, name in private_dagster_imports({"ft_pipeline.mod": source})} == {
+        "dagster._core.launcher", "dagster._utils.cached_method", "dagster._annotations"}
+
+
+def test_there_is_one_user_error():
+    """One class for a user's mistake (ft_pipeline/errors.py): the CLI exits 2 on it and an asset
+    turns it into a one-line Failure (defs/failures.py); a second class would escape both."""
+    defined = [f"{path.relative_to(REPO)}:{node.lineno}" for path in MODULES.values()
+               for node in ast.walk(ast.parse(path.read_text(), str(path)))
+               if isinstance(node, ast.ClassDef) and node.name == "UserError"]
+    assert defined == ["ft_pipeline/errors.py:10"]
+    assert import_graph()["ft_pipeline.errors"] == {}  # every layer imports it: it imports nothing

@@ -26,6 +26,13 @@ def home_relative(location: str) -> Path:
     return path if path.is_absolute() else pipeline_home() / path
 
 
+def repo_relative(location: str | Path) -> Path:
+    """A file a user names (a task file, a training preset): absolute, or relative to the repo root,
+    wherever the command runs from."""
+    path = Path(location).expanduser()
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
 def ensure_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ft_pipeline.core import safe_yaml
+from ft_pipeline.core import paths, safe_yaml
+from ft_pipeline.errors import UserError
 
 
-class TaskError(ValueError):
+class TaskError(UserError, ValueError):
     """A bad task file: one line naming the file, the line where known, and the field."""
 
     def __init__(self, where: str, field_name: str, why: str, line: int | None = None):
@@ -111,3 +112,17 @@ def check_columns(task, available: list[str], source: str) -> None:
         raise TaskError(task.source_path or "task", f"columns.{missing[0]}",
                         f"the source {source} has no column {missing[0]!r} (it has: {shown or 'none'})",
                         task.line("columns"))
+
+
+DEMO_TASK = "configs/tasks/demo-triage.yaml"
+
+
+def default_task_path() -> str:
+    """The task a run reads when none is named: $FT_PIPELINE_TASK, else the demo's."""
+    return os.environ.get("FT_PIPELINE_TASK") or DEMO_TASK
+
+
+def task_path(location: str) -> Path:
+    """Where a named task file is: absolute, or relative to the repo root (the `task` asset's config,
+    `ft-pipeline run --task`, the registry commands' --task all read it the same way)."""
+    return paths.repo_relative(location)

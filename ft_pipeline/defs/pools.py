@@ -24,7 +24,6 @@ import os
 import socket
 
 import dagster as dg
-from dagster._core.launcher import DefaultRunLauncher
 
 TRAINING_POOL = "training"  # adapter_weights: one GPU job at a time, one writer of checkpoints
 REGISTRY_POOL = "registry"  # promoted_model: one writer of the registry's versions and `current`
@@ -93,7 +92,7 @@ def run_pids(instance: dg.DagsterInstance, run_id: str, tags, run_started: float
     return list(pids.items())
 
 
-class HostTaggedRunLauncher(DefaultRunLauncher):
+class HostTaggedRunLauncher(dg.DefaultRunLauncher):
     """Dagster's DefaultRunLauncher, which also tags each run with the host its worker runs on: the
     code server's host, which is this one when the server is local (a socket, or a loopback
     address, as the daemon and the UI start it)."""

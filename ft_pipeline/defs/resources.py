@@ -10,10 +10,10 @@ storage (MinIO, or moto in the tests).
 """
 import hashlib
 import os
+import pickle
 import re
 
 import dagster as dg
-from dagster._core.storage.fs_io_manager import PickledObjectFilesystemIOManager
 
 from ft_pipeline.defs.training.resources import TrainerResource, TrainingPlanResource
 
@@ -25,7 +25,28 @@ def partition_file_name(partition: str) -> str:
     return f"{readable}-{hashlib.sha256(partition.encode()).hexdigest()[:12]}"
 
 
-class _ArtifactPathPickles(PickledObjectFilesystemIOManager):
+PICKLE_PROTOCOL = 4  # what dagster's filesystem pickles are written with: the files stay the same
+
+
+class _ArtifactPathPickles(dg.UPathIOManager):
+    """dagster's own filesystem pickles (fs_io_manager: the same files, no extension), through the
+    public UPathIOManager: a partition's file is named by partition_file_name."""
+
+    extension = ""
+
+    def __init__(self, base_dir: str):
+        from upath import UPath
+
+        super().__init__(base_path=UPath(base_dir))
+
+    def dump_to_path(self, context, obj, path) -> None:
+        with path.open("wb") as fh:
+            pickle.dump(obj, fh, PICKLE_PROTOCOL)
+
+    def load_from_path(self, context, path):
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+
     def make_safe_partition_path(self, base_path, partition: str):
         return base_path / partition_file_name(partition)
 
@@ -40,7 +61,7 @@ class _ArtifactPathPickles(PickledObjectFilesystemIOManager):
 class ValueIOManager(dg.FilesystemIOManager):
     """Pickles the small dicts assets pass each other into the instance's storage directory."""
 
-    def create_io_manager(self, context) -> PickledObjectFilesystemIOManager:
+    def create_io_manager(self, context) -> dg.UPathIOManager:
         return _ArtifactPathPickles(base_dir=self.base_dir or context.instance.storage_directory())
 
 
@@ -71,19 +92,24 @@ def io_manager() -> dg.ConfigurableIOManager:
 
 
 def _s3_pickles_class():
-    from dagster._utils.cached_method import cached_method
     from dagster_aws.s3 import S3PickleIOManager
     from dagster_aws.s3.io_manager import PickledObjectS3IOManager
+    from pydantic import PrivateAttr
 
     class _FlatPartitions(PickledObjectS3IOManager):
         def make_safe_partition_path(self, base_path, partition: str):
             return base_path / partition_file_name(partition)
 
     class S3Pickles(S3PickleIOManager):
-        @cached_method
+        # One S3 client per resource instance, as the base class keeps it; a pydantic private
+        # attribute (Dagster's documented resource state) instead of its private cached_method.
+        _inner: PickledObjectS3IOManager | None = PrivateAttr(default=None)
+
         def inner_io_manager(self) -> PickledObjectS3IOManager:
-            return _FlatPartitions(s3_bucket=self.s3_bucket, s3_session=self.s3_resource.get_client(),
-                                   s3_prefix=self.s3_prefix)
+            if self._inner is None:
+                self._inner = _FlatPartitions(s3_bucket=self.s3_bucket, s3_session=self.s3_resource.get_client(),
+                                              s3_prefix=self.s3_prefix)
+            return self._inner
 
     return S3Pickles
 

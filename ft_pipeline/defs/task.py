@@ -6,18 +6,11 @@ which task definition a model was trained and evaluated against. Its data versio
 digest: re-reading an unchanged file changes nothing downstream.
 """
 
-import os
-
 import dagster as dg
 from pydantic import Field
 
-from ft_pipeline.core import paths
-
-DEMO_TASK = "configs/tasks/demo-triage.yaml"
-
-
-def default_task_path() -> str:
-    return os.environ.get("FT_PIPELINE_TASK") or DEMO_TASK
+from ft_pipeline.core.task_file import default_task_path, task_path
+from ft_pipeline.defs.failures import user_failure
 
 
 class TaskFileConfig(dg.Config):
@@ -28,28 +21,18 @@ class TaskFileConfig(dg.Config):
     )
 
 
-def task_file(path: str):
-    from pathlib import Path
-
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else paths.REPO_ROOT / p
-
-
 @dg.asset(group_name="task", kinds={"yaml"}, code_version="1")
 def task(context: dg.AssetExecutionContext, config: TaskFileConfig) -> dg.Output:
     """The user's task, declared once (configs/tasks/<name>.yaml): type, system prompt, metric and
     target, labels or schema, outcome for the bias audit, column mapping, redaction additions.
     Everything downstream reads it; its sha256 is in every downstream asset's metadata."""
     from ft_pipeline.core.data.task_text import check_task_text
-    from ft_pipeline.core.task import TaskError
     from ft_pipeline.core.task_loader import read_task
 
-    path = task_file(config.path)
-    try:
+    path = task_path(config.path)
+    with user_failure():  # a TaskError
         loaded, digest = read_task(path)  # the digest of the very bytes parsed
         check_task_text(loaded)  # its text goes into every conversation unredacted
-    except TaskError as exc:
-        raise dg.Failure(description=str(exc)) from None
     context.add_output_metadata({
         "path": dg.MetadataValue.path(str(path)),
         "sha256": dg.MetadataValue.text(digest),

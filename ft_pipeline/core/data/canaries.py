@@ -3,10 +3,14 @@
 The task file's `gates.memorization` section asks for them (`canaries: 0`, the default, plants
 none). For every repetition level (1x and 10x by default) `canaries` synthetic records carry a
 random secret ("The access code for ticket 7F3A2C is 480213."); each has a held-out twin from the
-same template with its own ticket and secret that training never sees. The export writes them
-all to `canaries.jsonl` (`repetitions` 0 marks a twin); the trainer appends each planted row
-`repetitions` times to the training split. Canaries are synthetic: no record, no PII, and they
-never enter train.jsonl, so the export's checks, splits and erasure see only real records.
+same template with its own ticket and secret that training never sees. The export folder's
+`canaries.jsonl` holds what the trainer adds to the training split, each planted canary's chat
+`repetitions` times, as {"id", "messages"} like every chat file there, so a consumer loading every
+*.jsonl of the export as one table gets one schema and never a twin. Their bookkeeping — every
+planted row and twin with its level (`repetitions` 0 marks a twin), prefix and secret — lies in
+the sidecar folder's `canaries.jsonl`, where the gate reads it. Canaries are synthetic: no record,
+no PII, and they never enter train.jsonl, so the export's checks, splits and erasure see only real
+records.
 
 The memorization gate (core/release/memorization_gate.py) then asks two questions: does the model
 rank a canary's secret above random secrets of the same format (exposure, Carlini et al. 2019),
@@ -110,30 +114,41 @@ def make_canaries(config: MemorizationConfig, salt: str = "", system_prompt: str
     return rows
 
 
-def write_canaries(out_dir: Path, task) -> int:
-    """canaries.jsonl in the export folder when the task asks for canaries; returns how many rows."""
+def write_canaries(out_dir: Path, sidecar_dir: Path, task) -> int:
+    """When the task asks for canaries: the planted chats in the export folder's canaries.jsonl
+    (the rows the trainer adds), their bookkeeping and twins in the sidecar folder's; returns how
+    many rows the export's file holds."""
     from ft_pipeline.core.jsonl import atomic_text
 
     config = MemorizationConfig.of_task(task)
-    path = Path(out_dir) / CANARY_FILE
+    planted_path, book_path = Path(out_dir) / CANARY_FILE, Path(sidecar_dir) / CANARY_FILE
     if not config.canaries:
-        path.unlink(missing_ok=True)
+        planted_path.unlink(missing_ok=True)
+        book_path.unlink(missing_ok=True)
         return 0
     rows = make_canaries(config, task.name, task.system_prompt)
-    with atomic_text(path) as fh:
+    planted = [{"id": f"{row['id']}.{k}", "messages": row["messages"]}
+               for row in rows for k in range(1, row["repetitions"] + 1)]  # ids stay unique in the file
+    with atomic_text(book_path) as fh:
         fh.writelines(json.dumps(row) + "\n" for row in rows)
-    return len(rows)
+    with atomic_text(planted_path) as fh:
+        fh.writelines(json.dumps(row) + "\n" for row in planted)
+    return len(planted)
 
 
-def read_canaries(data_dir: Path) -> list[dict]:
-    path = Path(data_dir) / CANARY_FILE
+def _rows(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def read_canaries(sidecar_dir: Path) -> list[dict]:
+    """Every planted canary and twin, with its level, prefix and secret (the sidecar folder's file)."""
+    return _rows(Path(sidecar_dir) / CANARY_FILE)
+
+
 def planted_chats(data_dir: Path) -> Iterator[dict]:
-    """What the trainer adds to the training split: each planted canary's chat, `repetitions` times."""
-    for row in read_canaries(data_dir):
-        for _ in range(row["repetitions"]):
-            yield {"messages": row["messages"]}
+    """What the trainer adds to the training split: the export folder's planted chats, each
+    canary as often as its level says."""
+    for row in _rows(Path(data_dir) / CANARY_FILE):
+        yield {"messages": row["messages"]}

@@ -6,9 +6,9 @@ Layout of an export directory (what the trainer reads, and nothing else: a consu
   train.jsonl, eval.jsonl, test.jsonl    {"id", "messages": [{role, content}, ...]}  (answer last)
   preference_train.jsonl, preference_eval.jsonl, preference_test.jsonl
                                          {"id", "prompt": [...], "chosen": [assistant], "rejected": [assistant]}
-  canaries.jsonl                         synthetic secret canaries ({"id", "messages", ...}) and
-                                         their held-out twins, when the task's gates.memorization
-                                         asks (canaries.py): the trainer plants them
+  canaries.jsonl                         {"id", "messages"}: synthetic secret canaries, each as often
+                                         as it is planted, when the task's gates.memorization asks
+                                         (canaries.py): the trainer adds them to train
   task.yaml                              the task the export was made for, so the directory is
                                          self-contained: the standalone trainer reads it (GRPO
                                          rewards) and so does anyone auditing the export.
@@ -19,6 +19,9 @@ is data/jsonl_export_sidecars/<run>/ beside data/jsonl_export/<run>/):
                                          only; the model never sees attributes.
   splits.jsonl, contamination.jsonl      where every record went and why (groups kept whole,
                                          near-copies of train moved or dropped): ids only
+  canaries.jsonl                         the canaries' bookkeeping: every planted canary and its
+                                         held-out twin, with level, prefix and secret (the
+                                         memorization gate's input; never trained on)
 Every conversation starts with the task's system prompt unless the record brings its own system
 turn: the model is trained on, and every variant evaluated with, the same instructions.
 """
@@ -159,7 +162,7 @@ def _write_export(records: "Records", out_dir: Path, config: "ExportConfig | Non
         from ft_pipeline.core.data.canaries import write_canaries
 
         task.to_yaml(out_dir / "task.yaml")
-        planted = write_canaries(out_dir, task)  # gates.memorization asks for them; the trainer plants them
+        planted = write_canaries(out_dir, sidecar_dir, task)  # gates.memorization asks; the trainer plants them
         if planted:
             counts["canaries"] = planted
     return {"files": {k: v for k, v in counts.items() if k != "splits"}, "splits": plan.report}

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ft_pipeline.errors import UserError
+
 FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 # Cells that hold structured values in CSV (and sometimes Parquet string columns).
 JSON_COLUMNS = ("messages", "attributes", "labels", "prompt")
@@ -25,7 +27,7 @@ DUPLICATE_ID = "duplicate_id"
 EXTRA_CELLS = "extra_cells"
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """The input as a whole is unusable (missing, empty, a directory, unreadable)."""
 
 

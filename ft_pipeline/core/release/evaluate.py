@@ -147,7 +147,7 @@ def _memorization(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> 
     method = json.loads(metrics.read_text()).get("method") if metrics.is_file() else inputs.task.method
     if method != "sft":
         return None
-    return measure(inputs.base_model, inputs.adapter, inputs.export_dir,
+    return measure(inputs.base_model, inputs.adapter, inputs.sidecar_dir,
                    config.memorization_config, lambda what: progress(what)(0, 1))
 
 

@@ -127,10 +127,11 @@ def exposures(model_dir, adapter_dir, rows: list[dict], references: int, seed: i
     return out
 
 
-def measure(model_dir, adapter_dir, data_dir: Path, config: MemorizationConfig,
+def measure(model_dir, adapter_dir, sidecar_dir: Path, config: MemorizationConfig,
             progress: Callable[[str], None] | None = None) -> dict | None:
-    """The gate's evidence for the canaries the export planted (None: none were planted)."""
-    rows = read_canaries(data_dir)
+    """The gate's evidence for the canaries the export planted (None: none were planted), from their
+    bookkeeping in the export's sidecar folder."""
+    rows = read_canaries(sidecar_dir)
     planted, twins = [r for r in rows if r["repetitions"]], [r for r in rows if not r["repetitions"]]
     if not planted or not twins:
         return None

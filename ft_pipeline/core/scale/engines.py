@@ -11,10 +11,12 @@ import json
 import os
 from pathlib import Path
 
+from ft_pipeline.errors import UserError
+
 ENGINES = ("local", "ray")
 
 
-class EngineError(ValueError):
+class EngineError(UserError, ValueError):
     """An engine that is not one of ENGINES, or Ray asked for where it is not installed."""
 
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from ft_pipeline.core.data.canaries import CANARY_FILE, planted_chats, read_canaries
+from ft_pipeline.core.data.canaries import CANARY_FILE, planted_chats
 from ft_pipeline.core.digest import sha256_file
 
 ROLES = {"system", "user", "assistant"}
@@ -121,7 +121,7 @@ def load_datasets(method: str, data_dir: Path) -> tuple:
         raise FileNotFoundError(f"{method}: training file missing or empty: {train_path}")
     train = _dataset(kind, train_path)
     canaries = data_dir / CANARY_FILE
-    if kind == "chat" and method == "sft" and canaries.is_file() and any(r["repetitions"] for r in read_canaries(data_dir)):
+    if kind == "chat" and method == "sft" and _nonempty(canaries):
         from datasets import concatenate_datasets
 
         # The task's memorization gate planted secret canaries: train on them as on any record.

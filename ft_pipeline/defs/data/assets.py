@@ -18,6 +18,7 @@ from ft_pipeline.defs.data.configs import (
     RedactionRunConfig,
 )
 from ft_pipeline.defs.data.engine import RecordEngineResource
+from ft_pipeline.defs.failures import user_failure
 
 GROUP = "data_prep"
 
@@ -27,12 +28,12 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig, tas
     """Raw records of one source file (the partition key: JSONL, CSV or Parquet; a path or s3://
     URI), normalized to the record schema with the task's column mapping. The copy and its
     quarantine live in the raw zone."""
-    from ft_pipeline.core.data.ingest import InputError, ingest
-    from ft_pipeline.core.task import TaskError
+    from ft_pipeline.core.data.ingest import ingest
 
     source = source_location(context.partition_key)
     out = run_dir("raw", "raw_dataset", context.run_id)
-    try:
+    # the user's file or task (InputError, TaskError): one line, its file name masked, no traceback
+    with user_failure(shown=lambda line: shown(line, context.partition_key)):
         summary = ingest(
             source,
             out / "records.jsonl",
@@ -41,8 +42,6 @@ def raw_dataset(context: dg.AssetExecutionContext, config: RawDatasetConfig, tas
             progress=log_progress(context, "ingest"),
             task=task_config(task),
         )
-    except (InputError, TaskError) as exc:  # the user's file or task: one line, no traceback
-        raise dg.Failure(description=shown(str(exc), context.partition_key)) from None
     # File names leave the raw zone (metadata, the stored value) as aliases when they hold PII.
     summary["sha256"] = {safe_name(name): sha for name, sha in summary["sha256"].items()}
     summary["files"] = [safe_name(name) for name in summary["files"]]
@@ -73,24 +72,19 @@ def redacted_dataset(
     """One source file with PII/PHI replaced by consistent per-record pseudonyms (Presidio), with
     the task's own identifiers and allow list; confidential and proprietary records moved to the
     raw-zone quarantine with their reason."""
-    from ft_pipeline.core.data.ingest import InputError
     from ft_pipeline.core.data.redaction import config_to_dict, redact_file
     from ft_pipeline.core.user_regex import UserRegexTimeout
 
-    try:
+    with user_failure(ValueError):
         core_config = config.to_core(task_config(task))
-    except ValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
     out = run_dir("data", "redacted_dataset", context.run_id)
     quarantine = run_dir("raw", "redacted_dataset", context.run_id) / "quarantine.jsonl"
-    try:
+    # A raw copy with nothing in it (every record erased since: InputError), or a task pattern that
+    # ran out of time (fails closed): one line.
+    with user_failure(UserRegexTimeout):
         summary = redact_file(raw_dataset["path"], out / "redacted.jsonl", quarantine,
                               config=core_config, progress=log_progress(context, "redact"),
                               engine=record_engine.checked())
-    # A raw copy with nothing in it (every record erased since), or a task pattern that ran out of
-    # time (fails closed): one line.
-    except (InputError, UserRegexTimeout) as exc:
-        raise dg.Failure(description=str(exc)) from None
     context.add_output_metadata({
         **file_metadata(out / "redacted.jsonl"),
         **task_metadata(task),

@@ -2,9 +2,6 @@
 everything downstream in the run, and adapter_weights re-verifies them before it trains.
 The gates on redacted_dataset run per source partition: every file must pass on its own."""
 
-from collections import Counter
-from pathlib import Path
-
 import dagster as dg
 from pydantic import Field
 
@@ -48,17 +45,10 @@ def annotators_agree(config: LabelGateConfig, redacted_dataset: dict) -> dg.Asse
 
 @dg.asset_check(asset=redacted_dataset, blocking=True, partitions_def=RAW_FILES, description="No record left in the redacted data trips a confidential marker, secret detector or protected document.")
 def redacted_dataset_has_no_confidential_content(redacted_dataset: dict) -> dg.AssetCheckResult:
+    from ft_pipeline.core.data.export_checks import screen_file
     from ft_pipeline.core.data.redaction import recorded_config
-    from ft_pipeline.core.data.screening import screen_record
 
-    screening = recorded_config(redacted_dataset).screening
-    reasons: Counter = Counter()
-    ids: list[str] = []
-    for record in iter_jsonl(redacted_dataset["path"]):
-        reason = screen_record(record, screening)
-        if reason:
-            reasons[reason.split(":")[0]] += 1
-            ids.append(record["id"])
+    reasons, ids = screen_file(redacted_dataset["path"], recorded_config(redacted_dataset).screening)
     return dg.AssetCheckResult(
         passed=not ids,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -134,15 +124,10 @@ def export_has_no_residual_pii(jsonl_export: dict) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=jsonl_export, blocking=True, description="No exported record trips a confidential marker, secret detector or protected document.")
 def export_has_no_confidential_content(jsonl_export: dict) -> dg.AssetCheckResult:
+    from ft_pipeline.core.data.export_checks import screen_export
     from ft_pipeline.core.data.redaction import recorded_config
-    from ft_pipeline.core.data.screening import screen_record
 
-    screening = recorded_config(jsonl_export).screening
-    flagged = []
-    for name, ident, texts in _export_texts(jsonl_export["path"]):
-        record = {"id": ident, "messages": [{"role": "user", "content": t} for t in texts]}
-        if screen_record(record, screening):
-            flagged.append(f"{name}:{ident}")
+    flagged = screen_export(jsonl_export["path"], recorded_config(jsonl_export).screening)
     return dg.AssetCheckResult(
         passed=not flagged,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -153,17 +138,11 @@ def export_has_no_confidential_content(jsonl_export: dict) -> dg.AssetCheckResul
 
 @dg.asset_check(asset=jsonl_export, blocking=True, description="No eval/test record near-copies a train record (MinHash LSH), and no group (the task's group_key: a conversation, a customer) straddles splits.")
 def export_has_no_train_test_overlap(jsonl_export: dict) -> dg.AssetCheckResult:
-    from ft_pipeline.core.data import contamination
+    from ft_pipeline.core.data.export_checks import cross_split_overlap
 
-    export_dir = Path(jsonl_export["path"])
     plan = jsonl_export.get("splits") or {}
     threshold = plan.get("threshold", 0.6)
-    splits = {row["id"]: row for row in iter_jsonl(Path(jsonl_export["sidecars"]) / "splits.jsonl")}
-    rows = ((row["id"], splits[row["id"]]["split"], export.row_text(row))
-            for path in sorted(export_dir.glob("*.jsonl")) if path.stem not in export.NOT_CHAT
-            for row in iter_jsonl(path) if row["id"] in splits)
-    overlap = contamination.find_cross_split(rows, threshold=threshold)
-    straddling = contamination.straddling_groups((r["group"], r["split"]) for r in splits.values())
+    overlap, straddling = cross_split_overlap(jsonl_export["path"], jsonl_export["sidecars"], threshold)
     problems = [f"{len(overlap)} held-out records near-copy a train record"] if overlap else []
     problems += [f"{len(straddling)} groups straddle splits"] if straddling else []
     return dg.AssetCheckResult(
@@ -184,11 +163,3 @@ def _findings_table(rows: list[dict]) -> dg.MetadataValue:
         ("file", "string"), ("id", "string"), ("turn", "string"), ("start", "int"), ("end", "int"),
         ("entity", "string"), ("recognizer", "string"), ("score", "float"))]
     return dg.MetadataValue.table([dg.TableRecord(row) for row in rows], schema=dg.TableSchema(columns))
-
-
-def _export_texts(export_dir: str):
-    """(file, id, [every text that came from a record]) for each row of every export file."""
-    from ft_pipeline.core.data.residual_pii import record_turns, task_texts
-
-    for name, ident, turns in record_turns(export_dir, task_texts(export_dir)):
-        yield name, ident, [text for _, text in turns]

@@ -25,26 +25,13 @@ class RedactionRunConfig(dg.Config):
     )
 
     def to_core(self, task=None):
-        """The task's own redaction section (its identifiers, allow and deny lists, policy,
-        protected documents) with the run's knobs over it; the run's lists are added to the task's.
-        A mistake (a glob that matches nothing, a regex that does not compile) is a ValueError
-        naming the task file and the field."""
+        """The task's redaction section with this run's knobs over it (RedactionConfig.for_task)."""
         from ft_pipeline.core.data.redaction import RedactionConfig
 
-        section = dict(task.redaction) if task is not None else {}
-        where = task.source_path if task is not None else "run config"
-        for key in ("allow_list", "deny_list", "deny_terms"):
-            section[key] = [*(section.get(key) or []), *getattr(self, key)]
-        documents = section.get("protected_documents") or []
-        documents = [documents] if isinstance(documents, str) else list(documents)
-        section["protected_documents"] = documents + ([self.protected_documents] if self.protected_documents else [])
-        try:
-            return RedactionConfig.from_task_section(
-                section, score_threshold=self.score_threshold, n_process=self.n_process,
-                mode="surrogate" if self.surrogates else "placeholder",
-                fields=task.fields if task is not None else {})
-        except ValueError as exc:
-            raise ValueError(f"{where}: field {exc}") from None
+        return RedactionConfig.for_task(
+            task, allow_list=self.allow_list, deny_list=self.deny_list, deny_terms=self.deny_terms,
+            protected_documents=self.protected_documents, score_threshold=self.score_threshold,
+            n_process=self.n_process, surrogates=self.surrogates)
 
 
 class BiasAuditConfig(dg.Config):

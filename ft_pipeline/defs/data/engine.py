@@ -6,7 +6,8 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from ft_pipeline.core.scale import ENGINES, EngineError, check_engine
+from ft_pipeline.core.scale import ENGINES, check_engine
+from ft_pipeline.defs.failures import user_failure
 
 
 class RecordEngineResource(dg.ConfigurableResource):
@@ -14,10 +15,8 @@ class RecordEngineResource(dg.ConfigurableResource):
 
     def checked(self) -> str:
         """The engine, or the run stops in one line (a typo, or Ray not installed)."""
-        try:
+        with user_failure():  # an EngineError
             return check_engine(self.engine)
-        except EngineError as exc:
-            raise dg.Failure(description=str(exc)) from None
 
 
 @dg.definitions

@@ -10,6 +10,7 @@ from ft_pipeline.core.release import registry
 from ft_pipeline.core.training.manifest import TRAINING_IDS, read_training_manifest
 from ft_pipeline.core.jsonl import iter_jsonl
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
+from ft_pipeline.defs.failures import user_failure
 from ft_pipeline.defs.gates import require_gates
 from ft_pipeline.defs.pools import REGISTRY_POOL
 from ft_pipeline.defs.release.configs import EvalConfig, PromotionConfig
@@ -112,11 +113,9 @@ def promoted_model(
     spec = task_config(task)
     trained_on = _clean_training_data(adapter_weights)
     root = paths.pipeline_home() / "registry"
-    try:
+    with user_failure(release.ReleaseError):
         staged = release.stage(root, spec, base_model["path"], adapter_weights["path"], jsonl_export["path"],
                                config.smoke_examples)
-    except release.ReleaseError as exc:
-        raise dg.Failure(description=str(exc)) from None
     lineage = collect_lineage(context, name=spec.name, version=registry.next_version(root, spec.name))
     lineage.update(release.record(spec, task, adapter_weights, eval_report, gates, staged))
     # rollout.hold_new_versions: a new version waits beside current until its rollout passes

@@ -135,11 +135,8 @@ def _scrub_tables(conn, mentions: Mentions, runs: set[str]) -> dict:
 
 
 def _must_load(text: str, table: str, row_id: int) -> None:
-    from dagster._core.events.log import EventLogEntry
-    from dagster._serdes import deserialize_value
-
     try:
-        deserialize_value(text, EventLogEntry)
+        dg.deserialize_value(text, dg.EventLogEntry)
     except Exception as exc:
         raise DagsterRecordsError(f"{table} row {row_id}: the rewritten event would not load "
                                   f"({type(exc).__name__}); nothing was changed in that database") from None

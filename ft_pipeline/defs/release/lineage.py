@@ -78,19 +78,36 @@ def asset_entry(instance: dg.DagsterInstance, graph, key: dg.AssetKey, partition
 
 def check_entries(instance: dg.DagsterInstance, graph, keys: set[dg.AssetKey]) -> list[dict]:
     """The latest evaluation of every check on `keys`; a partitioned check gets one entry per partition."""
-    from dagster._core.event_api import PartitionKeyFilter
-
     check_keys = sorted((k for k in graph.asset_check_keys if k.asset_key in keys),
                         key=lambda k: (k.asset_key.to_user_string(), k.name))
     entries = []
     for key in check_keys:
         partitions_def = graph.get_check_spec(key).partitions_def
-        partitions = partitions_def.get_partition_keys(dynamic_partitions_store=instance) if partitions_def else [None]
-        for partition in partitions:
-            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-                [key], partition_filter=PartitionKeyFilter(key=partition) if partition is not None else None)
-            entries.append(_check_entry(graph, key, latest.get(key), partition))
+        if partitions_def is None:
+            latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])
+            entries.append(_check_entry(graph, key, latest.get(key), None))
+            continue
+        partitions = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        latest = _latest_per_partition(instance, key, set(partitions))
+        entries += [_check_entry(graph, key, latest.get(partition), partition) for partition in partitions]
     return entries
+
+
+def _latest_per_partition(instance: dg.DagsterInstance, key: dg.AssetCheckKey, partitions: set[str],
+                          page: int = 500) -> dict:
+    """{partition: its latest execution of the check}: the check's history, newest first, read a page
+    at a time until every partition has one or the history ends. (The storage can filter by
+    partition only through a class dagster does not export, PartitionKeyFilter.)"""
+    storage, found, cursor = instance.event_log_storage, {}, None
+    while partitions - found.keys():
+        records = storage.get_asset_check_execution_history(key, limit=page, cursor=cursor)
+        for record in records:
+            if record.partition in partitions:
+                found.setdefault(record.partition, record)
+        if len(records) < page:
+            break
+        cursor = records[-1].id
+    return found
 
 
 def _check_entry(graph, key: dg.AssetCheckKey, record, partition: str | None) -> dict:

@@ -5,6 +5,7 @@ that asks for a retrain once enough labelled feedback came in since the adapter 
 import dagster as dg
 
 from ft_pipeline.defs.automation.jobs import retrain_job
+from ft_pipeline.defs.failures import user_failure
 from ft_pipeline.defs.serving.assets import DAILY, production_traffic
 
 CHECK = "traffic_matches_training_data"
@@ -23,17 +24,15 @@ def _latest_path(instance: dg.DagsterInstance, asset: str) -> str | None:
                             "(Jensen-Shannon) and the label mix, within the task file's drift: thresholds.")
 def traffic_matches_training_data(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     from ft_pipeline.core.serving import drift, traffic
-    from ft_pipeline.core.task import TaskConfig, TaskError
+    from ft_pipeline.core.task import TaskConfig
 
     task_path, export = _latest_path(context.instance, "task"), _latest_path(context.instance, "jsonl_export")
     if not task_path or not export:
         return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN,
                                    description="not judged: no task or training export materialized yet")
-    try:
+    with user_failure():  # a TaskError
         task = TaskConfig.from_yaml(task_path)
         config = task.sections.drift
-    except TaskError as exc:
-        raise dg.Failure(description=str(exc)) from None
     day = context.op_execution_context.partition_key
     result = drift.compare(drift.training_sample(export, task), drift.traffic_sample(traffic.day_file(day), task), config)
     description = (f"drifted on {', '.join(result['drifted'])}" if result["drifted"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from ft_pipeline.core import paths
+from ft_pipeline.defs.failures import user_failure
 from ft_pipeline.defs.serving.assets import GROUP
 
 CHECK = "candidate_passed_online_gate"
@@ -42,11 +43,9 @@ def rollout(context: dg.AssetExecutionContext, config: RolloutConfig):
             "step": event["event"], "version": event["version"], "incumbent": str(event["incumbent"]),
             **({"reason": event["reason"]} if "reason" in event else {})}))
 
-    try:
+    with user_failure(core.RolloutError):
         summary = core.run(root, name, config.version, Path(config.replay), mode=config.mode or None,
                            share=config.share or None, on_step=step)
-    except core.RolloutError as exc:
-        raise dg.Failure(description=str(exc)) from None
     verdicts = summary.pop("verdicts")
     rates = summary["rates"]
     chart = plots.grouped_bars({metric: {arm: rates[arm][metric] or 0.0 for arm in ("incumbent", "candidate")}

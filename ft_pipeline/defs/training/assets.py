@@ -8,6 +8,7 @@ import dagster as dg
 from ft_pipeline.core import paths
 from ft_pipeline.core.training import model_stats
 from ft_pipeline.defs.common import file_metadata, log_progress, run_dir, task_config, task_metadata
+from ft_pipeline.defs.failures import user_failure
 from ft_pipeline.defs.gates import require_gates
 from ft_pipeline.defs.pools import TRAINING_POOL
 from ft_pipeline.defs.tracking.resources import MlflowResource
@@ -25,13 +26,12 @@ def base_model(context: dg.AssetExecutionContext, config: BaseModelConfig, train
     from ft_pipeline.core.training.base_model import DEFAULT_BASE_MODEL, ensure_base_model
 
     name = config.name_or_path
-    try:  # a path that is not a model, a preset that is not there: one line naming it, no traceback
+    # a path that is not a model, a preset that is not there: one line naming it, no traceback
+    with user_failure(FileNotFoundError, ValueError):
         if not name:
             name = training_plan.training_config("sft").base_model if training_plan.preset else DEFAULT_BASE_MODEL
         path = ensure_base_model(name)
         n_params = model_stats.count_parameters(Path(path)) if Path(path).is_dir() else None
-    except (FileNotFoundError, ValueError) as exc:
-        raise dg.Failure(description=str(exc)) from None
     if n_params is None:  # a hub id: resolved by from_pretrained at load time
         context.add_output_metadata({"hub_id": str(path)})
         return {"path": str(path), "name": name, "n_params": None}
@@ -57,18 +57,16 @@ def fit_assessment(
 
     spec = task_config(task)
     fit_config = spec.sections.fit
-    try:
+    with user_failure(ValueError):
         training = training_plan.training_config(spec.method, spec.privacy)
-    except ValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
     out = run_dir("reports", "fit_assessment", context.run_id)
     try:
-        result = run_assessment(spec, fit_config, Path(jsonl_export["path"]), base_model["path"], training,
-                                n_params=base_model["n_params"], max_items=config.max_examples,
-                                progress=lambda what: log_progress(context, what), log=context.log.info,
-                                warn=context.log.warning, workdir=out)
-    except (FileNotFoundError, ValueError) as exc:  # a knowledge folder that is not there, no held-out items
-        raise dg.Failure(description=str(exc)) from None
+        # a knowledge folder that is not there, no held-out items
+        with user_failure(FileNotFoundError, ValueError):
+            result = run_assessment(spec, fit_config, Path(jsonl_export["path"]), base_model["path"], training,
+                                    n_params=base_model["n_params"], max_items=config.max_examples,
+                                    progress=lambda what: log_progress(context, what), log=context.log.info,
+                                    warn=context.log.warning, workdir=out)
     except OSError as exc:  # a base model that cannot be loaded (a hub id, offline)
         raise dg.Failure(description=f"base model {base_model['name']!r}: cannot load it ({str(exc).splitlines()[0]})") from None
     report, figures = result.write(spec, out)
@@ -128,11 +126,9 @@ def adapter_weights(
     from ft_pipeline.core.training import manifest
 
     gates = require_gates(context)
-    spec = task_config(task)
-    try:
+    with user_failure(ValueError):
+        spec = task_config(task)
         training = training_plan.training_config(spec.method, spec.privacy)
-    except ValueError as exc:
-        raise dg.Failure(description=str(exc)) from None
     training.base_model = base_model["path"]
     # Same config on the same data trains into the same directory, so a killed run resumes
     # from its last checkpoint when the asset is materialized again.

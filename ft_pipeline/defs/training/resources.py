@@ -23,7 +23,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from ft_pipeline.core.training import presets
 from ft_pipeline.core.training.config import TrainingConfig
+from ft_pipeline.defs.failures import user_failure
 
 MODES = ("in_process", "subprocess", "accelerate", "ecs")
 ENTRY_MODULE = "ft_pipeline.core.training.pipes_entry"
@@ -80,10 +82,8 @@ class TrainerResource(dg.ConfigurableResource):
             if line:
                 context.log.info(line)
 
-        try:
+        with user_failure(FileNotFoundError, ValueError):  # what `ft-pipeline train` reports as exit 2
             return train(config, data_dir, output_dir, max_steps=max_steps, callback=on_event)
-        except (FileNotFoundError, ValueError) as exc:  # what `ft-pipeline train` reports as exit 2
-            raise dg.Failure(description=str(exc)) from None
 
     def _ecs(self, context, config, data_dir, output_dir, max_steps) -> dict:
         import boto3
@@ -170,9 +170,6 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-PRESETS_DIR = "configs/presets"
-
-
 class TrainingPlanResource(dg.ConfigurableResource):
     """How to train: the one knob that both fit_assessment (the cost estimate) and adapter_weights
     (the run) read, so the estimate is always of the run that will happen."""
@@ -182,31 +179,10 @@ class TrainingPlanResource(dg.ConfigurableResource):
     max_steps: int = 0  # override the preset's step count (0: keep)
 
     def preset_path(self, task_method: str) -> Path:
-        from ft_pipeline.core import paths
-
-        if self.preset:
-            path = Path(self.preset).expanduser()
-            return path if path.is_absolute() else paths.REPO_ROOT / path
-        return paths.REPO_ROOT / PRESETS_DIR / f"smollm2-cpu-{self.method or task_method}.yaml"
+        return presets.preset_path(self.preset, self.method or task_method)
 
     def training_config(self, task_method: str, privacy: dict | None = None) -> TrainingConfig:
-        """The run's TrainingConfig, with the task file's `privacy:` over the preset's; a user's
-        mistake (no such preset, a method the preset does not train, DP for DPO) is a ValueError
-        naming the file and the field."""
-        path = self.preset_path(task_method)
-        try:
-            config = TrainingConfig.from_yaml(path)
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such training preset") from None
-        if self.method and config.method != self.method:
-            raise ValueError(f"{path}: field method: the preset trains {config.method}, but {self.method} was asked for")
-        if self.max_steps:
-            config.max_steps = self.max_steps
-        if privacy:
-            import dataclasses
-
-            try:
-                config = dataclasses.replace(config, privacy={**dataclasses.asdict(config.privacy), **privacy})
-            except ValueError as exc:
-                raise ValueError(f"{path} with the task file's privacy: {exc}") from None
-        return config
+        """The run's TrainingConfig (core.training.presets.training_config): a user's mistake is a
+        ValueError naming the file and the field."""
+        return presets.training_config(self.preset, self.method, task_method, max_steps=self.max_steps,
+                                       privacy=privacy)

@@ -46,19 +46,27 @@ def test_export_layout_and_counts(tmp_path):
 def test_a_folder_loader_reads_conversations_only(tmp_path):
     """HF datasets reading the export's *.jsonl as one table (a trainer's glob): each row it gets
     is a conversation, never a sidecar's ids and facts (in the older layout attributes.jsonl and
-    splits.jsonl failed the cast to the chat rows' columns)."""
+    splits.jsonl failed the cast to the chat rows' columns), and planted canaries come as the same
+    {id, messages} rows, as often as they are planted, never a twin nor a secret's bookkeeping."""
     from datasets import load_dataset
 
     from ft_pipeline.core.task import TaskConfig
 
     base = text(1)
     records = [chat(i, None) for i in range(2, 30)] + [chat(1, "train", base), chat(0, "test", base)]
-    counts = write(records, tmp_path, task=TaskConfig(name="t", type="structured", system_prompt="Triage it."))["files"]
+    task = TaskConfig(name="t", type="structured", system_prompt="Triage it.",
+                      gates={"memorization": {"canaries": 2, "repetitions": [1, 3]}})
+    counts = write(records, tmp_path, task=task)["files"]
     assert counts["attributes"] and rows(tmp_path / "sidecars" / "contamination.jsonl")
+    assert counts["canaries"] == 2 * 1 + 2 * 3
     loaded = load_dataset("json", data_files=str(tmp_path / "export" / "*.jsonl"), split="train",
                           cache_dir=str(tmp_path / "cache"))
-    assert loaded.num_rows == sum(counts[s] for s in export.CHAT_SPLITS) and loaded.column_names == ["id", "messages"]
+    assert loaded.num_rows == sum(counts[s] for s in export.CHAT_SPLITS) + counts["canaries"]
+    assert loaded.column_names == ["id", "messages"]
     assert all(row["messages"][-1]["role"] == "assistant" for row in loaded)
+    book = rows(tmp_path / "sidecars" / "canaries.jsonl")  # planted and twins, with level and secret
+    twins = {r["messages"][-1]["content"] for r in book if not r["repetitions"]}
+    assert len(twins) == 4 and not twins & {row["messages"][-1]["content"] for row in loaded}
 
 
 def test_every_export_file_holds_conversations_or_preference_pairs(tmp_path):
@@ -72,7 +80,8 @@ def test_every_export_file_holds_conversations_or_preference_pairs(tmp_path):
     found = [row for path in (tmp_path / "export").glob("*.jsonl") for row in rows(path)]
     assert len(found) == sum(n for stem, n in counts.items() if stem != "attributes")
     assert all(row.get("messages") or (row.get("prompt") and row.get("chosen") and row.get("rejected")) for row in found)
-    assert {p.name for p in (tmp_path / "sidecars").iterdir()} == {"attributes.jsonl", "splits.jsonl", "contamination.jsonl"}
+    assert {p.name for p in (tmp_path / "sidecars").iterdir()} == {
+        "attributes.jsonl", "splits.jsonl", "contamination.jsonl", "canaries.jsonl"}
 
 
 def test_sidecars_never_lie_in_the_export_folder(tmp_path):

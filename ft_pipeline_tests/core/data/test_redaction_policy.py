@@ -129,6 +129,24 @@ def test_from_task_section_names_the_bad_field(section, error):
         RedactionConfig.from_task_section(section)
 
 
+def test_a_runs_knobs_are_added_to_the_tasks_redaction_never_put_in_its_place(tmp_path):
+    from ft_pipeline.core.task import TaskConfig
+
+    task = TaskConfig.from_yaml(REPO_ROOT / "configs" / "tasks" / "demo-triage.yaml")
+    (tmp_path / "memo.txt").write_text("an internal memo")
+    config = RedactionConfig.for_task(task, allow_list=["Acme"], deny_list=["Falcon"], deny_terms=["Project Falcon"],
+                                      protected_documents=str(tmp_path / "*.txt"), score_threshold=0.6,
+                                      n_process=1, surrogates=True)
+    assert {"Northwind", "Acme"} <= set(config.allow_list) and "Falcon" in config.deny_list
+    assert "Project Falcon" in config.screening.deny_terms
+    task_documents = RedactionConfig.from_task_section(task.redaction).screening.protected_documents
+    assert set(config.screening.protected_documents) == {*task_documents, str(tmp_path / "memo.txt")}
+    assert (config.score_threshold, config.n_process, config.mode) == (0.6, 1, "surrogate")
+    assert RedactionConfig.for_task(None).allow_list == [] and RedactionConfig.for_task(None).mode == "placeholder"
+    with pytest.raises(ValueError, match=rf"^{task.source_path}: field .*no file matches /nonexistent"):
+        RedactionConfig.for_task(task, protected_documents="/nonexistent/*.txt")
+
+
 def test_strictest_of_several_partitions_configs():
     a = RedactionConfig(allow_list=["Northwind", "Acme"], policy={"LOCATION": "keep"}, screening=NO_DOCS)
     b = RedactionConfig(allow_list=["Acme"], deny_list=["Falcon"], patterns={"TICKET_ID": [r"TK-\d+"]},

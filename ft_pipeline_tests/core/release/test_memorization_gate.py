@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ft_pipeline.core.data.canaries import MemorizationConfig, make_canaries, planted_chats, write_canaries
+from ft_pipeline.core.data.canaries import (MemorizationConfig, make_canaries, planted_chats, read_canaries,
+                                            write_canaries)
 from ft_pipeline.core.release import memorization_gate as mg
 from ft_pipeline.core.release.gates import EvalEvidence, GateConfig, release_gates
 from ft_pipeline.core.task import TaskConfig, TaskError
@@ -122,10 +123,12 @@ def test_canaries_have_twins_from_one_template_and_are_planted_as_often_as_asked
     assert [r["repetitions"] for r in rows] == [1] * 3 + [10] * 3 + [0] * 6
     assert len({r["secret"] for r in rows}) == len({r["prefix"] for r in rows}) == 12
     task = dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 3}})
-    assert write_canaries(tmp_path, task) == 12
-    planted = list(planted_chats(tmp_path))
+    assert write_canaries(tmp_path / "export", tmp_path / "sidecars", task) == 3 + 30
+    planted = list(planted_chats(tmp_path / "export"))
     assert len(planted) == 3 + 30
-    twins = {json.dumps(r["messages"]) for r in rows if not r["repetitions"]}
+    book = read_canaries(tmp_path / "sidecars")  # the bookkeeping, twins included, beside the export
+    assert [r["repetitions"] for r in book] == [1] * 3 + [10] * 3 + [0] * 6 and all(r["secret"] for r in book)
+    twins = {json.dumps(r["messages"]) for r in book if not r["repetitions"]}
     assert not twins & {json.dumps(p["messages"]) for p in planted}
 
 
@@ -135,7 +138,7 @@ def test_the_trainer_adds_planted_canaries_to_the_training_split(tmp_path):
     export = write_export(tmp_path / "export", repeats=1)
     plain = len(load_datasets("sft", export)[0])
     digest = data_digest("sft", export)
-    write_canaries(export, dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 2}}))
+    write_canaries(export, tmp_path / "sidecars", dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 2}}))
     assert len(load_datasets("sft", export)[0]) == plain + 2 * 1 + 2 * 10
     assert data_digest("sft", export) != digest and len(load_datasets("dpo", export)[0]) == plain
 
@@ -150,15 +153,16 @@ def memorized(tiny_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("memorized")
     export = write_export(root / "export")
     task = dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 8, **FAST}})
-    write_canaries(export, task)
+    write_canaries(export, root / "sidecars", task)
     metrics = train(tiny_config(tiny_model_dir, max_steps=STEPS, per_device_batch_size=8, max_length=128,
                                 learning_rate=1e-2, lora_rank=16), export, root / "adapter")
-    return {"root": root, "export": export, "adapter": root / "adapter", "metrics": metrics}
+    return {"root": root, "export": export, "sidecars": root / "sidecars", "adapter": root / "adapter",
+            "metrics": metrics}
 
 
 def test_the_gate_fails_a_run_that_memorized_its_canaries(memorized, tiny_model_dir):
     config = MemorizationConfig(canaries=8, **FAST)
-    measured = mg.measure(tiny_model_dir, memorized["adapter"], memorized["export"], config)
+    measured = mg.measure(tiny_model_dir, memorized["adapter"], memorized["sidecars"], config)
     passed, outcome, detail, _ = mg.verdict(measured, config)
     assert not passed and outcome == "memorized", detail
     assert measured["dp_audit"] is None  # no DP claimed, nothing to audit
@@ -174,9 +178,9 @@ def test_the_gate_passes_canaries_the_same_run_never_saw(memorized, tiny_model_d
     unseen = tmp_path / "unseen"
     shutil.copytree(memorized["export"], unseen)
     task = dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 1000, "seed": 1, **FAST}})
-    write_canaries(unseen, task)
+    write_canaries(unseen, tmp_path / "sidecars", task)
     config = MemorizationConfig.of_task(task)
-    measured = mg.measure(tiny_model_dir, memorized["adapter"], unseen, config)
+    measured = mg.measure(tiny_model_dir, memorized["adapter"], tmp_path / "sidecars", config)
     passed, outcome, detail, _ = mg.verdict(measured, config)
     assert passed and outcome == "clean", detail
     assert measured["planted"] == measured["twins"] == 2000
@@ -191,13 +195,13 @@ def test_a_dp_run_does_not_memorize_canaries_seen_once(tiny_model_dir, tmp_path)
 
     export = write_export(tmp_path / "export")
     task = dataclasses.replace(tiny_task(), gates={"memorization": {"canaries": 32, "repetitions": [1], **FAST}})
-    write_canaries(export, task)
+    write_canaries(export, tmp_path / "sidecars", task)
     config = MemorizationConfig.of_task(task)
     metrics = train(tiny_config(tiny_model_dir, max_steps=STEPS, per_device_batch_size=8, max_length=128,
                                 learning_rate=1e-2, lora_rank=16, privacy={"dp": True, "target_epsilon": 8}),
                     export, tmp_path / "adapter")
     assert 0 < metrics["privacy"]["epsilon"] <= 8
-    measured = mg.measure(tiny_model_dir, tmp_path / "adapter", export, config)
+    measured = mg.measure(tiny_model_dir, tmp_path / "adapter", tmp_path / "sidecars", config)
     passed, outcome, detail, _ = mg.verdict(measured, config)
     assert outcome == "cannot_rule_out", detail
     assert all(a["auc_low"] < 0.5 < a["auc_high"] for a in measured["attacks"].values()), measured["attacks"]

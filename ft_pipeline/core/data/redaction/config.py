@@ -142,6 +142,27 @@ class RedactionConfig:
                                     protected_documents=_expand(section.pop("protected_documents", None)))
         return cls(**{"screening": screening, **section, **run_overrides})
 
+    @classmethod
+    def for_task(cls, task=None, *, allow_list=(), deny_list=(), deny_terms=(), protected_documents: str = "",
+                 score_threshold: float = 0.45, n_process: int = 0, surrogates: bool = False) -> "RedactionConfig":
+        """The task's own redaction section (its identifiers, allow and deny lists, policy, protected
+        documents, its `fields:`) with a run's knobs over it: the run's lists and documents glob are
+        added to the task's, never put in their place. A mistake (a glob that matches nothing, a
+        regex that does not compile) is a ValueError naming the task file and the field."""
+        section = dict(task.redaction) if task is not None else {}
+        where = task.source_path if task is not None else "run config"
+        for key, extra in (("allow_list", allow_list), ("deny_list", deny_list), ("deny_terms", deny_terms)):
+            section[key] = [*(section.get(key) or []), *extra]
+        documents = section.get("protected_documents") or []
+        documents = [documents] if isinstance(documents, str) else list(documents)
+        section["protected_documents"] = documents + ([protected_documents] if protected_documents else [])
+        try:
+            return cls.from_task_section(section, score_threshold=score_threshold, n_process=n_process,
+                                         mode="surrogate" if surrogates else "placeholder",
+                                         fields=task.fields if task is not None else {})
+        except ValueError as exc:
+            raise ValueError(f"{where}: field {exc}") from None
+
 
 def default_n_process() -> int:
     """One worker per core this process may run on, as many as available memory holds."""
