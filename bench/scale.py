@@ -5,6 +5,7 @@ local engine's 2 processes (medians) is printed last. --ray-address times the ra
 already running (`ray start --head`) instead of one each run starts.
 
     PYTHONPATH=$PWD .venv/bin/python bench/scale.py [--records 2000] [--rounds 3] [--sizes 1000,10000] [--seed 2]
+    PYTHONPATH=$PWD .venv/bin/python bench/scale.py --source data/demo/records.jsonl --rounds 3
     PYTHONPATH=$PWD .venv/bin/python bench/scale.py --near-duplicates 10000,100000,1000000
 
 Records are generated here (Faker, seeded): a customer message of 2-4 sentences carrying a name,
@@ -67,13 +68,17 @@ def timed_redact(source: Path, work: Path, engine: str, workers: int, ray_addres
     return elapsed, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def engines(records: int, seed: int, work: Path, rounds: int, ray_address: str) -> None:
+def engines(records: int, seed: int, work: Path, rounds: int, ray_address: str, given: str = "") -> None:
     """The three arms in turn, `rounds` times over (a shared machine's load drifts: interleaved
-    rounds see the same drift), then the median of each."""
+    rounds see the same drift), then the median of each. `given`: a records file instead of
+    synthetic ones (the issue's own measure is data/demo/records.jsonl)."""
     import statistics
 
-    source = work / "records.jsonl"
-    source.write_text("".join(json.dumps(r) + "\n" for r in synthetic_records(records, seed)))
+    source = Path(given) if given else work / "records.jsonl"
+    if given:
+        records = sum(1 for _ in source.open())
+    else:
+        source.write_text("".join(json.dumps(r) + "\n" for r in synthetic_records(records, seed)))
     arms = (("local", 2), ("ray", 1), ("ray", 2))
     times, digests = {arm: [] for arm in arms}, set()
     for _ in range(rounds):
@@ -151,6 +156,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the engine comparison")
     parser.add_argument("--ray-address", default="", help="a running Ray for the ray arms (`ray start --head`); "
                         "default: each run starts its own")
+    parser.add_argument("--source", default="", help="time the engines on this records file instead of "
+                        "synthetic records, e.g. data/demo/records.jsonl")
     parser.add_argument("--plot", default=str(REPO / "bench" / "scale.png"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -161,8 +168,8 @@ def main() -> None:
         search = near_duplicates(search_sizes, args.seed) if search_sizes else []
         if redaction or search:
             plot(redaction, search, Path(args.plot))
-        if args.records:
-            engines(args.records, args.seed, work, args.rounds, args.ray_address)
+        if args.records or args.source:
+            engines(args.records, args.seed, work, args.rounds, args.ray_address, args.source)
 
 
 if __name__ == "__main__":

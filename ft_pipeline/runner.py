@@ -91,6 +91,13 @@ def check_request(request: RunRequest):
                 connect()  # a cluster that does not answer stops here, in one line, before any ingest
         except EngineError as exc:
             raise UserError(f"--engine: {exc}") from None
+    if os.environ.get("FT_PIPELINE_TRAINER_MODE") == "ray" and os.environ.get("RAY_ADDRESS"):
+        from ft_pipeline.core.scale.engines import EngineError, connect
+
+        try:
+            connect()  # the trainer's cluster, checked before the data steps rather than after them
+        except EngineError as exc:
+            raise UserError(f"FT_PIPELINE_TRAINER_MODE=ray: {exc}") from None
     if not request.sources:
         raise UserError("give at least one source file (a path, a glob or an s3:// URI)")
     for source in request.sources:

@@ -2,7 +2,8 @@
 
 FT_PIPELINE_TRAINER_MODE: in_process (default) | subprocess (Dagster Pipes) | accelerate
 (several processes, DDP; FT_PIPELINE_ACCELERATE_CONFIG for FSDP/DeepSpeed) | ecs (remote GPU
-through dagster-aws's Pipes ECS client, configured by the FT_ECS_* variables in ECS_ENV).
+through dagster-aws's Pipes ECS client, configured by the FT_ECS_* variables in ECS_ENV) | ray
+(Ray Train's TorchTrainer, FT_PIPELINE_TRAINER_PROCESSES workers; RAY_ADDRESS for a cluster).
 FT_PIPELINE_S3_BUCKET: when set, values passed between assets are stored in that bucket
 (dagster-aws's S3PickleIOManager, under FT_PIPELINE_S3_PREFIX) instead of the local instance
 directory, so runs on different machines share them. AWS_ENDPOINT_URL points at S3-compatible

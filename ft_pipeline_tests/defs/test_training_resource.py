@@ -122,7 +122,7 @@ def test_ecs_settings_can_come_from_env(monkeypatch):
     ("FT_PIPELINE_TRAINER_PROCESSES", "0", {},
      "FT_PIPELINE_TRAINER_PROCESSES='0': must be a whole number >= 1 (training processes)"),
     ("FT_PIPELINE_TRAINER_MODE", "slurm", {},
-     "FT_PIPELINE_TRAINER_MODE / TrainerResource.mode='slurm': must be one of in_process, subprocess, accelerate, ecs"),
+     "FT_PIPELINE_TRAINER_MODE / TrainerResource.mode='slurm': must be one of in_process, subprocess, accelerate, ecs, ray"),
     # a mistake only the trainer can find, reported as `ft-pipeline train` reports it (exit 2 there)
     ("FT_PIPELINE_TRAINER_MODE", "in_process", {"price_per_hour": 1e9, "budget_usd": 0.0},
      "TrainingConfig.budget_usd=0.0: estimated cost $"),

@@ -87,8 +87,15 @@ def test_run_names_a_cluster_that_does_not_answer_before_any_work(tmp_path, reco
     assert not (tmp_path / "home" / "raw" / "raw_dataset").exists()  # nothing ingested
 
 
-def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, monkeypatch, records, local_run):
-    """One MapWorker actor is SIGKILLed once the first results are back (the others still in
+@pytest.mark.parametrize("in_memory_bytes, actor", [
+    # Staged on disk and read by Ray Data (read_text, map_batches): inputs too large to send from the driver.
+    (4096, "MapWorker(MapBatches(RedactBatch))"),
+    # Sent from the driver to plain actors (ray.util.ActorPool), as the CLI test above sends its records.
+    (None, "ray::MapActor"),
+], ids=["ray-data", "actor-pool"])
+def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, monkeypatch, records, local_run,
+                                                                     in_memory_bytes, actor):
+    """One map actor is SIGKILLed once the first results are back (the others still in
     flight): Ray restarts it and retries its batch, and the output is the local engine's, record
     for record. Ray's own session folder (logs, events) holds none of the raw e-mail addresses."""
     import psutil
@@ -98,9 +105,8 @@ def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, m
     from ft_pipeline.core.scale import ray_data
     from ft_pipeline.core.scale.ray_data import shutdown
 
-    # Staged on disk and read by read_text, the path of inputs too large to send from the driver
-    # (the CLI test above sends its records with from_items): both give the local engine's bytes.
-    monkeypatch.setattr(ray_data, "IN_MEMORY_BYTES", 4096)
+    if in_memory_bytes:
+        monkeypatch.setattr(ray_data, "IN_MEMORY_BYTES", in_memory_bytes)
     monkeypatch.setenv("FT_PIPELINE_HOME", str(tmp_path))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     same_key(tmp_path, local_run[2])
@@ -110,7 +116,7 @@ def test_killed_ray_worker_is_retried_and_every_record_accounted_for(tmp_path, m
         if killed or done >= total:
             return
         for proc in psutil.process_iter(["pid", "cmdline"]):
-            if "MapWorker(MapBatches(RedactBatch))" in " ".join(proc.info["cmdline"] or []):
+            if actor in " ".join(proc.info["cmdline"] or []):
                 proc.kill()
                 killed.append(proc.info["pid"])
                 return
@@ -152,6 +158,10 @@ def test_embedded_ray_never_joins_a_ray_found_on_the_machine(tmp_path, monkeypat
         assert connect() == "local"
         config = ray._private.worker._global_node._config
         spill = _json.loads(config["object_spilling_config"])["params"]["directory_path"]
+        session = Path(ray._private.worker._global_node.get_session_dir_path())
     finally:
         shutdown()
     assert Path(spill) == tmp_path / "raw" / "ray-spill"
+    # Its session folder (logs, worker output) too, not /tmp/ray: reached through a short link when
+    # the home's path is too long for Ray's sockets, as pytest's is.
+    assert session.resolve().parent == (tmp_path / "raw" / "ray").resolve()

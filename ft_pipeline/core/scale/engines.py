@@ -3,7 +3,8 @@
 `local` runs the record-level steps in this process and its worker processes. `ray` runs them on
 Ray Data: on the cluster at RAY_ADDRESS when it is set (`ray://head:10001`, or `auto` on a node of
 the cluster), otherwise on a Ray started here and stopped with this process. A Ray started here
-spills its object store into the raw zone: the blocks it spills hold raw records.
+spills its object store into the raw zone (the blocks it spills hold raw records) and keeps its
+session folder (logs, worker output) there too.
 """
 from __future__ import annotations
 
@@ -60,9 +61,37 @@ def connect() -> str:
     # address="local": a new Ray of our own. With no address, ray.init joins any Ray it finds
     # running on this machine (`ray start`, another user's), whose spill folder is not our raw zone.
     ray.init(address="local", include_dashboard=False, log_to_driver=False, configure_logging=False,
-             _system_config={"object_spilling_config": json.dumps(
+             _temp_dir=session_root(), _system_config={"object_spilling_config": json.dumps(
                  {"type": "filesystem", "params": {"directory_path": str(spill)}})})
     return "local"
+
+
+# Ray puts its sockets under the session folder; a Unix socket path holds 107 bytes at most, and
+# Ray's own part of it ("/session_2026-12-08_01-58-42_180720_10755/sockets/plasma_store") is ~64.
+_SOCKET_ROOM = 107 - 64
+
+
+def session_root() -> str:
+    """Where a Ray started here keeps its session (logs, worker output, sockets): the raw zone, not
+    /tmp/ray, since a worker's log can hold what it was mapping. A home whose path leaves too little
+    room for Ray's sockets gets a short link in the system temp folder pointing there."""
+    import hashlib
+    import tempfile
+
+    from ft_pipeline.core.paths import raw_zone
+
+    folder = raw_zone() / "ray"
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(str(folder)) <= _SOCKET_ROOM:
+        return str(folder)
+    link = Path(tempfile.gettempdir()) / f"ftp-ray-{hashlib.sha256(str(folder).encode()).hexdigest()[:10]}"
+    if not (link.is_symlink() and link.resolve() == folder.resolve()):
+        link.unlink(missing_ok=True)
+        try:
+            link.symlink_to(folder, target_is_directory=True)
+        except FileExistsError:  # another process of this home made it first
+            pass
+    return str(link)
 
 
 def cluster_cpus() -> int:

@@ -14,6 +14,9 @@ output directory and metrics.json; only the launcher differs:
                  the container image must hold this package. data_dir / output_dir are passed
                  as-is, so they must be paths the task can see (an EFS volume mounted at the
                  same path in the task definition); logs come back via CloudWatch.
+    ray          Ray Train's TorchTrainer with num_processes workers (core/training/ray_train.py):
+                 on the cluster at RAY_ADDRESS (GPUs when it has them; data_dir / output_dir on a
+                 volume every node mounts), else on a Ray started here (gloo on CPUs).
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from ft_pipeline.core.training import presets
 from ft_pipeline.core.training.config import TrainingConfig
 from ft_pipeline.defs.failures import user_failure
 
-MODES = ("in_process", "subprocess", "accelerate", "ecs")
+MODES = ("in_process", "subprocess", "accelerate", "ecs", "ray")
 ENTRY_MODULE = "ft_pipeline.core.training.pipes_entry"
 # Keep subprocesses offline and quiet, whatever the parent's environment says.
 CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "GX_ANALYTICS_ENABLED": "false"}
@@ -68,6 +71,8 @@ class TrainerResource(dg.ConfigurableResource):
             return self._in_process(context, config, data_dir, output_dir, max_steps)
         if self.mode == "ecs":
             return self._ecs(context, config, data_dir, output_dir, max_steps)
+        if self.mode == "ray":
+            return self._ray(context, config, data_dir, output_dir, max_steps)
         client = dg.PipesSubprocessClient(env=self._child_env())
         invocation = client.run(context=context, command=self.command(config, data_dir, output_dir, max_steps))
         return self._read_metrics(context, invocation, output_dir)
@@ -84,6 +89,18 @@ class TrainerResource(dg.ConfigurableResource):
 
         with user_failure(FileNotFoundError, ValueError):  # what `ft-pipeline train` reports as exit 2
             return train(config, data_dir, output_dir, max_steps=max_steps, callback=on_event)
+
+    def _ray(self, context, config, data_dir, output_dir, max_steps) -> dict:
+        from ft_pipeline.core.training.pipes_entry import format_event
+        from ft_pipeline.core.training.ray_train import train_on_ray
+
+        try:
+            metrics = train_on_ray(config, data_dir, output_dir, num_workers=self.num_processes, max_steps=max_steps)
+        except ValueError as exc:  # a bad RAY_ADDRESS, or the trainer's one line for a user's mistake
+            raise dg.Failure(description=str(exc)) from None
+        # The workers' progress stays in their Ray logs; the summary line is the same as in-process.
+        context.log.info(format_event({"event": "end", **metrics}))
+        return metrics
 
     def _ecs(self, context, config, data_dir, output_dir, max_steps) -> dict:
         import boto3

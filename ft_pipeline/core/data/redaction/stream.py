@@ -220,8 +220,11 @@ class RedactBatch:
     JSON lines, returns them redacted by the same redact_chunk the local engine runs."""
 
     def __init__(self, config):
+        from ft_pipeline.core.data.redaction.engine import analyzer_for
+
         _init_worker()
         self.config = config
+        analyzer_for(config)  # spaCy and Presidio load here, while the driver still sends batches
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
