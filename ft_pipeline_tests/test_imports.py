@@ -204,11 +204,6 @@ PRIVATE_DAGSTER_ALLOWED: dict[tuple[str, str], str] = {
         "compute logs as local files, the only kind erasure can rewrite",
     ("ft_pipeline.defs.release.erasure_dagster", "dagster._core.storage.noop_compute_log_manager"):
         "a manager that keeps no logs: nothing to rewrite",
-    # A CLI run waits its turn by the queued-run daemon's own rule: no public API asks "would the
-    # run queue hold back a run with these tags", and a copy of tag_concurrency_limits' counting
-    # (per key, per value, per unique value) would drift from the daemon's.
-    ("ft_pipeline.defs.run_queue", "dagster._utils.tags"):
-        "the daemon's TagConcurrencyLimitsCounter, so a CLI run is held back exactly as a queued one",
 }
 
 

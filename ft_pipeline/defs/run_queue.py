@@ -38,7 +38,6 @@ import hashlib
 import socket
 import time
 from collections.abc import Iterator
-from types import SimpleNamespace
 
 import dagster as dg
 
@@ -148,8 +147,6 @@ def limits_block(instance: dg.DagsterInstance, tags: dict[str, str], turn_id: st
     """True when the instance's run queue limits (max_concurrent_runs, tag_concurrency_limits)
     would hold a queued run with `tags` back, counting the in-progress runs of everyone but this
     invocation: the daemon's own counter over the daemon's own set of runs."""
-    from dagster._utils.tags import TagConcurrencyLimitsCounter
-
     config = instance.get_concurrency_config().run_queue_config
     if config is None:
         return False
@@ -157,8 +154,28 @@ def limits_block(instance: dg.DagsterInstance, tags: dict[str, str], turn_id: st
               if r.dagster_run.run_id != turn_id and r.dagster_run.tags.get(TURN_TAG) != turn_id]
     if 0 <= config.max_concurrent_runs <= len(others):
         return True
-    counter = TagConcurrencyLimitsCounter(list(config.tag_concurrency_limits or []), others)
-    return counter.is_blocked(SimpleNamespace(tags=tags))
+    return held_back(list(config.tag_concurrency_limits or []), [run.tags for run in others], tags)
+
+
+def held_back(limits: list[dict], others: list[dict[str, str]], tags: dict[str, str]) -> bool:
+    """The run queue's `tag_concurrency_limits` rule, as the daemon applies it (Dagster has no public
+    call for it): a limit on a key counts the in-progress runs carrying the key; on a key and value,
+    those with that value; per unique value, those with this run's value."""
+    for limit in limits:
+        key, value, most = limit["key"], limit.get("value"), limit["limit"]
+        if key not in tags:
+            continue
+        if isinstance(value, str):
+            if tags[key] != value:
+                continue
+            count = sum(1 for other in others if other.get(key) == value)
+        elif value and value.get("applyLimitPerUniqueValue"):
+            count = sum(1 for other in others if other.get(key) == tags[key])
+        else:
+            count = sum(1 for other in others if key in other)
+        if count >= most:
+            return True
+    return False
 
 
 def partitions_in_use(instance: dg.DagsterInstance) -> set[str]:

@@ -170,3 +170,30 @@ def test_a_second_run_keeps_the_partition_a_run_in_flight_uses(instance, live_pi
 
     assert deactivated == ["old.jsonl"]
     assert sorted(instance.get_dynamic_partitions(RAW_FILES.name)) == ["a.jsonl", "b.jsonl"]
+
+
+def test_the_turns_limit_rule_agrees_with_the_daemons_counter():
+    """run_queue.held_back copies the queued-run daemon's tag_concurrency_limits rule (Dagster has no
+    public call for it); on every mix of limits and in-progress runs it must hold back exactly the
+    runs the daemon's own counter holds back, so an upgrade that changes the rule fails here."""
+    import itertools
+    import random
+    from types import SimpleNamespace
+
+    from dagster._utils.tags import TagConcurrencyLimitsCounter  # the daemon's rule, read only in this test
+
+    from ft_pipeline.defs.run_queue import held_back
+
+    rng = random.Random(0)
+    keys, values = ["ft_pipeline/home", "ft_pipeline/model", "ft_pipeline/job"], ["a", "b", "retrain"]
+    limit_kinds = [None, "a", "retrain", {"applyLimitPerUniqueValue": True}, {"applyLimitPerUniqueValue": False}]
+    cases = 0
+    for key, kind, most in itertools.product(keys, limit_kinds, [0, 1, 2]):
+        limits = [{"key": key, "limit": most, **({} if kind is None else {"value": kind})}]
+        for _ in range(40):
+            others = [{k: rng.choice(values) for k in keys if rng.random() < 0.6} for _ in range(rng.randint(0, 4))]
+            tags = {k: rng.choice(values) for k in keys if rng.random() < 0.7}
+            daemon = TagConcurrencyLimitsCounter(limits, [SimpleNamespace(tags=o) for o in others])
+            assert held_back(limits, others, tags) == daemon.is_blocked(SimpleNamespace(tags=tags)), (limits, others, tags)
+            cases += 1
+    assert cases == 1800
