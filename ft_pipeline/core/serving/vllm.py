@@ -1,15 +1,22 @@
-"""`serve --engine vllm`: the command that serves the same registry versions with vLLM on a GPU.
+"""`serve --engine vllm`: vLLM serves the same registry versions on a GPU, behind the guard.
 
 vLLM speaks the same OpenAI API (the same /v1/models, /v1/chat/completions, and, with
-VLLM_ALLOW_RUNTIME_LORA_UPDATING, the same /v1/load_lora_adapter and /v1/unload_lora_adapter), so
-clients do not change when the engine does. vLLM's PyPI wheel is a CUDA build: on CPU, and in the
-tests, the argv is built and checked but not run. Structured tasks: vLLM applies no default schema,
-so clients pass the task's answer schema as `response_format` (vLLM's guided decoding then keeps
-the answer in it). The guard and the traffic log of app.py are not in front of vLLM.
+VLLM_ALLOW_RUNTIME_LORA_UPDATING, the same /v1/load_lora_adapter and /v1/unload_lora_adapter).
+`launch` starts it on 127.0.0.1 and a free port, with a random API key passed in its environment
+(not its argv, which other users can read), and waits until it answers; the public port is then
+the guard's app with upstream.UpstreamEngine in front of it: limits, redaction, the task's answer
+check (and the task's schema or labels sent as vLLM's structured outputs), the traffic log and
+live rollouts, as on CPU. vLLM only ever reads redacted requests. Its PyPI wheel is a CUDA build:
+on CPU, and in the tests, the argv is built and checked but not run, and the tests drive the guard
+through `serve --upstream URL` in front of the CPU server instead.
 """
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import subprocess
+import time
 from pathlib import Path
 
 RUNTIME_LORA_ENV = {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
@@ -38,3 +45,43 @@ def vllm_command(base_model: str, adapters: dict[str, Path], host: str, port: in
     if max_model_len:
         argv += ["--max-model-len", str(max_model_len)]
     return argv, dict(RUNTIME_LORA_ENV)
+
+
+def launch(base_model: str, adapters: dict[str, Path], log_path: Path,
+           timeout_s: float = 900.0) -> tuple[subprocess.Popen, str, str]:
+    """Starts `vllm serve` on a private port and waits (bounded) until its /health answers:
+    (the process, its URL, its API key). A vLLM that exits or never answers raises RuntimeError
+    naming its log."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv, env = vllm_command(base_model, adapters, "127.0.0.1", port)
+    key = secrets.token_urlsafe(24)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **env, "VLLM_API_KEY": key})
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"vllm serve exited with {proc.returncode}; see {log_path}")
+        try:
+            if httpx.get(url + "/health", timeout=5).status_code == 200:
+                return proc, url, key
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    stop(proc)
+    raise RuntimeError(f"vllm serve did not answer on {url} within {timeout_s:.0f} s; see {log_path}")
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
