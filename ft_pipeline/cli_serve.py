@@ -61,6 +61,12 @@ def cmd_serve(args) -> int:
         raise UserError("--max-tokens must be >= 1 and --requests-per-minute >= 0")
     if args.upstream and args.engine == "vllm":
         raise UserError("--upstream and --engine vllm: choose one (--engine vllm starts its own vLLM upstream)")
+    if args.upstream:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(args.upstream)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise UserError(f"--upstream {args.upstream}: not an http(s)://HOST:PORT address")
     from ft_pipeline.core.release import registry
 
     root = _registry()
@@ -150,15 +156,10 @@ def _vllm_argv(plan) -> list[str]:
 
 def _upstream_engine(plan, url: str, api_key: str | None = None):
     """The guard's engine on the server at `url`, serving the plan's adapters there."""
-    from urllib.parse import urlparse
-
     from ft_pipeline.core.serving import server, upstream
     from ft_pipeline.core.serving.engine import AdapterError
     from ft_pipeline.core.training.base_model import ensure_base_model
 
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise UserError(f"--upstream {url}: not an http(s)://HOST:PORT address")
     engine = upstream.UpstreamEngine(url, ensure_base_model(plan.base_model), plan.base_model, api_key)
     try:
         engine.attach(plan.adapters)

@@ -7,6 +7,7 @@ request id and no traceback: the traceback could quote a request.
 Streaming: the guard must see the whole answer (a masked value can span tokens; the task's check is
 on the whole answer), so a streamed answer is generated, checked and redacted first, then sent as
 SSE chunks ending in `data: [DONE]`. Streaming keeps the protocol, not the first-token latency.
+The same holds in front of vLLM (upstream.py): its answer is fetched whole, then checked, masked, chunked.
 (No `from __future__ import annotations` here: FastAPI reads the route signatures at run time.)
 """
 

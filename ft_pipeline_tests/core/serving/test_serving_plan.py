@@ -87,6 +87,10 @@ def test_serve_mistakes_are_one_line_and_exit_2(ft_home, tmp_path):
     (tmp_path / "base" / "config.json").write_text("{}")
     out = run("--engine", "vllm")
     assert out.returncode == 2 and "vllm is not installed" in out.stderr and "--enable-lora" in out.stderr
+    for args, says in ((("--upstream", "ftp://vllm:8001"), "not an http(s)://HOST:PORT"),
+                       (("--upstream", "http://127.0.0.1:1", "--engine", "vllm"), "choose one")):
+        out = run(*args)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and says in out.stderr, out.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         out = run("--port", str(taken.getsockname()[1]))
