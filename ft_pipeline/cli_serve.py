@@ -171,15 +171,25 @@ def _upstream_engine(plan, url: str, api_key: str | None = None):
 
 def _serve_vllm(plan, task, root, args, limits) -> int:
     """vLLM on a private port, the guard on the public one; vLLM stops with the guard."""
+    import signal
+
     from ft_pipeline.core import paths
+    from ft_pipeline.core.release import registry
     from ft_pipeline.core.serving import live, server, vllm
     from ft_pipeline.core.training.base_model import ensure_base_model
 
     log_path = paths.ensure_dir(paths.pipeline_home() / "logs") / "vllm.log"
+    # vLLM refuses an adapter above the rank it started with: cover every published version, so a
+    # rollout's candidate loads at run time
+    folders = [registry.model_root(root, plan.name) / v / "adapter" for v in registry.versions(root, plan.name)]
+    min_rank = max((vllm.lora_rank(f) for f in folders if (f / "adapter_config.json").is_file()), default=0)
+    # uvicorn re-raises the SIGTERM it stopped on once it is done; the default action would end this
+    # process there and leave vLLM running, so SIGTERM unwinds through the `finally`s that stop it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"starting vllm serve on a private port (log: {log_path})", file=sys.stderr, flush=True)
     try:
         proc, url, key = vllm.launch(str(ensure_base_model(plan.base_model)), {a.name: a.path for a in plan.adapters},
-                                     log_path)
+                                     log_path, min_rank)
     except RuntimeError as exc:
         raise server.ServeError(f"--engine vllm: {exc}") from None
     try:

@@ -144,6 +144,8 @@ def test_an_upstream_that_is_down_is_a_503_openai_error_and_a_clear_start_error(
     models = httpx.get(proxied["url"] + "/v1/models", timeout=30)
     assert models.status_code == 503 and models.json()["error"]["code"] == "upstream_unavailable"
     assert logged(proxied["home"])[-1]["status"] == 503
+    health = httpx.get(proxied["url"] + "/health", timeout=30)  # down to a load balancer and to the UI's resource
+    assert health.status_code == 503 and health.json()["error"]["code"] == "upstream_unavailable"
     # started against a server that does not answer: one line, exit 2
     out = subprocess.run([sys.executable, "-m", "ft_pipeline.cli", "serve", "--name", NAME, "--port", str(free_port()),
                           "--upstream", proxied["upstream_url"]], capture_output=True, text=True,

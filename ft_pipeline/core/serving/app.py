@@ -94,7 +94,10 @@ def create_app(state: ServeState):
                                         for a in state.engine.models()])
 
     @models.get("/health")
-    def health() -> dict:
+    def health():
+        problem = state.engine.problem()
+        if problem:  # a 503, so a load balancer (and ModelServerResource.health) sees it down
+            return error(503, problem, "server_error", "upstream_unavailable")
         live = state.rollout() if state.rollout else None
         return {"status": "ok", "models": {a.name: a.version for a in list(state.engine.adapters.values())},
                 "rollout": {"version": live.version, "mode": live.config.mode, "paired": len(live.ids),

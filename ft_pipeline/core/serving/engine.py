@@ -113,6 +113,10 @@ class Engine:
     def warm_up(self) -> None:
         self.vocabulary()
 
+    def problem(self) -> str | None:
+        """Why this engine cannot answer now (/health), or None: the model is in this process."""
+        return None
+
     def vocabulary(self):
         """The tokenizer's table for guided decoding, built on first use (about a second for a
         50k-token vocabulary)."""

@@ -170,6 +170,16 @@ class UpstreamEngine:
     def warm_up(self) -> None:
         """Nothing to build here: the upstream loaded its model before it answered."""
 
+    def problem(self) -> str | None:
+        """Why the guard cannot answer now (/health answers 503 with it), or None."""
+        import httpx
+
+        try:
+            status = self._http.get("/health", timeout=5.0).status_code
+        except httpx.HTTPError as exc:
+            return f"the model server at {self.url} is not answering ({type(exc).__name__})"
+        return None if status == 200 else f"the model server at {self.url} is not healthy (HTTP {status})"
+
     def generate(self, name: str, prompt_ids: list[int], max_new_tokens: int, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, parser: dict | None = None, stops: list[str] = (),
                  messages: list[dict] | None = None) -> Generation:
