@@ -3,9 +3,10 @@ served adapter on top of it, switched per request with peft's `set_adapter`.
 
 This is the engine the tests and CPU machines run; on GPUs `serve --engine vllm` hands the same
 adapters to vLLM and answers through upstream.py's UpstreamEngine, which has the same methods, so
-the app, its guard and a live rollout run one code path over either. One generation runs at a time (the active adapter is a
-property of the shared model), and the requests that queue behind it for the same adapter are
-answered together by the next one, as a left-padded batch of up to `max_batch` rows.
+the app, its guard and a live rollout run one code path over either. One generation runs at a
+time (the active adapter is a property of the shared model), and the requests that queue behind
+it for the same adapter are answered together by the next one, as a left-padded batch of up to
+`max_batch` rows.
 """
 from __future__ import annotations
 
