@@ -22,7 +22,13 @@ def add_parsers(sub) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--engine", choices=["local", "vllm"], default="local",
-                   help="local: transformers + peft (CPU or one GPU); vllm: exec `vllm serve` (CUDA)")
+                   help="local: transformers + peft (CPU or one GPU); vllm: start `vllm serve` (CUDA) on a private "
+                        "port, with the guard, the traffic log and live rollouts in front of it")
+    p.add_argument("--upstream", metavar="URL",
+                   help="put the guard in front of an OpenAI-compatible server already running at URL (a vLLM "
+                        "started elsewhere; FT_PIPELINE_UPSTREAM_API_KEY is its key) instead of loading the model")
+    p.add_argument("--no-live-rollout", action="store_true",
+                   help="leave live rollouts to a guard in front of this server (serve --upstream)")
     p.add_argument("--max-tokens", type=int, default=Limits.max_tokens, help="the most one request may generate")
     p.add_argument("--requests-per-minute", type=int, default=Limits.requests_per_minute,
                    help="per client address (0: no limit)")
@@ -53,6 +59,14 @@ def cmd_serve(args) -> int:
         raise UserError(f"--port {args.port}: must be within 1-65535")
     if args.max_tokens < 1 or args.requests_per_minute < 0:
         raise UserError("--max-tokens must be >= 1 and --requests-per-minute >= 0")
+    if args.upstream and args.engine == "vllm":
+        raise UserError("--upstream and --engine vllm: choose one (--engine vllm starts its own vLLM upstream)")
+    if args.upstream:
+        from urllib.parse import urlparse
+
+        parsed = urlparse(args.upstream)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise UserError(f"--upstream {args.upstream}: not an http(s)://HOST:PORT address")
     from ft_pipeline.core.release import registry
 
     root = _registry()
@@ -63,11 +77,15 @@ def cmd_serve(args) -> int:
                 registry.refuse_rolled_back(root, name, version, "serve", args.force)
         plan = server.plan(root, name, args.version)
         if args.engine == "vllm":
-            return _exec_vllm(plan, args)
+            _vllm_argv(plan)  # vLLM missing: one line before anything loads
         task = server.load_task(plan, args.task, root)
         _check_port_free(args.host, args.port)  # before a model load, not after it
-        live.serve(plan, task, root, args.host, args.port,
-                     Limits(max_tokens=args.max_tokens, requests_per_minute=args.requests_per_minute))
+        limits = Limits(max_tokens=args.max_tokens, requests_per_minute=args.requests_per_minute)
+        if args.engine == "vllm":
+            return _serve_vllm(plan, task, root, args, limits)
+        engine = _upstream_engine(plan, args.upstream, os.environ.get("FT_PIPELINE_UPSTREAM_API_KEY")) \
+            if args.upstream else None
+        live.serve(plan, task, root, args.host, args.port, limits, engine=engine, rollouts=not args.no_live_rollout)
     except (server.ServeError, registry.RegistryError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from None
     return 0
@@ -125,17 +143,60 @@ def _check_port_free(host: str, port: int) -> None:
             raise UserError(f"--host {host} --port {port}: {exc.strerror or exc}") from None
 
 
-def _exec_vllm(plan, args) -> int:
+def _vllm_argv(plan) -> list[str]:
     import shutil
 
     from ft_pipeline.core.serving.vllm import vllm_command
     from ft_pipeline.core.training.base_model import ensure_base_model
 
-    argv, env = vllm_command(str(ensure_base_model(plan.base_model)), {a.name: a.path for a in plan.adapters},
-                             args.host, args.port)
+    argv, _ = vllm_command(str(ensure_base_model(plan.base_model)), {a.name: a.path for a in plan.adapters},
+                           "127.0.0.1", 0)
     if shutil.which("vllm") is None:
         raise UserError("--engine vllm: vllm is not installed here (pip install vllm on a CUDA machine); "
                         f"it would run: {' '.join(argv)}")
-    print(" ".join(argv), file=sys.stderr, flush=True)
-    os.execvpe(argv[0], argv, {**os.environ, **env})
+    return argv
+
+
+def _upstream_engine(plan, url: str, api_key: str | None = None):
+    """The guard's engine on the server at `url`, serving the plan's adapters there."""
+    from ft_pipeline.core.serving import server, upstream
+    from ft_pipeline.core.serving.engine import AdapterError
+    from ft_pipeline.core.training.base_model import ensure_base_model
+
+    engine = upstream.UpstreamEngine(url, ensure_base_model(plan.base_model), plan.base_model, api_key)
+    try:
+        engine.attach(plan.adapters)
+    except (upstream.UpstreamError, AdapterError) as exc:
+        engine.close()
+        raise server.ServeError(f"--upstream {url}: {exc}") from None
+    return engine
+
+
+def _serve_vllm(plan, task, root, args, limits) -> int:
+    """vLLM on a private port, the guard on the public one; vLLM stops with the guard."""
+    import signal
+
+    from ft_pipeline.core import paths
+    from ft_pipeline.core.release import registry
+    from ft_pipeline.core.serving import live, server, vllm
+    from ft_pipeline.core.training.base_model import ensure_base_model
+
+    log_path = paths.ensure_dir(paths.pipeline_home() / "logs") / "vllm.log"
+    # vLLM refuses an adapter above the rank it started with: cover every published version, so a
+    # rollout's candidate loads at run time
+    folders = [registry.model_root(root, plan.name) / v / "adapter" for v in registry.versions(root, plan.name)]
+    min_rank = max((vllm.lora_rank(f) for f in folders if (f / "adapter_config.json").is_file()), default=0)
+    # uvicorn re-raises the SIGTERM it stopped on once it is done; the default action would end this
+    # process there and leave vLLM running, so SIGTERM unwinds through the `finally`s that stop it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"starting vllm serve on a private port (log: {log_path})", file=sys.stderr, flush=True)
+    try:
+        proc, url, key = vllm.launch(str(ensure_base_model(plan.base_model)), {a.name: a.path for a in plan.adapters},
+                                     log_path, min_rank)
+    except RuntimeError as exc:
+        raise server.ServeError(f"--engine vllm: {exc}") from None
+    try:
+        live.serve(plan, task, root, args.host, args.port, limits, engine=_upstream_engine(plan, url, key))
+    finally:
+        vllm.stop(proc)
     return 0

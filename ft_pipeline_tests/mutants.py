@@ -431,6 +431,16 @@ MUTANTS = [
     Mutant("a held turn stays invisible to the daemon", "ft_pipeline/defs/run_queue.py",
            "        _report(instance, run.run_id, dg.DagsterEventType.RUN_START)\n", "",
            (T + "attack/test_run_queue.py::test_a_held_turn_holds_back_a_queued_ui_run_of_its_home_by_the_daemons_counter",)),
+    Mutant("the guard sends the raw request upstream", "ft_pipeline/core/serving/app.py",
+           "stops=body.stops(), messages=messages)",
+           "stops=body.stops(), messages=[{'role': m.role, 'content': m.text()} for m in body.messages])",
+           (T + "core/serving/test_upstream.py::test_an_email_in_the_upstream_answer_is_masked_in_the_reply_every_chunk_and_the_log",)),
+    Mutant("an upstream's 5xx is relayed as a 500 with its body", "ft_pipeline/core/serving/upstream.py",
+           "if response.status_code >= 500:", "if response.status_code >= 600:",
+           (T + "core/serving/test_upstream.py::test_upstream_failures_are_openai_errors_never_a_traceback",)),
+    Mutant("unloading a pinned name unloads the upstream module current still maps to", "ft_pipeline/core/serving/upstream.py",
+           "        if module in self._upstream.values():\n            return\n", "",
+           (T + "e2e/test_serve_upstream.py::test_adapters_are_loaded_switched_and_unloaded_upstream",)),
 ]
 
 

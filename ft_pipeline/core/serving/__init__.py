@@ -7,5 +7,6 @@
     traffic    the redacted production_traffic log, one JSONL file per day
     app        the FastAPI app: routers per resource, errors as the OpenAI error object
     server     registry versions -> adapters -> app -> uvicorn (`ft-pipeline serve`)
-    vllm       the `vllm serve` argv the same registry versions give on a GPU machine
+    upstream   the engine when another server runs the model (vLLM, `serve --upstream URL`): the same guard in front
+    vllm       the `vllm serve` argv the same registry versions give on a GPU machine, started on a private port
 """

@@ -7,6 +7,7 @@ request id and no traceback: the traceback could quote a request.
 Streaming: the guard must see the whole answer (a masked value can span tokens; the task's check is
 on the whole answer), so a streamed answer is generated, checked and redacted first, then sent as
 SSE chunks ending in `data: [DONE]`. Streaming keeps the protocol, not the first-token latency.
+The same holds in front of vLLM (upstream.py): its answer is fetched whole, then checked, masked, chunked.
 (No `from __future__ import annotations` here: FastAPI reads the route signatures at run time.)
 """
 
@@ -21,15 +22,14 @@ from ft_pipeline.core import answers
 from ft_pipeline.core.serving import protocol, traffic
 from ft_pipeline.core.serving.engine import Adapter, AdapterError, Engine
 from ft_pipeline.core.serving.guard import (
-    GuardError, Limits, RateLimiter, Redaction, answer_problem, check_prompt_tokens, check_request,
-    parser_for, requested_schema)
+    GuardError, Limits, RateLimiter, Redaction, answer_problem, check_prompt_tokens, check_request, requested_schema)
 
 log = logging.getLogger("ft_pipeline.serve")
 
 
 @dataclass
 class ServeState:
-    engine: Engine
+    engine: Engine  # or upstream.UpstreamEngine (vLLM behind the guard): the same methods
     task: object  # TaskConfig: the answer check, the system prompt, the redaction config
     redaction: Redaction
     resolve_adapter: Callable[[str, str], Adapter]  # (name, lora_path) -> Adapter, or AdapterError
@@ -91,10 +91,13 @@ def create_app(state: ServeState):
     @models.get("/v1/models")
     def list_models() -> protocol.ModelList:
         return protocol.ModelList(data=[protocol.ModelCard(id=a.name, root=str(a.path), parent=state.engine.base_id)
-                                        for a in list(state.engine.adapters.values())])
+                                        for a in state.engine.models()])
 
     @models.get("/health")
-    def health() -> dict:
+    def health():
+        problem = state.engine.problem()
+        if problem:  # a 503, so a load balancer (and ModelServerResource.health) sees it down
+            return error(503, problem, "server_error", "upstream_unavailable")
         live = state.rollout() if state.rollout else None
         return {"status": "ok", "models": {a.name: a.version for a in list(state.engine.adapters.values())},
                 "rollout": {"version": live.version, "mode": live.config.mode, "paired": len(live.ids),
@@ -184,7 +187,7 @@ def complete(state: ServeState, body: protocol.ChatCompletionRequest, client: st
         generation = state.engine.generate(
             adapter.name, prompt_ids, min(body.token_budget() or task.max_new_tokens, state.limits.max_tokens),
             temperature=body.temperature or 0.0, top_p=body.top_p or 1.0, seed=body.seed,
-            parser=parser_for(task, wants_json, schema), stops=body.stops())
+            parser=state.engine.guide(task, wants_json, schema), stops=body.stops(), messages=messages)
         entry.update(finish_reason=generation.finish_reason, prompt_tokens=generation.prompt_tokens,
                      completion_tokens=generation.completion_tokens, version=generation.version)
         # The check judges what the model answered; the client then gets it masked.

@@ -2,9 +2,11 @@
 served adapter on top of it, switched per request with peft's `set_adapter`.
 
 This is the engine the tests and CPU machines run; on GPUs `serve --engine vllm` hands the same
-adapters to vLLM instead (see vllm.py). One generation runs at a time (the active adapter is a
-property of the shared model), and the requests that queue behind it for the same adapter are
-answered together by the next one, as a left-padded batch of up to `max_batch` rows.
+adapters to vLLM and answers through upstream.py's UpstreamEngine, which has the same methods, so
+the app, its guard and a live rollout run one code path over either. One generation runs at a
+time (the active adapter is a property of the shared model), and the requests that queue behind
+it for the same adapter are answered together by the next one, as a left-padded batch of up to
+`max_batch` rows.
 """
 from __future__ import annotations
 
@@ -95,10 +97,26 @@ class Engine:
             if len(self.model.peft_config) > 1:
                 self.model.delete_adapter(slot)
 
+    def models(self) -> list[Adapter]:
+        """What /v1/models lists."""
+        return list(self.adapters.values())
+
     # --- generation ----------------------------------------------------------------------
     def render(self, messages: list[dict]) -> list[int]:
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return render_chat(self.tokenizer, messages)
+
+    def guide(self, task, wants_json: bool, schema: dict | None):
+        """What keeps the answer in the task's form here: an lm-format-enforcer parser (or None)."""
+        from ft_pipeline.core.serving.guard import parser_for
+
+        return parser_for(task, wants_json, schema)
+
+    def warm_up(self) -> None:
+        self.vocabulary()
+
+    def problem(self) -> str | None:
+        """Why this engine cannot answer now (/health), or None: the model is in this process."""
+        return None
 
     def vocabulary(self):
         """The tokenizer's table for guided decoding, built on first use (about a second for a
@@ -110,10 +128,12 @@ class Engine:
         return self._vocabulary
 
     def generate(self, name: str, prompt_ids: list[int], max_new_tokens: int, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int | None = None, parser=None, stops: list[str] = ()) -> Generation:
+                 top_p: float = 1.0, seed: int | None = None, parser=None, stops: list[str] = (),
+                 messages: list[dict] | None = None) -> Generation:
         """Queues the request and waits for its answer. Requests that wait together for the same
         adapter, with the same sampling and both guided or both free, are answered by one batched
-        `generate` (a request with a seed runs alone, so its seed decides its answer)."""
+        `generate` (a request with a seed runs alone, so its seed decides its answer). `messages`
+        (what `prompt_ids` render) is for an engine that renders upstream; this one reads the ids."""
         if name not in self.adapters:
             raise AdapterError(f"no model named {name!r} is served", status=404)
         sampling = (temperature, top_p) if temperature > 0 else None
@@ -183,6 +203,12 @@ class Engine:
         if cut >= 0:
             text, ended = text[:cut], True
         return Generation(text, "stop" if ended else "length", len(job.prompt_ids), len(new), version)
+
+
+def render_chat(tokenizer, messages: list[dict]) -> list[int]:
+    """The chat prompt's token ids, as the adapter was trained on it (and as vLLM renders it)."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 @dataclass(eq=False)

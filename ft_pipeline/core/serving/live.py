@@ -250,17 +250,21 @@ def live_rollouts(state, root: Path, name: str, task, every_s: float = 5.0):
     return Watcher(root, name, begin, every_s)
 
 
-def serve(plan_: server.Plan, task, root: Path, host: str, port: int, limits=None) -> None:
-    """Loads the base model and the adapters, warms the guard up, and serves until stopped."""
+def serve(plan_: server.Plan, task, root: Path, host: str, port: int, limits=None, engine=None,
+          rollouts: bool = True) -> None:
+    """Loads the base model and the adapters (or serves `engine`: an upstream.UpstreamEngine),
+    warms the guard up, and serves until stopped. `rollouts=False`: this server leaves live
+    rollouts to a guard in front of it."""
     import uvicorn
 
-    engine = server.load_engine(plan_)
+    engine = engine or server.load_engine(plan_)
     redaction = Redaction(task)
     redaction.warm_up()
-    engine.vocabulary()
+    engine.warm_up()
     state = ServeState(engine, task, redaction, server.registry_resolver(root), limits or Limits())
-    state.rollout = live_rollouts(state, root, plan_.name, task)
-    state.rollout()  # a version already in rollout starts with the server
+    if rollouts:
+        state.rollout = live_rollouts(state, root, plan_.name, task)
+        state.rollout()  # a version already in rollout starts with the server
     served = ", ".join(f"{a.name} ({a.version})" for a in plan_.adapters)
     print(f"serving {served} on http://{host}:{port}/v1", file=sys.stderr, flush=True)
     uvicorn.run(create_app(state), host=host, port=port, log_level="warning", access_log=False)

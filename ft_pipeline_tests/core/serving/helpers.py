@@ -74,3 +74,40 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve_process(home: Path, port: int, *args: str, timeout_s: float = 240):
+    """`python -m ft_pipeline.cli serve --port PORT ARGS` with its own FT_PIPELINE_HOME, its output in
+    HOME/logs/serve.log, once its /health answers (a process that exits first fails the test)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    with open(home / "logs" / "serve.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "ft_pipeline.cli", "serve", "--port", str(port), *args],
+                                stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "FT_PIPELINE_HOME": str(home), "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, (home / "logs" / "serve.log").read_text()[-2000:]
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5).close()
+            return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError(f"serve on port {port} did not answer within {timeout_s} s")
+
+
+def stop_process(proc) -> None:
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -76,6 +76,9 @@ def test_vllm_command_serves_the_same_adapters_with_runtime_updates(tmp_path):
     assert argv[argv.index("--max-lora-rank") + 1] == "16"  # covers rank 12, rounded to a rank vLLM accepts
     assert argv[argv.index("--max-loras") + 1] == "2" and "--enable-lora" in argv
     assert argv[argv.index("--port") + 1] == "8001" and env == {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+    # as the guard launches it: room for a rollout's candidate beside current, of a rank up to 64
+    argv, _ = vllm_command("/models/base", adapters, "127.0.0.1", 8001, min_rank=40, spare_loras=1)
+    assert argv[argv.index("--max-lora-rank") + 1] == "64" and argv[argv.index("--max-loras") + 1] == "3"
 
 
 def test_serve_mistakes_are_one_line_and_exit_2(ft_home, tmp_path):
@@ -87,6 +90,10 @@ def test_serve_mistakes_are_one_line_and_exit_2(ft_home, tmp_path):
     (tmp_path / "base" / "config.json").write_text("{}")
     out = run("--engine", "vllm")
     assert out.returncode == 2 and "vllm is not installed" in out.stderr and "--enable-lora" in out.stderr
+    for args, says in ((("--upstream", "ftp://vllm:8001"), "not an http(s)://HOST:PORT"),
+                       (("--upstream", "http://127.0.0.1:1", "--engine", "vllm"), "choose one")):
+        out = run(*args)
+        assert out.returncode == 2 and out.stderr.count("\n") == 1 and says in out.stderr, out.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         out = run("--port", str(taken.getsockname()[1]))
