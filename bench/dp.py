@@ -38,7 +38,7 @@ def held_out_loss(base_dir: str, adapter: Path, data: Path, config, items: int) 
 
 def task_metric(base_dir: str, adapter: Path, data: Path, items: int) -> dict:
     from ft_pipeline.core import answers
-    from ft_pipeline.core.release.generation import clear_cache, generate
+    from ft_pipeline.core.evaluation.generation import clear_cache, generate
     from ft_pipeline.core.metrics import score
     from ft_pipeline.core.task import TaskConfig
 

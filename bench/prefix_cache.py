@@ -21,9 +21,10 @@ sys.path.insert(0, str(REPO))
 
 def main() -> None:
     from ft_pipeline.core.jsonl import iter_jsonl
-    from ft_pipeline.core.release import arms, generation
-    from ft_pipeline.core.release.prompts import baseline_system_prompt, label_set
-    from ft_pipeline.core.release.retrieval import load_knowledge
+    from ft_pipeline.core.evaluation import generation
+    from ft_pipeline.core.fit import arms
+    from ft_pipeline.core.fit.prompts import baseline_system_prompt, label_set
+    from ft_pipeline.core.fit.retrieval import load_knowledge
     from ft_pipeline.core.task import TaskConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

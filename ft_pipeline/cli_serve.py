@@ -97,7 +97,7 @@ def cmd_rollout(args) -> int:
     import json
     from pathlib import Path
 
-    from ft_pipeline.core.release.gates import gates_markdown
+    from ft_pipeline.core.evaluation.gates import gates_markdown
     from ft_pipeline.core.serving import rollout
 
     if args.live:

@@ -120,7 +120,7 @@ class TaskConfig:
         "help": "Folder of documents (.txt/.md) the RAG arm of the fit assessment retrieves from."})
     requests_per_month: int = field(default=100_000, metadata={
         "help": "Expected request volume, for the monthly cost of each alternative."})
-    fit: dict = field(default_factory=dict, metadata={"help": "Fit-assessment knobs (arms, prices, pilot); see core/release/fit_config.py."})
+    fit: dict = field(default_factory=dict, metadata={"help": "Fit-assessment knobs (arms, prices, pilot); see core/fit/fit_config.py."})
     gates: dict = field(default_factory=dict, metadata={"help": "Release-gate knobs (alpha, margins, bounds)."})
     rollout: dict = field(default_factory=dict, metadata={
         "help": "Online-gate knobs for a new version's shadow or canary (core/release/rollout_config.py)."})

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ft_pipeline.core.data.redaction.config import RedactionConfig
-    from ft_pipeline.core.release.fit_config import FitConfig
-    from ft_pipeline.core.release.gate_config import GateConfig
+    from ft_pipeline.core.fit.fit_config import FitConfig
+    from ft_pipeline.core.evaluation.gate_config import GateConfig
     from ft_pipeline.core.release.rollout_config import DriftConfig, RolloutConfig
     from ft_pipeline.core.training.privacy import PrivacyConfig
 
@@ -37,8 +37,8 @@ def build_sections(task, fail) -> TaskSections:
     knowledge folder present; `fail` (field, why) raises the task's TaskError."""
     # Imported here, not at the top: task.py imports this module, and these configs sit in layers
     # above it whose packages' __init__ (the redaction's: its redactor) need not be loaded to read a task.
-    from ft_pipeline.core.release.fit_config import FitConfig
-    from ft_pipeline.core.release.gate_config import GateConfig
+    from ft_pipeline.core.fit.fit_config import FitConfig
+    from ft_pipeline.core.evaluation.gate_config import GateConfig
     from ft_pipeline.core.release.rollout_config import DriftConfig, RolloutConfig
 
     where, lines = task.source_path or "task", task._lines

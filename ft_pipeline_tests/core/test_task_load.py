@@ -11,8 +11,8 @@ import pytest
 from ft_pipeline.core.data.canaries import MemorizationConfig
 from ft_pipeline.core.data.redaction.config import RedactionConfig
 from ft_pipeline.core.erasure.stored_values import load_data
-from ft_pipeline.core.release.fit_config import FitConfig
-from ft_pipeline.core.release.gate_config import GateConfig
+from ft_pipeline.core.fit.fit_config import FitConfig
+from ft_pipeline.core.evaluation.gate_config import GateConfig
 from ft_pipeline.core.release.rollout_config import DriftConfig, RolloutConfig
 from ft_pipeline.core.task import TaskConfig, TaskError
 from ft_pipeline.core.task_loader import load_task, read_task

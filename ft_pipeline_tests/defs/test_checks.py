@@ -153,9 +153,9 @@ def test_training_cost_within_budget(budget, passed):
 
 def judged_report(tuned_right: int, base_right: int, n: int = 200, leaks: int = 0):
     """An eval_report output built the way the asset builds it (report.judge on scores)."""
-    from ft_pipeline.core.release import report
-    from ft_pipeline.core.release.evaluation import evaluate_variants
-    from ft_pipeline.core.release.gates import GateConfig
+    from ft_pipeline.core.evaluation import report
+    from ft_pipeline.core.evaluation.evaluation import evaluate_variants
+    from ft_pipeline.core.evaluation.gates import GateConfig
     from ft_pipeline.core.task import TaskConfig
 
     task = TaskConfig.from_yaml(DEMO_TASK)

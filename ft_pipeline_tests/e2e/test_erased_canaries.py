@@ -13,9 +13,9 @@ import pytest
 from ft_pipeline.core.data.canaries import CANARY_FILE, MemorizationConfig, make_canaries
 from ft_pipeline.core.digest import keyed_digest
 from ft_pipeline.core.erasure.requests import forget
-from ft_pipeline.core.release import memorization_gate as mg
+from ft_pipeline.core.evaluation import memorization_gate as mg
 from ft_pipeline.core.training.train import train
-from ft_pipeline_tests.core.release.test_memorization_gate import FAST, STEPS
+from ft_pipeline_tests.core.evaluation.test_memorization_gate import FAST, STEPS
 from ft_pipeline_tests.core.training.helpers import tiny_config, write_export
 
 CONFIG = MemorizationConfig(canaries=8, **FAST)

@@ -12,7 +12,7 @@ the sidecar folder's `canaries.jsonl`, where the gate reads it. Canaries are syn
 no PII, and they never enter train.jsonl, so the export's checks, splits and erasure see only real
 records.
 
-The memorization gate (core/release/memorization_gate.py) then asks two questions: does the model
+The memorization gate (core/evaluation/memorization_gate.py) then asks two questions: does the model
 rank a canary's secret above random secrets of the same format (exposure, Carlini et al. 2019),
 and can an attacker tell planted canaries from their twins (membership inference)?
 """

@@ -38,7 +38,7 @@ def stage(root: Path, task: TaskConfig, base_model: str | Path, adapter: str | P
     """Adapter copied and base + adapter merged into plain weights under a staging folder; the merged
     weights must load without peft and answer every held-out smoke prompt (ReleaseError otherwise,
     and the staging folder is removed)."""
-    from ft_pipeline.core.release.generation import generate
+    from ft_pipeline.core.evaluation.generation import generate
 
     staging = registry.staging_dir(root, task.name)
     shutil.copytree(adapter, staging / "adapter")

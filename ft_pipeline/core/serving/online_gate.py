@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ft_pipeline.core import user_regex
-from ft_pipeline.core.release.gates import GateVerdict
+from ft_pipeline.core.evaluation.gates import GateVerdict
 from ft_pipeline.core.release.rollout_config import RolloutConfig
-from ft_pipeline.core.release.statistics import Comparison, compare_binary, compare_bootstrap
+from ft_pipeline.core.evaluation.statistics import Comparison, compare_binary, compare_bootstrap
 
 CANDIDATE, INCUMBENT = "candidate", "incumbent"
 

@@ -52,7 +52,7 @@ def eval_report(
     probe and a general capability probe, judged by the release gates (one implementation, also
     behind the blocking checks)."""
     from ft_pipeline.core.data.redaction import Redactor, recorded_config
-    from ft_pipeline.core.release.evaluate import Inputs, evaluate
+    from ft_pipeline.core.evaluation.evaluate import Inputs, evaluate
 
     spec = task_config(task)
     gate_config = spec.sections.gates

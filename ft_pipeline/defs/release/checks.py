@@ -24,7 +24,7 @@ GATES = {
 
 def _gate(name: str):
     """A blocking check that returns the eval report's verdict for one gate: the report and the
-    checks show the same verdicts because there is one implementation (core/release/gates.py)."""
+    checks show the same verdicts because there is one implementation (core/evaluation/gates.py)."""
 
     @dg.asset_check(asset=eval_report, name=name, blocking=True, description=GATES[name])
     def check(eval_report: dict) -> dg.AssetCheckResult:

@@ -29,7 +29,7 @@ def rollout(context: dg.AssetExecutionContext, config: RolloutConfig):
     on labelled requests, refusals, PII-filter hits, errors and p95 latency, with paired intervals."""
     from ft_pipeline.core import plots
     from ft_pipeline.core.release import registry
-    from ft_pipeline.core.release.gates import check_result, gates_markdown
+    from ft_pipeline.core.evaluation.gates import check_result, gates_markdown
     from ft_pipeline.core.serving import rollout as core
 
     root = paths.pipeline_home() / "registry"

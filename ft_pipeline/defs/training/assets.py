@@ -53,7 +53,7 @@ def fit_assessment(
     the task's metric with intervals, priced at the task's request volume against the training
     run's cost, and an optional pilot learning curve. Recommends the cheapest arm that reaches the
     target with confidence, fine-tuning only when none does."""
-    from ft_pipeline.core.release.assessment import run_assessment
+    from ft_pipeline.core.fit.assessment import run_assessment
 
     spec = task_config(task)
     fit_config = spec.sections.fit
@@ -80,7 +80,7 @@ def fit_assessment(
 def _fit_metadata(spec, result, config: FitAssessmentConfig, out: Path, report: str, figures: str) -> dict:
     """What the asset page shows: the recommendation and its reasons, each arm's metric with its
     interval and monthly cost, the planned run's cost, the pilot, the charts."""
-    from ft_pipeline.core.release import fit
+    from ft_pipeline.core.fit import fit
 
     decision, pilot = result.decision, result.decision.get("pilot")
     return {

@@ -133,7 +133,7 @@ def test_forget_by_id_finds_the_redacted_copy_by_its_keyed_digest(ft_home):
 
 
 def test_knowledge_documents_are_redacted_before_they_reach_a_prompt(tmp_path, ft_home):
-    from ft_pipeline.core.release.retrieval import load_knowledge, redacted_knowledge
+    from ft_pipeline.core.fit.retrieval import load_knowledge, redacted_knowledge
 
     (tmp_path / "guide.md").write_text("Claims desk lead: Peregrine Ashcombe, cordelia.marchbank@yahoo.com.\n\n"
                                        "Lost cards are blocked at once.\n")
@@ -144,7 +144,7 @@ def test_knowledge_documents_are_redacted_before_they_reach_a_prompt(tmp_path, f
 
 
 def test_a_knowledge_document_named_after_a_person_is_cited_by_its_alias(tmp_path, ft_home):
-    from ft_pipeline.core.release.retrieval import load_knowledge, redacted_knowledge
+    from ft_pipeline.core.fit.retrieval import load_knowledge, redacted_knowledge
 
     (tmp_path / "cordelia.marchbank@yahoo.com.md").write_text("Her claim was settled in March.\n")
     (tmp_path / "refund-policy.md").write_text("Refunds take five days.\n")

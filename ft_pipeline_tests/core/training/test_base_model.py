@@ -38,7 +38,7 @@ def test_bundled_gguf_converts_to_a_plain_model_that_trains_and_generates(conver
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer
 
-    from ft_pipeline.core.release.generation import generate
+    from ft_pipeline.core.evaluation.generation import generate
     from ft_pipeline.core.training.model_stats import count_parameters
 
     home, path = converted

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ft_pipeline.core.answers import answer_label, last_assistant, prompt_turns
-from ft_pipeline.core.release.retrieval import Bm25Index, Chunk
+from ft_pipeline.core.fit.retrieval import Bm25Index, Chunk
 
 Fits = Callable[[list[dict]], bool]  # does this chat prompt (plus the answer budget) fit the context?
 

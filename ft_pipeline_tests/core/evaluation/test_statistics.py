@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ft_pipeline.core.release.statistics import (
+from ft_pipeline.core.evaluation.statistics import (
     compare_binary,
     compare_bootstrap,
     newcombe_paired,

@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ft_pipeline.core.data.canaries import MemorizationConfig, read_canaries
-from ft_pipeline.core.release.memorization import fitted_exposure, rank_exposure, reference_secrets
+from ft_pipeline.core.evaluation.memorization import fitted_exposure, rank_exposure, reference_secrets
 
 TARGET_FPR = 0.01
 ATTACKS = ("loss", "min_k", "reference")
@@ -91,7 +91,7 @@ def attack_scores(model_dir, adapter_dir, rows: list[dict], min_k: float) -> dic
     """Per canary row, each attack's score (higher says "trained on it"), from the log-probability
     of every token of its answer after its prompt, under the tuned model and under the base."""
     from ft_pipeline.core import answers
-    from ft_pipeline.core.release.generation import _render, continuation_logprobs, load_model
+    from ft_pipeline.core.evaluation.generation import _render, continuation_logprobs, load_model
 
     tokenizer = load_model(model_dir, adapter_dir)[1]
     prefixes = [_render(tokenizer, answers.prompt_turns(row), i) for i, row in enumerate(rows)]
@@ -111,7 +111,7 @@ def attack_scores(model_dir, adapter_dir, rows: list[dict], min_k: float) -> dic
 def exposures(model_dir, adapter_dir, rows: list[dict], references: int, seed: int) -> list[dict]:
     """Per canary row: the rank exposure and the skew-normal fitted exposure of its secret (ids only)."""
     from ft_pipeline.core import answers
-    from ft_pipeline.core.release.generation import _render, continuation_logprobs, load_model
+    from ft_pipeline.core.evaluation.generation import _render, continuation_logprobs, load_model
 
     tokenizer = load_model(model_dir, adapter_dir)[1]
     out = []
@@ -163,7 +163,7 @@ def dp_audit(adapter_dir, once: list[float], twins: list[float], alpha: float) -
     """For a DP adapter: the epsilon the loss attack proves at least on canaries planted once (one
     example each, DP's unit), at (1 - alpha) confidence (memorization.membership_inference, after
     Jagielski et al. 2020 and Steinke et al. 2023). Above the claimed epsilon, the DP training has a bug."""
-    from ft_pipeline.core.release.memorization import membership_inference
+    from ft_pipeline.core.evaluation.memorization import membership_inference
     from ft_pipeline.core.training.privacy import read_privacy_record
 
     record = read_privacy_record(Path(adapter_dir)) if adapter_dir else None

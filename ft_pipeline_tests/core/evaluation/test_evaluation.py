@@ -11,8 +11,8 @@ import pytest
 from pathlib import Path
 
 from ft_pipeline.core import plots
-from ft_pipeline.core.release import evaluation, report
-from ft_pipeline.core.release.evaluation import evaluate_variants, leakage_probe
+from ft_pipeline.core.evaluation import evaluation, report
+from ft_pipeline.core.evaluation.evaluation import evaluate_variants, leakage_probe
 from ft_pipeline.core.task import TaskConfig
 
 DEMO = TaskConfig.from_yaml(Path(__file__).resolve().parents[3] / "configs" / "tasks" / "demo-triage.yaml")
@@ -43,7 +43,7 @@ def _constructed(n_north=20, n_south=20, n_island=3):
 
 
 def _judged(task, records, variants, attributes, min_group_size=10, leakage=None):
-    from ft_pipeline.core.release.gates import GateConfig
+    from ft_pipeline.core.evaluation.gates import GateConfig
 
     scores = evaluate_variants(task, records, variants).scores
     groups = report.item_groups([r["id"] for r in records], attributes)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ft_pipeline.core.release.gate_config import GateConfig, GateConfigError  # noqa: F401  (re-exported)
-from ft_pipeline.core.release.group_statistics import group_gap, group_intervals
-from ft_pipeline.core.release.statistics import Comparison, compare_binary, compare_bootstrap
+from ft_pipeline.core.evaluation.gate_config import GateConfig, GateConfigError  # noqa: F401  (re-exported)
+from ft_pipeline.core.evaluation.group_statistics import group_gap, group_intervals
+from ft_pipeline.core.evaluation.statistics import Comparison, compare_binary, compare_bootstrap
 
 TUNED, BASE, PROMPT_BASELINE = "tuned", "base", "prompt_baseline"
 
@@ -211,6 +211,6 @@ def _leakage_gate(leakage: dict | None) -> GateVerdict:
 
 
 def _memorization_gate(result: dict | None, config: GateConfig) -> GateVerdict:
-    from ft_pipeline.core.release import memorization_gate
+    from ft_pipeline.core.evaluation import memorization_gate
 
     return GateVerdict("no_canary_memorization", *memorization_gate.verdict(result, config.memorization_config))

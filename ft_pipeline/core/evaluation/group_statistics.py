@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ft_pipeline.core.release.statistics import Statistic, mean_of, bootstrap_interval, wilson
+from ft_pipeline.core.evaluation.statistics import Statistic, mean_of, bootstrap_interval, wilson
 
 
 def group_intervals(values_by_item: Sequence[float], groups_by_item: dict[str, Sequence], *, binary: bool,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ft_pipeline.core.release.group_statistics import group_gap, group_intervals
-from ft_pipeline.core.release.statistics import wilson
+from ft_pipeline.core.evaluation.group_statistics import group_gap, group_intervals
+from ft_pipeline.core.evaluation.statistics import wilson
 
 
 def test_group_intervals_are_wilson_per_group_and_flag_small_groups():

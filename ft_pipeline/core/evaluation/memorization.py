@@ -120,8 +120,8 @@ def canary_exposures(model_dir, canaries: list[str], *, adapter_dir=None, refere
                      seed: int = 0) -> list[dict]:
     """Per canary (named by digest, never its text): the model's total log-probability of its
     secret after its prefix, ranked against `references` random secrets of the same format."""
-    from ft_pipeline.core.release.evaluation import _digest
-    from ft_pipeline.core.release.generation import continuation_logprobs
+    from ft_pipeline.core.evaluation.evaluation import _digest
+    from ft_pipeline.core.evaluation.generation import continuation_logprobs
 
     results = []
     for canary in sorted(set(canaries)):
@@ -139,7 +139,7 @@ def answer_losses(model_dir, rows: list[dict], *, adapter_dir=None) -> list[floa
     """Per chat row, the mean negative log-probability of its answer (the last assistant turn)
     after its prompt rendered with the model's chat template: the membership attack's signal."""
     from ft_pipeline.core import answers
-    from ft_pipeline.core.release.generation import _render, continuation_logprobs, load_model
+    from ft_pipeline.core.evaluation.generation import _render, continuation_logprobs, load_model
 
     tokenizer = load_model(model_dir, adapter_dir)[1]
     prefixes = [_render(tokenizer, answers.prompt_turns(row), i) for i, row in enumerate(rows)]

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from ft_pipeline.core.release import generation
-from ft_pipeline.core.release.capability import probe_items, probe_scores
-from ft_pipeline.core.release.gates import EvalEvidence, GateConfig, release_gates
+from ft_pipeline.core.evaluation import generation
+from ft_pipeline.core.evaluation.capability import probe_items, probe_scores
+from ft_pipeline.core.evaluation.gates import EvalEvidence, GateConfig, release_gates
 
 TAUGHT_ITEMS = 40  # the first 20 countries: capital and continent
 

@@ -1,7 +1,7 @@
 import pytest
 
-from ft_pipeline.core.release import arms
-from ft_pipeline.core.release.retrieval import Bm25Index, load_knowledge
+from ft_pipeline.core.fit import arms
+from ft_pipeline.core.fit.retrieval import Bm25Index, load_knowledge
 from ft_pipeline.core.task import TaskConfig
 
 TASK = TaskConfig(name="intents", type="classification", metric="accuracy", target=0.8,

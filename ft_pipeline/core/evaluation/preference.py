@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from ft_pipeline.core import metrics
-from ft_pipeline.core.release.generation import Progress, continuation_logprobs, load_model
+from ft_pipeline.core.evaluation.generation import Progress, continuation_logprobs, load_model
 
 
 def pair_texts(tokenizer, row: dict) -> tuple[str, str, str]:

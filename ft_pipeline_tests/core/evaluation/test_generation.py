@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from ft_pipeline.core.release import generation
-from ft_pipeline.core.release.generation import continuation_logprobs, generate, load_model
+from ft_pipeline.core.evaluation import generation
+from ft_pipeline.core.evaluation.generation import continuation_logprobs, generate, load_model
 
 PROMPTS = [
     [{"role": "user", "content": "hello"}],

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from ft_pipeline.core.release.gates import (
+from ft_pipeline.core.evaluation.gates import (
     EvalEvidence,
     GateConfig,
     check_result,
@@ -15,7 +15,7 @@ from ft_pipeline.core.release.gates import (
     groups_with_intervals,
     release_gates,
 )
-from ft_pipeline.core.release.statistics import compare_binary
+from ft_pipeline.core.evaluation.statistics import compare_binary
 from ft_pipeline.core.task import TaskConfig, TaskError
 
 CLEAN = {"canary_leaks": 0, "canaries": 3, "generations": 12}

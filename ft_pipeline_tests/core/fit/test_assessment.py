@@ -8,8 +8,8 @@ import random
 import pytest
 
 from ft_pipeline.core import paths
-from ft_pipeline.core.release.assessment import run_assessment
-from ft_pipeline.core.release.fit_config import FitConfig
+from ft_pipeline.core.fit.assessment import run_assessment
+from ft_pipeline.core.fit.fit_config import FitConfig
 from ft_pipeline.core.task import TaskConfig
 from ft_pipeline.core.training.config import TrainingConfig
 
@@ -92,6 +92,6 @@ def test_prompt_engineering_wins_when_zero_shot_already_meets_the_target(smollm2
 @pytest.mark.parametrize("name, expected", [("Qwen/Qwen2.5-7B-Instruct", 7e9), ("meta-llama/Llama-2-13b-hf", 13e9),
                                             ("HuggingFaceTB/SmolLM2-135M-Instruct", 135e6)])
 def test_a_hub_model_is_priced_by_the_size_in_its_name(name, expected):
-    from ft_pipeline.core.release.assessment import _parameters
+    from ft_pipeline.core.fit.assessment import _parameters
 
     assert _parameters(None, name, warn=pytest.fail) == (int(expected), "read from the model name")

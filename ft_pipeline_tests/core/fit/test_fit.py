@@ -1,7 +1,7 @@
 import pytest
 
-from ft_pipeline.core.release import fit, pilot
-from ft_pipeline.core.release.fit_config import FitConfig
+from ft_pipeline.core.fit import fit, pilot
+from ft_pipeline.core.fit.fit_config import FitConfig
 from ft_pipeline.core.metrics import Scores
 from ft_pipeline.core.task import TaskConfig, TaskError
 

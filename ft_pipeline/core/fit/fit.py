@@ -10,7 +10,7 @@ prompts plus the one-off training cost spread over `amortize_months`.
 from __future__ import annotations
 
 from ft_pipeline.core.metrics import Scores
-from ft_pipeline.core.release.statistics import bootstrap_interval, wilson
+from ft_pipeline.core.evaluation.statistics import bootstrap_interval, wilson
 
 RECOMMENDS = {"zero_shot": "prompt_engineering", "few_shot": "prompt_engineering",
               "retrieved_few_shot": "prompt_engineering", "rag": "rag"}

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from ft_pipeline.core.release import memorization as mem
+from ft_pipeline.core.evaluation import memorization as mem
 
 
 def test_a_canary_splits_into_what_a_probe_shows_and_its_secret():

@@ -11,8 +11,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from ft_pipeline.core.data.canaries import (MemorizationConfig, make_canaries, planted_chats, read_canaries,
                                             write_canaries)
-from ft_pipeline.core.release import memorization_gate as mg
-from ft_pipeline.core.release.gates import EvalEvidence, GateConfig, release_gates
+from ft_pipeline.core.evaluation import memorization_gate as mg
+from ft_pipeline.core.evaluation.gates import EvalEvidence, GateConfig, release_gates
 from ft_pipeline.core.task import TaskConfig, TaskError
 from ft_pipeline_tests.core.training.helpers import tiny_config, tiny_task, write_export
 

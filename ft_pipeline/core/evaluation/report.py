@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ft_pipeline.core.release import gates
+from ft_pipeline.core.evaluation import gates
 from ft_pipeline.core.metrics import Scores
 from ft_pipeline.core.task import TaskConfig
 

@@ -14,11 +14,12 @@ from typing import Callable
 
 from ft_pipeline.core import answers
 from ft_pipeline.core.jsonl import iter_jsonl
-from ft_pipeline.core.release import arms as arm_prompts
-from ft_pipeline.core.release import evaluation, fit, pilot
-from ft_pipeline.core.release.fit_config import FitConfig
-from ft_pipeline.core.release.generation import generate, load_model
-from ft_pipeline.core.release.prompts import baseline_system_prompt, label_set
+from ft_pipeline.core.fit import arms as arm_prompts
+from ft_pipeline.core.evaluation import evaluation
+from ft_pipeline.core.fit import fit, pilot
+from ft_pipeline.core.fit.fit_config import FitConfig
+from ft_pipeline.core.evaluation.generation import generate, load_model
+from ft_pipeline.core.fit.prompts import baseline_system_prompt, label_set
 from ft_pipeline.core.task import TaskConfig
 
 ProgressFor = Callable[[str], Callable[[int, int], None]]
@@ -108,7 +109,7 @@ def _generated(task, config, export_dir, base_model, training, cost, tokens, tok
     k = config.k(task.few_shot)
     knowledge = None
     if task.knowledge and "rag" in config.arms:
-        from ft_pipeline.core.release.retrieval import load_knowledge, redacted_knowledge
+        from ft_pipeline.core.fit.retrieval import load_knowledge, redacted_knowledge
 
         knowledge = load_knowledge(task.knowledge, config.chunk_words, config.overlap_words)
         knowledge = redacted_knowledge(knowledge, task.sections.redaction)
@@ -189,7 +190,7 @@ def _pilot(task, config, export_dir, base_model, training, test, labels, workdir
 def _preference(task, config, export_dir, base_model, training, cost, tokens, limit, progress, warn) -> Assessment:
     """Preference tasks are scored, not generated: the zero-shot arm is the base model's preference
     accuracy with the task's system prompt; example-based arms do not apply."""
-    from ft_pipeline.core.release.preference import preference_scores
+    from ft_pipeline.core.evaluation.preference import preference_scores
 
     rows = list(iter_jsonl(export_dir / "preference_test.jsonl")) or list(iter_jsonl(export_dir / "preference_eval.jsonl"))
     rows = rows[:limit] if limit else rows

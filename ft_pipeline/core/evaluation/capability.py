@@ -26,7 +26,7 @@ import os
 import random
 from dataclasses import dataclass
 
-from ft_pipeline.core.release.generation import Progress, continuation_logprobs
+from ft_pipeline.core.evaluation.generation import Progress, continuation_logprobs
 
 SEED = 20240611  # fixed: the probe is the same set for every model and every run
 CHOICES = 4  # chance is 0.25
@@ -99,7 +99,7 @@ def cached_probe_scores(model_dir: str | os.PathLike, cache_dir: str | os.PathLi
     import json
     from pathlib import Path
 
-    from ft_pipeline.core.release.generation import _stamp
+    from ft_pipeline.core.evaluation.generation import _stamp
 
     key = hashlib.sha256(json.dumps([str(model_dir), _stamp(model_dir), max_items, SEED]).encode()).hexdigest()[:16]
     path = Path(cache_dir) / f"{key}.json"

@@ -12,9 +12,9 @@ from typing import Callable
 
 from ft_pipeline.core import answers, paths, user_regex
 from ft_pipeline.core.jsonl import iter_jsonl
-from ft_pipeline.core.release import evaluation, report
-from ft_pipeline.core.release.gates import GateConfig
-from ft_pipeline.core.release.generation import generate
+from ft_pipeline.core.evaluation import evaluation, report
+from ft_pipeline.core.evaluation.gates import GateConfig
+from ft_pipeline.core.evaluation.generation import generate
 from ft_pipeline.core.task import TaskConfig
 
 ProgressFor = Callable[[str], Callable[[int, int], None]]
@@ -104,7 +104,7 @@ def _generated(inputs: Inputs, progress: ProgressFor):
 
 
 def _preference(inputs: Inputs, progress: ProgressFor):
-    from ft_pipeline.core.release.preference import preference_scores
+    from ft_pipeline.core.evaluation.preference import preference_scores
 
     # Held-out pairs: the test split, else the eval split (which training never learns from).
     rows = _held_out(inputs, "preference_test.jsonl") or _held_out(inputs, "preference_eval.jsonl")
@@ -138,7 +138,7 @@ def _leakage(inputs: Inputs, tuned_texts: list[str], progress: ProgressFor) -> t
 
 def _memorization(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> dict | None:
     """Attacks and exposures on the canaries the export planted (gates.memorization); SFT plants them."""
-    from ft_pipeline.core.release.memorization_gate import measure
+    from ft_pipeline.core.evaluation.memorization_gate import measure
 
     import json
 
@@ -152,7 +152,7 @@ def _memorization(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> 
 
 
 def _capability(inputs: Inputs, config: GateConfig, progress: ProgressFor) -> dict[str, list[float]]:
-    from ft_pipeline.core.release.capability import cached_probe_scores, probe_scores
+    from ft_pipeline.core.evaluation.capability import cached_probe_scores, probe_scores
 
     items = config.capability_items or None
     base = cached_probe_scores(inputs.base_model, paths.pipeline_home() / "cache" / "capability", max_items=items,
