@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ft_pipeline.defs.training.assets import fit_assessment
+from ft_pipeline.defs.fit.assets import fit_assessment
 
 
 @dg.asset_check(asset=fit_assessment, blocking=True, description="The fit assessment recommends fine-tuning, or an override with a reason is recorded.")
