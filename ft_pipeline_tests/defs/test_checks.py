@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from ft_pipeline.defs.data import checks as data_checks
-from ft_pipeline.defs.release import checks as release_checks
-from ft_pipeline.defs.training import checks as training_checks
+from ft_pipeline.defs.evaluation import checks as evaluation_checks
+from ft_pipeline.defs.fit import checks as fit_checks
 
 ANSWER = '{"intent": "card_lost", "priority": "urgent"}'
 DEMO_TASK = Path(__file__).resolve().parents[2] / "configs" / "tasks" / "demo-triage.yaml"
@@ -143,12 +143,12 @@ FIT = {"recommendation": "fine_tune", "override": False, "override_reason": "",
     ({"recommendation": "rag", "override": True, "override_reason": "regulator asked for an on-prem model"}, True),
 ])
 def test_fine_tuning_is_warranted(changes, passed):
-    assert training_checks.fine_tuning_is_warranted({**FIT, **changes}).passed is passed
+    assert fit_checks.fine_tuning_is_warranted({**FIT, **changes}).passed is passed
 
 
 @pytest.mark.parametrize("budget, passed", [(20.0, True), (10.0, False), (None, True)])
 def test_training_cost_within_budget(budget, passed):
-    assert training_checks.training_cost_within_budget({**FIT, "budget_usd": budget}).passed is passed
+    assert fit_checks.training_cost_within_budget({**FIT, "budget_usd": budget}).passed is passed
 
 
 def judged_report(tuned_right: int, base_right: int, n: int = 200, leaks: int = 0):
@@ -177,8 +177,8 @@ def test_release_checks_and_the_report_show_the_same_verdicts(tuned_right, base_
     """One implementation: every blocking check returns the report's verdict, passing and failing."""
     judged, markdown = judged_report(tuned_right, base_right, leaks=leaks)
     output = judged.as_dict()
-    for name in release_checks.GATES:
-        result = getattr(release_checks, name)(output)
+    for name in evaluation_checks.GATES:
+        result = getattr(evaluation_checks, name)(output)
         verdict = judged.verdicts.get(name)
         if verdict is None:
             assert name == "tuned_beats_best_alternative" and result.passed
