@@ -387,6 +387,13 @@ MUTANTS = [
            "from ft_pipeline.core.digest import list_view, sha256_file",
            "from ft_pipeline.core.data.redaction import list_view\nfrom ft_pipeline.core.digest import sha256_file",
            (T + "test_imports.py::test_each_layer_imports_only_layers_below_it",)),
+    Mutant("the pilots' epsilon is not added to the data's total", "ft_pipeline/core/training/privacy.py",
+           'parts = [spent(training, "training"), *pilots]', 'parts = [spent(training, "training")]',
+           (T + "core/release/test_pilot_privacy.py::test_the_total_over_the_data_is_the_sum_over_the_run_and_its_pilots",)),
+    Mutant("a DP pilot does not record what it spent", "ft_pipeline/core/release/pilot.py",
+           '"privacy": spent(metrics.get("privacy"), f"pilot {fraction:.0%}")})',
+           '"privacy": spent(None, f"pilot {fraction:.0%}")})',
+           (T + "core/release/test_pilot_privacy.py::test_each_dp_pilot_records_the_epsilon_it_spent",)),
 ]
 
 
