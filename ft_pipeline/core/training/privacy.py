@@ -136,7 +136,7 @@ def total_line(total: dict | None) -> str | None:
         return None
     if not total["bounded"]:
         plain = ", ".join(p["run"] for p in total["parts"] if not p["dp"])
-        return f"total over the data: unbounded ({plain} trained without DP on the same records)"
+        return f"total over the data: unbounded ({plain}: no DP guarantee on record, on the same records)"
     shares = " + ".join(f"{p['epsilon']:.2f}" for p in total["parts"])
     return (f"total over the data, including the fit assessment's {len(pilots)} pilot run(s): ε = {total['epsilon']:.2f} "
             f"({shares}, basic composition) at δ = {total['delta']:.2g}")

@@ -90,4 +90,4 @@ def test_a_pilot_without_dp_or_without_a_record_leaves_the_total_unbounded():
     old = pilot.pilot_privacy({"pilot": {"curve": [{"fraction": 0.25}]}})  # before pilots recorded it
     assert total_privacy(run, old)["bounded"] is False
     assert total_privacy(None, [spent(None, "pilot 25%")]) is None  # no DP anywhere: nothing to report
-    assert total_line(plain) == "total over the data: unbounded (pilot 25% trained without DP on the same records)"
+    assert total_line(plain) == "total over the data: unbounded (pilot 25%: no DP guarantee on record, on the same records)"
