@@ -441,6 +441,13 @@ MUTANTS = [
     Mutant("unloading a pinned name unloads the upstream module current still maps to", "ft_pipeline/core/serving/upstream.py",
            "        if module in self._upstream.values():\n            return\n", "",
            (T + "e2e/test_serve_upstream.py::test_adapters_are_loaded_switched_and_unloaded_upstream",)),
+    Mutant("the pilots' epsilon is not added to the data's total", "ft_pipeline/core/training/privacy.py",
+           'parts = [spent(training, "training"), *pilots]', 'parts = [spent(training, "training")]',
+           (T + "core/release/test_pilot_privacy.py::test_the_total_over_the_data_is_the_sum_over_the_run_and_its_pilots",)),
+    Mutant("a DP pilot does not record what it spent", "ft_pipeline/core/fit/pilot.py",
+           '"privacy": spent(metrics.get("privacy"), f"pilot {fraction:.0%}")})',
+           '"privacy": spent(None, f"pilot {fraction:.0%}")})',
+           (T + "core/release/test_pilot_privacy.py::test_each_dp_pilot_records_the_epsilon_it_spent",)),
 ]
 
 

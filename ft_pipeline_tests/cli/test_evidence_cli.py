@@ -7,6 +7,7 @@ import pytest
 
 from ft_pipeline.cli import main
 from ft_pipeline.core.release import evidence, release
+from ft_pipeline.core.training.privacy import spent, total_privacy
 from ft_pipeline_tests.core.release.test_release import TASK, _export, _model_with_adapter
 
 PRIVACY = {"dp": True, "epsilon": 7.9, "delta": 1e-3, "target_epsilon": 8.0, "max_grad_norm": 1.0,
@@ -40,7 +41,9 @@ def lineage_of(staged) -> dict:
                "status": "SUCCEEDED", "run_id": "run-2", "description": MEMORIZATION["detail"]}]
     adapter_weights = {"config": {"method": "sft", "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct"},
                        "metrics": {"steps": 40, "final_loss": 0.4, "privacy": PRIVACY, "total_params": 134_515_008,
-                                   "trainable_params": 921_600, "train_tokens": 1_200_000, "train_examples": 387}}
+                                   "trainable_params": 921_600, "train_tokens": 1_200_000, "train_examples": 387},
+                       # the fit assessment's two DP pilots spent as much again each (fit.pilot: true)
+                       "privacy_total": total_privacy(PRIVACY, [spent(PRIVACY, "pilot 25%"), spent(PRIVACY, "pilot 50%")])}
     report = {"metric": "rouge_l", "variants": {}, "verdicts": {
         "tuned_beats_base": {"passed": True, "outcome": "clears_margin",
                              "detail": "tuned is ahead of base by 0.21 (95% interval 0.12–0.30, p < 0.001, n = 102)"},
@@ -88,6 +91,9 @@ def test_the_bundle_validates_and_fills_every_annex_iv_section(promoted, tmp_pat
     assert manifest["privacy"]["epsilon"] == 7.9 and manifest["memorization"]["outcome"] == "clean"
     assert "interval 0.12–0.30" in (folder / "gates.md").read_text()
     assert "spent ε = 7.90" in (folder / "model_card.md").read_text()
+    # the run's epsilon and the data's total with its pilots, in the manifest and the card
+    assert manifest["privacy_total"]["epsilon"] == pytest.approx(3 * 7.9) and manifest["privacy_total"]["runs"] == 3
+    assert "pilot run(s): ε = 23.70 (7.90 + 7.90 + 7.90, basic composition)" in (folder / "model_card.md").read_text()
     ledger = [json.loads(line) for line in (folder / "erasure_ledger.jsonl").read_text().splitlines()]
     assert [e["request_id"] for e in ledger] == ["req-1"]
     with zipfile.ZipFile(archive) as zf:

@@ -44,7 +44,8 @@ class MemorizationConfig(Section):
 
     canaries: int = field(default=0, metadata={
         "help": "Canaries planted per repetition level, each with a held-out twin (0: none; the gate reports "
-                "not_run). TPR at 1% FPR needs a few hundred of each to be bounded under 3%: see README."})
+                "not_run). A model that memorized nothing passes the 3% bound on TPR at 1% FPR only with about "
+                "1,000 per level (2,000 twins), and chance alone can still fail it: see README."})
     repetitions: list = field(default_factory=lambda: [1, 10], metadata={
         "help": "How often each level's canaries appear in the training split (Carlini et al. plant 1x..100x)."})
     references: int = field(default=255, metadata={

@@ -114,5 +114,10 @@ def render_markdown(assessment: dict) -> str:
                   "|---:|---:|---:|---:|---|"]
         lines += [f"| {p['fraction']:.2f} | {p['examples']} | {p['steps']} | {p['metric']:.3f} | "
                   f"{p['low']:.3f}–{p['high']:.3f} |" for p in pilot["curve"]]
+        private = [p["privacy"] for p in pilot["curve"] if (p.get("privacy") or {}).get("dp")]
+        if private:  # the pilots' budget adds to the training run's (training/privacy.py total_privacy)
+            lines += ["", "DP pilots spent " + ", ".join(f"ε = {p['epsilon']:.2f} at δ = {p['delta']:.2g} ({p['run']})"
+                                                         for p in private)
+                      + " on the training data; the release reports the total with the training run's."]
     lines += ["", "## Why", ""] + [f"- {reason}" for reason in assessment["reasons"]]
     return "\n".join(lines) + "\n"

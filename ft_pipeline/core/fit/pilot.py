@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ft_pipeline.core.jsonl import iter_jsonl
+from ft_pipeline.core.training.privacy import spent
 
 FRACTIONS = (0.25, 0.5)
 
@@ -55,10 +56,20 @@ def run_pilot(training, export_dir: Path, *, score: Callable[[str], dict], half_
             config = dataclasses.replace(training, save_steps=steps * 10)  # no mid-run checkpoints
             metrics = train(config, data, out, max_steps=steps)
             result = score(str(out))
+        # A DP pilot (the task's privacy block applies to it as to the run) spends its own epsilon
+        # on the same records: kept here, and composed with the run's at adapter_weights.
         curve.append({"fraction": fraction, "examples": examples, "steps": steps,
-                      "final_loss": metrics.get("final_loss"), **result})
+                      "final_loss": metrics.get("final_loss"), **result,
+                      "privacy": spent(metrics.get("privacy"), f"pilot {fraction:.0%}")})
         log(f"pilot {fraction:.0%}: {result['metric']:.3f} (interval {result['low']:.3f}–{result['high']:.3f})")
     return curve
+
+
+def pilot_privacy(fit_assessment: dict | None) -> list[dict]:
+    """The privacy each pilot of a fit assessment's output spent (privacy.spent records), in order.
+    A pilot from before pilots recorded it counts as trained without DP: nothing is known of it."""
+    curve = ((fit_assessment or {}).get("pilot") or {}).get("curve") or []
+    return [p.get("privacy") or {"run": f"pilot {p['fraction']:.0%}", "dp": False, "recorded": False} for p in curve]
 
 
 def _lines(path: Path, n: int):

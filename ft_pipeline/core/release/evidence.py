@@ -50,6 +50,7 @@ SCHEMA = {
         "compute": {"type": "object", "required": ["flops", "gpai_provider", "verdict"],
                     "properties": {"gpai_provider": {"enum": ["yes", "no", "unknown"]}}},
         "privacy": {"type": ["object", "null"]},
+        "privacy_total": {"type": ["object", "null"], "required": ["epsilon", "delta", "bounded", "parts"]},
         "memorization": {"type": ["object", "null"]},
         "run_log": {"type": "object", "required": ["lines", "head_sha256"],
                     "properties": {"lines": {"type": "integer", "minimum": 1},
@@ -132,6 +133,7 @@ def build(version_dir: Path, erasure_entries: list[dict]) -> dict[str, bytes]:
         "files": {k: _sha(v) for k, v in sorted(blobs.items())},
         "annex_iv": sections.annex_iv(lineage, sheet, compute, ledger),
         "compute": compute, "privacy": (lineage.get("training") or {}).get("privacy"),
+        "privacy_total": (lineage.get("training") or {}).get("privacy_total"),
         "memorization": verdicts.get("no_canary_memorization"),
         "run_log": {"lines": log.count("\n"), "head_sha256": head},
     }

@@ -10,6 +10,8 @@ import json
 import struct
 from pathlib import Path
 
+from ft_pipeline.core.training.privacy import total_line
+
 FLOPS_PER_PARAM_TOKEN = 6  # forward + backward of a dense transformer (Kaplan et al. 2020)
 # Training compute of base models, 6 * parameters * pre-training tokens, from their model cards.
 BASE_COMPUTE = {
@@ -127,7 +129,8 @@ def annex_iv(lineage: dict, sheet: dict, flops: dict, erasures: list[dict]) -> l
                ["datasheet.json", "datasheet.md", "compute.json", "model_card.md"],
                f"{training.get('method')} LoRA, {training.get('steps')} steps; {len(sheet['sources'])} source partitions; "
                + (f"DP-SGD epsilon {privacy.get('epsilon'):.3g} at delta {privacy.get('delta'):.2g}" if privacy.get("dp")
-                  else "no differential privacy")),
+                  else "no differential privacy")
+               + (f"; {total_line(training.get('privacy_total'))}" if total_line(training.get("privacy_total")) else "")),
         filled("3. Monitoring, functioning and control", ["model_card.md", "run_log.jsonl"],
                "blocking gates before promotion; serving behind a guard, shadow/canary rollout with an online gate"),
         filled("4. Appropriateness of the performance metrics", ["gates.md"],

@@ -1,6 +1,8 @@
 """The model card: what a reviewer needs to decide whether this model may be used."""
 from __future__ import annotations
 
+from ft_pipeline.core.training.privacy import total_line
+
 
 def render(lineage: dict) -> str:
     training = lineage.get("training", {})
@@ -20,7 +22,7 @@ def render(lineage: dict) -> str:
         f"- Base model: `{training.get('base_model')}`",
         f"- Method: {training.get('method')} with LoRA (rank {training.get('lora_r')}, alpha {training.get('lora_alpha')})",
         f"- Training steps: {training.get('steps')}, final loss: {training.get('final_loss')}",
-        privacy_line(training.get("privacy")),
+        privacy_line(training.get("privacy"), training.get("privacy_total")),
         "",
         "## Data (sha256 of every artifact on the way)",
         "| asset | sha256 | run |",
@@ -52,7 +54,13 @@ def render(lineage: dict) -> str:
     return "\n".join(lines)
 
 
-def privacy_line(privacy: dict | None) -> str:
+def privacy_line(privacy: dict | None, total: dict | None = None) -> str:
+    line = _run_privacy(privacy)
+    composed = total_line(total)
+    return f"{line}; {composed}" if composed else line
+
+
+def _run_privacy(privacy: dict | None) -> str:
     if not privacy or not privacy.get("dp"):
         return "- Differential privacy: none (the adapter may memorize what redaction missed)"
     return (f"- Differential privacy: DP-SGD (Opacus), spent ε = {privacy['epsilon']:.2f} at δ = {privacy['delta']:.2g} "

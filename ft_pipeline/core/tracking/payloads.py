@@ -35,6 +35,7 @@ def training(*, task: dict, config: dict, preset: str, metrics: dict, adapter_di
     summary["peak_memory_mb"] = round((metrics.get("peak_memory_bytes") or 0) / 2**20, 1)
     summary.update({f"final_eval_{k.removeprefix('eval_')}": v for k, v in (metrics.get("eval") or {}).items()})
     arms = (fit_assessment or {}).get("arms") or {}
+    summary.update(privacy_metrics(metrics.get("privacy"), fit_assessment))
     return {
         "experiment": experiment_name(spec["name"]), "run_key": dagster_run_id,
         "run_name": f"{spec['name']} {config.get('method')} {dagster_run_id[:8]}",
@@ -49,6 +50,20 @@ def training(*, task: dict, config: dict, preset: str, metrics: dict, adapter_di
         "metric": spec.get("metric") or "metric",
         "arms": {arm: {k: r.get(k) for k in ("metric", "low", "high", "usd_per_month")} for arm, r in arms.items()},
     }
+
+
+def privacy_metrics(record: dict | None, fit_assessment: dict | None) -> dict:
+    """The run's spent epsilon and delta, and the data's total with the fit assessment's pilots
+    (basic composition), as MLflow metrics; nothing for a run without DP anywhere."""
+    from ft_pipeline.core.fit.pilot import pilot_privacy
+    from ft_pipeline.core.training.privacy import total_privacy
+
+    total = total_privacy(record, pilot_privacy(fit_assessment))
+    if not total:
+        return {}
+    run = {f"privacy.{k}": record[k] for k in ("epsilon", "delta")} if record and record.get("dp") else {}
+    return {**run, **({"privacy.total_epsilon": total["epsilon"], "privacy.total_delta": total["delta"]}
+                      if total["bounded"] else {})}
 
 
 def evaluation(*, task: dict, run_key: str, report: dict, report_path: str, dagster_run_id: str) -> dict:

@@ -100,3 +100,43 @@ def privacy_record_text(record: dict) -> str:
 def read_privacy_record(adapter: Path) -> dict | None:
     path = Path(adapter) / PRIVACY_FILE
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def spent(record: dict | None, run: str) -> dict:
+    """One run's share of the data's privacy budget: (epsilon, delta) of a DP run, or `dp: false`
+    for a run without DP (it bounds nothing, so nothing composed with it is bounded either)."""
+    if not record or not record.get("dp"):
+        return {"run": run, "dp": False}
+    return {"run": run, "dp": True, "epsilon": record["epsilon"], "delta": record["delta"],
+            "steps": record.get("steps"), "train_examples": record.get("train_examples")}
+
+
+def total_privacy(training: dict | None, pilots: list[dict]) -> dict | None:
+    """The (epsilon, delta) the whole pipeline spent on the training data: the training run and the
+    fit assessment's pilots (`spent` records) all read subsets of the same records, so by basic
+    composition (Dwork & Roth 2014, Theorem 3.16) a record in all of them is protected at the sum
+    of their epsilons and the sum of their deltas. The pilots' subsets overlap the training set (a
+    quarter and half of it), so no parallel composition applies. None when no run used DP."""
+    parts = [spent(training, "training"), *pilots]
+    if not any(p["dp"] for p in parts):
+        return None
+    bounded = all(p["dp"] for p in parts)
+    return {"epsilon": sum(p["epsilon"] for p in parts) if bounded else None,
+            "delta": sum(p["delta"] for p in parts) if bounded else None,
+            "bounded": bounded, "runs": len(parts), "composition": "basic: sum of epsilon, sum of delta",
+            "parts": parts}
+
+
+def total_line(total: dict | None) -> str | None:
+    """One sentence on the data's total budget, for the model card and the evidence bundle."""
+    if not total:
+        return None
+    pilots = [p for p in total["parts"] if p["run"] != "training"]
+    if not pilots:
+        return None
+    if not total["bounded"]:
+        plain = ", ".join(p["run"] for p in total["parts"] if not p["dp"])
+        return f"total over the data: unbounded ({plain}: no DP guarantee on record, on the same records)"
+    shares = " + ".join(f"{p['epsilon']:.2f}" for p in total["parts"])
+    return (f"total over the data, including the fit assessment's {len(pilots)} pilot run(s): ε = {total['epsilon']:.2f} "
+            f"({shares}, basic composition) at δ = {total['delta']:.2g}")

@@ -27,7 +27,7 @@ def code_version() -> str:
 # Metadata kept in the lineage: digests and counts (the evidence bundle's datasheet reads the
 # redaction counts per entity type, quarantine reasons and the bias verdict from here), never text.
 LINEAGE_METADATA = {"path", "sha256", "source", "source_sha256", "records", "quarantined", "version", "steps", "method",
-                    "task_sha256", "privacy", "records_in", "records_out", "quarantine_reasons", "entities_redacted",
+                    "task_sha256", "privacy", "privacy_total", "records_in", "records_out", "quarantine_reasons", "entities_redacted",
                     "erased", "verdict", "failed_attributes", "attributes", "sidecars",
                     "sidecars_sha256"}
 

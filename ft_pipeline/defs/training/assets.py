@@ -54,7 +54,9 @@ def adapter_weights(
     task unless the plan says otherwise). Refuses to start unless every blocking gate upstream
     passed on the exact materializations it reads."""
     from ft_pipeline.core import plots
+    from ft_pipeline.core.fit.pilot import pilot_privacy
     from ft_pipeline.core.training import manifest
+    from ft_pipeline.core.training.privacy import total_privacy
 
     gates = require_gates(context)
     with user_failure(ValueError):
@@ -71,6 +73,8 @@ def adapter_weights(
     trained_on = manifest.training_manifest(Path(jsonl_export["path"]), training.method, training.init_adapter)
     manifest.write_training_manifest(output_dir, trained_on)
     metrics = trainer.launch(context, training, Path(jsonl_export["path"]), output_dir)
+    # The data's whole budget: this run's epsilon plus what the fit assessment's pilots spent on it.
+    privacy_total = total_privacy(metrics.get("privacy"), pilot_privacy(fit_assessment))
 
     history = [(h["step"], h["loss"]) for h in metrics.get("history", []) if h.get("loss") is not None]
     curve = plots.line_chart({"train loss": history}, "Training loss", "step", "loss") if history else None
@@ -86,6 +90,7 @@ def adapter_weights(
         "wall_seconds": metrics.get("wall_seconds"),
         "gates_verified": len(gates),
         **({"privacy": dg.MetadataValue.json(metrics["privacy"])} if metrics.get("privacy") else {}),
+        **({"privacy_total": dg.MetadataValue.json(privacy_total)} if privacy_total else {}),
         **({"loss_curve": dg.MetadataValue.md(plots.png_to_markdown(curve, "loss curve"))} if curve else {}),
     })
     mlflow.log_training(context, task=task, training=training, metrics=metrics, adapter_dir=output_dir,
@@ -94,4 +99,4 @@ def adapter_weights(
     # An explicit Output: with Dagster Pipes in play (subprocess / accelerate / ecs), a bare
     # return value is refused.
     return dg.Output({"path": str(output_dir), "metrics": metrics, "config": training.to_dict(),
-                      "dagster_run_id": context.run_id})
+                      "dagster_run_id": context.run_id, "privacy_total": privacy_total})
