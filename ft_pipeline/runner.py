@@ -65,6 +65,7 @@ class RunSummary:
 
 def check_request(request: RunRequest):
     """Everything that can be checked before any work starts; raises UserError naming file and field."""
+    _check_recipe(request)  # first: it needs no Dagster import, so a missing input is told in a second
     from ft_pipeline.core.data.sources import InputError, format_of, source_columns
     from ft_pipeline.core.task import TaskConfig, TaskError, check_columns
     from ft_pipeline.defs.data.partitions import source_location
@@ -74,11 +75,14 @@ def check_request(request: RunRequest):
 
     try:
         task = TaskConfig.from_yaml(task_file(request.task))
-        check_task_text(task)  # a name in the system prompt stops here, not at the export's gate
     except TaskError as exc:
         raise UserError(str(exc)) from None
     if request.method and request.method not in ("sft", "dpo", "grpo"):
         raise UserError(f"--method {request.method}: must be sft, dpo or grpo")
+    try:
+        check_task_text(task)  # a name in the system prompt stops here, not at the export's gate
+    except TaskError as exc:
+        raise UserError(str(exc)) from None
     if request.max_steps < 0 or request.max_examples < 0:
         raise UserError("--max-steps and --max-examples must be >= 0")
     if request.engine:
@@ -118,6 +122,31 @@ def check_request(request: RunRequest):
             base_model = base_model or training.base_model
     _check_local_base_model(base_model, "--base-model" if request.base_model else f"{request.preset}: base_model")
     return task
+
+
+def _check_recipe(request: RunRequest) -> None:
+    """The adapter the chosen preset continues: there, or trainable by the preset of its name (a
+    recipe: core/training/recipe.py); else the run stops here, not after ingest and the fit
+    assessment. A task or --method mistake is left to the checks after it, which name it."""
+    from ft_pipeline.core.task import TaskConfig, TaskError
+    from ft_pipeline.core.training import recipe
+    from ft_pipeline.core.training.config import TrainingConfig
+
+    if request.method not in ("", "sft", "dpo", "grpo"):
+        return
+    method = request.method
+    if not (request.preset or method):  # the task's own method picks the bundled preset
+        try:
+            method = TaskConfig.from_yaml(paths.REPO_ROOT / Path(request.task).expanduser()).method
+        except (TaskError, OSError, ValueError):
+            return
+    preset = recipe.preset_path(request.preset, method)
+    try:
+        recipe.check(TrainingConfig.from_yaml(preset), preset)
+    except FileNotFoundError:
+        raise UserError(f"{preset}: no such training preset") from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _check_local_base_model(name: str, where: str) -> None:

@@ -79,7 +79,9 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
                      # the evidence bundle's compute estimate: 6 * total_params * train_tokens
                      **{k: metrics.get(k) for k in ("total_params", "trainable_params", "train_tokens", "train_examples")},
                      # spent epsilon, delta, clip norm of a DP-SGD run (the adapter's privacy.json); None: no DP
-                     "privacy": metrics.get("privacy")},
+                     "privacy": metrics.get("privacy"),
+                     # a recipe (SFT, then GRPO on it): every stage's adapter, data and steps, first first
+                     "stages": adapter_weights.get("stages") or []},
         "evaluation": evaluation,
         "gates": gates,
         "smoke_test": {"examples": staged.prompts, "well_formed_answers": staged.well_formed},

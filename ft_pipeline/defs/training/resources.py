@@ -170,9 +170,6 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-PRESETS_DIR = "configs/presets"
-
-
 class TrainingPlanResource(dg.ConfigurableResource):
     """How to train: the one knob that both fit_assessment (the cost estimate) and adapter_weights
     (the run) read, so the estimate is always of the run that will happen."""
@@ -182,12 +179,9 @@ class TrainingPlanResource(dg.ConfigurableResource):
     max_steps: int = 0  # override the preset's step count (0: keep)
 
     def preset_path(self, task_method: str) -> Path:
-        from ft_pipeline.core import paths
+        from ft_pipeline.core.training.recipe import preset_path
 
-        if self.preset:
-            path = Path(self.preset).expanduser()
-            return path if path.is_absolute() else paths.REPO_ROOT / path
-        return paths.REPO_ROOT / PRESETS_DIR / f"smollm2-cpu-{self.method or task_method}.yaml"
+        return preset_path(self.preset, self.method or task_method)
 
     def training_config(self, task_method: str, privacy: dict | None = None) -> TrainingConfig:
         """The run's TrainingConfig, with the task file's `privacy:` over the preset's; a user's
