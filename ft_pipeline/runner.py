@@ -75,14 +75,11 @@ def check_request(request: RunRequest):
 
     try:
         task = TaskConfig.from_yaml(task_file(request.task))
+        check_task_text(task)  # a name in the system prompt stops here, not at the export's gate
     except TaskError as exc:
         raise UserError(str(exc)) from None
     if request.method and request.method not in ("sft", "dpo", "grpo"):
         raise UserError(f"--method {request.method}: must be sft, dpo or grpo")
-    try:
-        check_task_text(task)  # a name in the system prompt stops here, not at the export's gate
-    except TaskError as exc:
-        raise UserError(str(exc)) from None
     if request.max_steps < 0 or request.max_examples < 0:
         raise UserError("--max-steps and --max-examples must be >= 0")
     if request.engine:
@@ -126,15 +123,12 @@ def check_request(request: RunRequest):
 
 def _check_recipe(request: RunRequest) -> None:
     """The adapter the chosen preset continues: there, or trainable by the preset of its name (a
-    recipe: core/training/recipe.py); else the run stops here, not after ingest and the fit
-    assessment. A task or --method mistake is left to the checks after it, which name it."""
+    recipe: core/training/recipe.py). A task or --method mistake is left to the checks after it."""
     from ft_pipeline.core.task import TaskConfig, TaskError
     from ft_pipeline.core.training import recipe
     from ft_pipeline.core.training.config import TrainingConfig
 
-    if request.method not in ("", "sft", "dpo", "grpo"):
-        return
-    method = request.method
+    method = request.method if request.method in ("sft", "dpo", "grpo") else ""  # else: named below
     if not (request.preset or method):  # the task's own method picks the bundled preset
         try:
             method = TaskConfig.from_yaml(paths.REPO_ROOT / Path(request.task).expanduser()).method

@@ -387,6 +387,16 @@ MUTANTS = [
            "from ft_pipeline.core.digest import list_view, sha256_file",
            "from ft_pipeline.core.data.redaction import list_view\nfrom ft_pipeline.core.digest import sha256_file",
            (T + "test_imports.py::test_each_layer_imports_only_layers_below_it",)),
+    Mutant("a recipe reuses an earlier stage trained on other data", "ft_pipeline/core/training/recipe.py",
+           'if trained.get("export_sha256") != export_sha or trained.get("method") != stage.config.method:',
+           'if trained.get("method") != stage.config.method:',
+           (T + "core/training/test_recipe.py::test_an_earlier_stage_is_reused_only_when_trained_on_this_export_with_its_config",)),
+    Mutant("an init_adapter nothing can make passes the up-front check", "ft_pipeline/core/training/recipe.py",
+           "    return plan(config, preset)\n", "    return []\n",
+           (T + "core/training/test_recipe.py::test_an_adapter_no_preset_can_train_is_refused_in_one_line_naming_the_preset_and_field",)),
+    Mutant("resumed epochs take their order from the unrestored RNG", "ft_pipeline/core/training/sft.py",
+           "if type(sampler) is LengthGroupedSampler:", "if False:",
+           (T + "attack/test_kill_trainer.py::test_a_trainer_killed_right_behind_a_checkpoint_of_a_later_epoch_resumes_exactly",)),
 ]
 
 

@@ -209,7 +209,7 @@ def test_a_preset_that_continues_another_trains_it_first_then_reuses_it(pipeline
 
     spec = TaskConfig.from_yaml(pipeline["config"]["ops"]["task"]["config"]["path"])
     lineage = {"name": spec.name, "version": "v9", "promoted_at": "now", "run_id": "r" * 8,
-               **release.record(spec, {"sha256": "0" * 64, "path": "task.yaml"}, first, {}, {},
+               **release.record(spec, {"sha256": "0" * 64, "path": "task.yaml"}, first, {"variants": {}}, {},
                                 release.Staged(tmp_path, 1, 1))}
     assert [s["stage"] for s in lineage["training"]["stages"]] == [name, "recipe-dpo"]
     card = model_card.render(lineage)
