@@ -56,7 +56,7 @@ MUTANTS = [
            "user_regex.problem(getattr(self, name), max_groups=1)", "user_regex.problem(getattr(self, name))",
            (T + "attack/test_hostile_task_file.py::test_a_task_regex_is_checked_when_the_task_loads",)),
     Mutant("resume never resumes", "ft_pipeline/core/training/checkpoints.py",
-           "return last_complete_checkpoint(ckpt_dir)", "return None",
+           "resume = last_complete_checkpoint(ckpt_dir)", "resume = None",
            (T + "core/training/test_resume.py",)),
     Mutant("gguf conversion keeps the quantization flags", "ft_pipeline/core/training/base_model.py",
            "        clear_quantization_flags(model)\n        tmp =", "        tmp =",
