@@ -64,6 +64,7 @@ class RunSummary:
 
 def check_request(request: RunRequest):
     """Everything that can be checked before any work starts; raises UserError naming file and field."""
+    _check_recipe(request)  # first: it needs no Dagster import, so a missing input is told in a second
     from ft_pipeline.core.data.sources import InputError, format_of, source_columns
     from ft_pipeline.core.task import TaskConfig, TaskError, check_columns
     from ft_pipeline.defs.data.partitions import source_location
@@ -123,6 +124,29 @@ def check_request(request: RunRequest):
             base_model = base_model or training.base_model
     _check_local_base_model(base_model, "--base-model" if request.base_model else f"{request.preset}: base_model")
     return task
+
+
+def _check_recipe(request: RunRequest) -> None:
+    """The adapter the chosen preset continues: there, or trainable by the preset of its name (a
+    recipe: core/training/recipe.py). A task or --method mistake is left to the checks after it."""
+    from ft_pipeline.core.task import TaskConfig, TaskError
+    from ft_pipeline.core.training import recipe
+    from ft_pipeline.core.training.config import TrainingConfig
+    from ft_pipeline.core.training.presets import preset_path
+
+    method = request.method if request.method in ("sft", "dpo", "grpo") else ""  # else: named below
+    if not (request.preset or method):  # the task's own method picks the bundled preset
+        try:
+            method = TaskConfig.from_yaml(paths.REPO_ROOT / Path(request.task).expanduser()).method
+        except (TaskError, OSError, ValueError):
+            return
+    preset = preset_path(request.preset, method)
+    try:
+        recipe.check(TrainingConfig.from_yaml(preset), preset)
+    except FileNotFoundError:
+        raise UserError(f"{preset}: no such training preset") from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _check_local_base_model(name: str, where: str) -> None:

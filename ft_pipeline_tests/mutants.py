@@ -56,7 +56,7 @@ MUTANTS = [
            "user_regex.problem(getattr(self, name), max_groups=1)", "user_regex.problem(getattr(self, name))",
            (T + "attack/test_hostile_task_file.py::test_a_task_regex_is_checked_when_the_task_loads",)),
     Mutant("resume never resumes", "ft_pipeline/core/training/checkpoints.py",
-           "return last_complete_checkpoint(ckpt_dir)", "return None",
+           "resume = last_complete_checkpoint(ckpt_dir)", "resume = None",
            (T + "core/training/test_resume.py",)),
     Mutant("gguf conversion keeps the quantization flags", "ft_pipeline/core/training/base_model.py",
            "        clear_quantization_flags(model)\n        tmp =", "        tmp =",
@@ -448,6 +448,16 @@ MUTANTS = [
            '"privacy": spent(metrics.get("privacy"), f"pilot {fraction:.0%}")})',
            '"privacy": spent(None, f"pilot {fraction:.0%}")})',
            (T + "core/release/test_pilot_privacy.py::test_each_dp_pilot_records_the_epsilon_it_spent",)),
+    Mutant("a recipe reuses an earlier stage trained on other data", "ft_pipeline/core/training/recipe.py",
+           'if trained.get("export_sha256") != export_sha or trained.get("method") != stage.config.method:',
+           'if trained.get("method") != stage.config.method:',
+           (T + "core/training/test_recipe.py::test_an_earlier_stage_is_reused_only_when_trained_on_this_export_with_its_config",)),
+    Mutant("an init_adapter nothing can make passes the up-front check", "ft_pipeline/core/training/recipe.py",
+           "    return plan(config, preset)\n", "    return []\n",
+           (T + "core/training/test_recipe.py::test_an_adapter_no_preset_can_train_is_refused_in_one_line_naming_the_preset_and_field",)),
+    Mutant("resumed epochs take their order from the unrestored RNG", "ft_pipeline/core/training/sft.py",
+           "if type(sampler) is LengthGroupedSampler:", "if False:",
+           (T + "attack/test_kill_trainer.py::test_a_trainer_killed_right_behind_a_checkpoint_of_a_later_epoch_resumes_exactly",)),
 ]
 
 

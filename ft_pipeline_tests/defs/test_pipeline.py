@@ -171,6 +171,56 @@ def test_dpo_and_grpo_presets_train_through_the_asset(pipeline, tmp_path, method
     assert m["method"].value == method and m["steps"].value == 2
 
 
+def test_a_preset_that_continues_another_trains_it_first_then_reuses_it(pipeline, tmp_path):
+    """A DPO preset whose init_adapter is adapters/<an SFT preset> is a recipe: in a home without
+    that adapter, one materialization trains the SFT stage into it and then DPO on it; the output,
+    both adapters' manifests, the lineage and the model card name both stages. Materialized again
+    on the same export, the SFT stage is reused, not retrained."""
+    from ft_pipeline.core.release import model_card, release
+    from ft_pipeline.core.task import TaskConfig
+    from ft_pipeline.core.training.manifest import read_training_manifest
+
+    name = f"recipe-sft-{tmp_path.name}"  # the home is shared by this module's tests
+    sft = write_preset(tmp_path / f"{name}.yaml", max_steps=2, save_steps=100)
+    dpo = tmp_path / "recipe-dpo.yaml"
+    dpo.write_text(sft.read_text().replace("method: sft", "method: dpo").replace("assistant_only_loss: true\n", "")
+                   .replace("per_device_batch_size: 8", "per_device_batch_size: 2")
+                   + f"dpo_beta: 0.1\ninit_adapter: adapters/{name}\n")
+    stage_dir = pipeline["home"] / "adapters" / name
+    assert not stage_dir.exists()
+    job = pipeline["defs"].resolve_implicit_global_asset_job_def()
+
+    def materialize() -> dict:
+        result = job.execute_in_process(instance=pipeline["instance"], asset_selection=[dg.AssetKey("adapter_weights")],
+                                        run_config={"resources": plan(dpo)}, raise_on_error=False)
+        assert result.success
+        return result.asset_value(dg.AssetKey("adapter_weights"))
+
+    first = materialize()
+    assert [(s["method"], s["reused"], s["steps"]) for s in first["stages"]] == [("sft", False, 2), ("dpo", False, 2)]
+    assert first["stages"][0]["adapter"] == f"adapters/{name}" and (stage_dir / "metrics.json").is_file()
+    sft_manifest, dpo_manifest = read_training_manifest(stage_dir), read_training_manifest(Path(first["path"]))
+    assert [s["method"] for s in sft_manifest["stages"]] == ["sft"]
+    assert [s["method"] for s in dpo_manifest["stages"]] == ["sft", "dpo"]
+    assert dpo_manifest["continued_from"] == sft_manifest["export_sha256"] == dpo_manifest["export_sha256"]
+    assert set(sft_manifest["trained_on"]) <= set(dpo_manifest["trained_on"])
+    m = materialization(pipeline["instance"], "adapter_weights").metadata
+    assert [s["adapter"] for s in m["stages"].value][0] == f"adapters/{name}"
+
+    spec = TaskConfig.from_yaml(pipeline["config"]["ops"]["task"]["config"]["path"])
+    lineage = {"name": spec.name, "version": "v9", "promoted_at": "now", "run_id": "r" * 8,
+               **release.record(spec, {"sha256": "0" * 64, "path": "task.yaml"}, first, {"variants": {}}, {},
+                                release.Staged(tmp_path, 1, 1))}
+    assert [s["stage"] for s in lineage["training"]["stages"]] == [name, "recipe-dpo"]
+    card = model_card.render(lineage)
+    assert f"1. sft (preset `" in card and f"adapter `adapters/{name}`" in card and "2. dpo (preset `" in card
+
+    trained_at = (stage_dir / "metrics.json").stat().st_mtime_ns
+    second = materialize()
+    assert [(s["method"], s["reused"]) for s in second["stages"]] == [("sft", True), ("dpo", False)]
+    assert (stage_dir / "metrics.json").stat().st_mtime_ns == trained_at
+
+
 RESUME_CHILD = """
 import json, sys
 import dagster as dg

@@ -66,8 +66,8 @@ PLACES = (
     # models: trained on records, so deleted (or marked and retired) rather than rewritten
     Place("checkpoints", FT, "models/adapter_weights/*/checkpoints/**", "the trainer", E + "adapters.delete"),
     Place("adapters", FT, "models/adapter_weights/*/**", "adapter_weights", E + "adapters.delete"),
-    Place("preset checkpoints", FT, "adapters/*/checkpoints/**", "ft-pipeline train", E + "adapters.delete"),
-    Place("preset adapters", FT, "adapters/*/**", "ft-pipeline train", E + "adapters.delete"),
+    Place("preset checkpoints", FT, "adapters/*/checkpoints/**", "ft-pipeline train, a recipe stage", E + "adapters.delete"),
+    Place("preset adapters", FT, "adapters/*/**", "ft-pipeline train, a recipe stage", E + "adapters.delete"),
     Place("registry adapter", FT, "registry/*/v*/adapter/**", "promoted_model", E + "marks.mark"),
     Place("registry merged weights", FT, "registry/*/v*/merged/**", "promoted_model", E + "marks.mark"),
     Place("registry lineage", FT, "registry/*/v*/lineage.json", "promoted_model", E + "marks.scrub_lineage"),

@@ -23,6 +23,7 @@ def render(lineage: dict) -> str:
         f"- Method: {training.get('method')} with LoRA (rank {training.get('lora_r')}, alpha {training.get('lora_alpha')})",
         f"- Training steps: {training.get('steps')}, final loss: {training.get('final_loss')}",
         privacy_line(training.get("privacy"), training.get("privacy_total")),
+        *stage_lines(training.get("stages")),
         "",
         "## Data (sha256 of every artifact on the way)",
         "| asset | sha256 | run |",
@@ -52,6 +53,17 @@ def render(lineage: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def stage_lines(stages: list[dict] | None) -> list[str]:
+    """A recipe's stages (SFT, then GRPO on its adapter): the model is the last one's adapter, and
+    it carries what every earlier stage learned, so each is named with its data and steps."""
+    if not stages or len(stages) < 2:
+        return []
+    return [f"- Trained in {len(stages)} stages, each on the export `{(stages[-1].get('export_sha256') or '')[:16]}`:"] + [
+        f"  {i}. {s['method']} (preset `{s['preset']}`, adapter `{s['adapter']}`"
+        f"{', reused' if s.get('reused') else ''}): {s.get('steps')} steps, final loss {s.get('final_loss')}"
+        for i, s in enumerate(stages, 1)]
 
 
 def privacy_line(privacy: dict | None, total: dict | None = None) -> str:

@@ -81,7 +81,9 @@ def record(task: TaskConfig, task_file: dict, adapter_weights: dict, eval_report
                      # spent epsilon, delta, clip norm of a DP-SGD run (the adapter's privacy.json); None: no DP
                      "privacy": metrics.get("privacy"),
                      # the training run's and the fit assessment's pilots' epsilon composed (privacy.total_privacy)
-                     "privacy_total": adapter_weights.get("privacy_total")},
+                     "privacy_total": adapter_weights.get("privacy_total"),
+                     # a recipe (SFT, then GRPO on it): every stage's adapter, data and steps, first first
+                     "stages": adapter_weights.get("stages") or []},
         "evaluation": evaluation,
         "gates": gates,
         "smoke_test": {"examples": staged.prompts, "well_formed_answers": staged.well_formed},

@@ -26,7 +26,10 @@ def prepare_checkpoints(ckpt_dir: Path, config: TrainingConfig, is_main: bool,
     if ckpt_dir.is_dir():
         recorded = _read_run_file(run_file)
         if recorded.get("fingerprint") == fingerprint and recorded.get("data") == data_digest:
-            return last_complete_checkpoint(ckpt_dir), None
+            resume = last_complete_checkpoint(ckpt_dir)
+            if is_main:
+                _drop_incomplete(ckpt_dir, resume)
+            return resume, None
         if any(ckpt_dir.glob("checkpoint-*")):  # the trainer creates the folder before any checkpoint
             why = ("the training data changed" if recorded.get("fingerprint") == fingerprint
                    else "the training config changed" if recorded else "they carry no record of their run")
@@ -46,17 +49,30 @@ def _read_run_file(path: Path) -> dict:
         return {}
 
 
+def _drop_incomplete(ckpt_dir: Path, resume: str | None) -> None:
+    """Removes the checkpoint folders a kill left incomplete (no trainer_state.json, saved last).
+    transformers rotates checkpoints by folder mtime, and a folder a kill left half-deleted has a
+    fresh one: the next rotation kept that empty folder and deleted the last complete checkpoint
+    before the newest instead (seen in attack/test_kill_trainer.py: checkpoint-6 empty, -10 gone)."""
+    for path in ckpt_dir.glob("checkpoint-*"):
+        if path.is_dir() and str(path) != resume and not _complete(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     """Newest checkpoint-N whose trainer_state.json (saved last) is readable: a run killed while
     saving leaves a folder without it, and resuming from that would crash."""
-    steps = []
-    for path in ckpt_dir.glob("checkpoint-*"):
-        try:
-            json.loads((path / "trainer_state.json").read_text())
-            steps.append((int(path.name.rsplit("-", 1)[1]), path))
-        except (OSError, ValueError):
-            continue
+    steps = [(int(path.name.rsplit("-", 1)[1]), path) for path in ckpt_dir.glob("checkpoint-*") if _complete(path)]
     return str(max(steps)[1]) if steps else None
+
+
+def _complete(path: Path) -> bool:
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+        int(path.name.rsplit("-", 1)[1])
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def write_outputs(trainer, tokenizer, config: TrainingConfig, metrics: dict, output_dir: Path,

@@ -102,3 +102,22 @@ def test_changed_data_does_not_resume(tmp_path, tiny_model_dir, tiny_export, cap
     metrics = train(config, changed, tmp_path / "run")
     assert metrics["resumed_from"] is None and metrics["steps"] == 4
     assert "not resumed, the training data changed" in capfd.readouterr().err
+
+
+def test_folders_a_kill_left_incomplete_are_dropped_before_resuming(tmp_path, tiny_model_dir):
+    """A kill half-way through rotating checkpoint-6 away left it empty with a fresh mtime, and the
+    next rotation (by mtime) kept it and deleted checkpoint-8, the last complete one before the
+    newest. Resuming drops such folders first; complete ones stay."""
+    from ft_pipeline.core.training.checkpoints import prepare_checkpoints
+
+    config = tiny_config(tiny_model_dir)
+    ckpt = tmp_path / "checkpoints"
+    prepare_checkpoints(ckpt, config, True, "data")  # records the run
+    for step in (6, 8, 10, 12):
+        (ckpt / f"checkpoint-{step}").mkdir()
+    for step in (8, 10):
+        (ckpt / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (ckpt / "checkpoint-12" / "adapter_model.safetensors").write_bytes(b"half")  # killed while saving
+    resume, why = prepare_checkpoints(ckpt, config, True, "data")
+    assert (resume, why) == (str(ckpt / "checkpoint-10"), None)
+    assert sorted(p.name for p in ckpt.glob("checkpoint-*")) == ["checkpoint-10", "checkpoint-8"]
