@@ -85,6 +85,7 @@ def launch(base_model: str, adapters: dict[str, Path], log_path: Path, min_rank:
 
 
 def stop(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM, then SIGKILL past `timeout`: a server process (vLLM, ft-pipeline serve) never left behind."""
     proc.terminate()
     try:
         proc.wait(timeout=timeout)

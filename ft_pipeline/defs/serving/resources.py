@@ -16,6 +16,7 @@ import urllib.request
 import dagster as dg
 
 from ft_pipeline.core import paths
+from ft_pipeline.core.serving.vllm import stop as stop_process
 
 
 class ModelServerResource(dg.ConfigurableResource):
@@ -57,9 +58,4 @@ class ModelServerResource(dg.ConfigurableResource):
 
     @staticmethod
     def stop(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout)  # the same stop as the vLLM behind the guard

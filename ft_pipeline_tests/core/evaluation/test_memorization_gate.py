@@ -167,7 +167,9 @@ def test_the_gate_fails_a_run_that_memorized_its_canaries(memorized, tiny_model_
     assert not passed and outcome == "memorized", detail
     assert measured["dp_audit"] is None  # no DP claimed, nothing to audit
     assert measured["exposure"]["10x"]["mean_exposure"] > config.max_exposure > measured["exposure"]["twins"]["mean_exposure"]
-    assert measured["attacks"]["loss"]["auc_low"] > 0.8  # planted canaries told apart from their twins
+    # planted canaries told apart from their twins: the loss attack's AUC interval well above chance
+    # (16 against 16, so its lower end moves with the training order: 0.71 to 0.9 seen)
+    assert measured["attacks"]["loss"]["auc_low"] > 0.65
 
 
 def test_the_gate_passes_canaries_the_same_run_never_saw(memorized, tiny_model_dir, tmp_path):
