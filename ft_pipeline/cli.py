@@ -83,15 +83,13 @@ def cmd_sources(args) -> int:
     """Registers source files as raw_files partitions (what the inbox and S3 sensors do), or lists them."""
     import glob
 
-    import dagster as dg
-
     from ft_pipeline.defs.data.partitions import RAW_FILES, partition_key_for, register_sources, source_location
+    from ft_pipeline.defs.instance import open_instance
 
     for location in args.locations:
         if not location.startswith("s3://") and not glob.glob(source_location(location)):
             raise UserError(f"{location}: no such file (relative paths are read from {paths.REPO_ROOT})")
-    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         keys = [partition_key_for(location) for location in args.locations] if args.action == "add" else []
         added = register_sources(instance, keys)
         known = instance.get_dynamic_partitions(RAW_FILES.name)

@@ -150,9 +150,8 @@ def cmd_forget(args) -> int:
 
 
 def _instance():
-    import dagster as dg
+    from ft_pipeline.defs.instance import dagster_home, open_instance
 
-    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
-    if not Path(os.environ["DAGSTER_HOME"]).is_dir():
-        raise UserError(f"DAGSTER_HOME {os.environ['DAGSTER_HOME']} is not a directory")
-    return dg.DagsterInstance.get()
+    if not dagster_home().is_dir():
+        raise UserError(f"DAGSTER_HOME {dagster_home()} is not a directory")
+    return open_instance()

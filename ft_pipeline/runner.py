@@ -246,13 +246,11 @@ def _failure(result) -> str | None:
 
 def run(request: RunRequest) -> RunSummary:
     """Runs the graph as the module docstring says; UserError for a mistake found up front."""
-    import dagster as dg
-
+    from ft_pipeline.defs.instance import open_instance
     from ft_pipeline.defs.run_queue import home_turn
 
     task = check_request(request)
-    os.environ.setdefault("DAGSTER_HOME", str(paths.REPO_ROOT))
-    instance = dg.DagsterInstance.get()
+    instance = open_instance()
     # Runs of one home take turns, whole, in the instance's run queue (defs/run_queue.py): a run's
     # sources become the registered partitions its retrain trains on, so two at once would mix.
     with home_turn(instance, task.name) as turn:

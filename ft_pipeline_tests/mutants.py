@@ -458,6 +458,9 @@ MUTANTS = [
     Mutant("resumed epochs take their order from the unrestored RNG", "ft_pipeline/core/training/sft.py",
            "if type(sampler) is LengthGroupedSampler:", "if False:",
            (T + "attack/test_kill_trainer.py::test_a_trainer_killed_right_behind_a_checkpoint_of_a_later_epoch_resumes_exactly",)),
+    Mutant("processes opening a fresh DAGSTER_HOME at once create its storage together", "ft_pipeline/defs/instance.py",
+           "        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes\n", "",
+           (T + "defs/test_instance.py",)),
 ]
 
 

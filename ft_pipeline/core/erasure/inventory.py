@@ -82,7 +82,8 @@ PLACES = (
     Place("datasets cache", FT, "cache/datasets/**", "the trainer (datasets library)", E + "copies.remove_tree"),
     Place("capability probe cache", FT, "cache/capability/*.json", "eval_report", "none: scores on public probe items"),
     Place("name gazetteer", FT, "cache/name_gazetteer-*.txt", "redacted_dataset", "none: Faker's name lists"),
-    Place("run lock", FT, ".run.lock", "ft-pipeline run", "none: an empty file two runs in one home take turns on"),
+    Place("instance lock", DAGSTER, ".instance.lock", "ft-pipeline (defs/instance.py)",
+          "none: an empty file the CLI opens the instance under"),
     Place("erasure log", FT, "audit/erasures.jsonl", "ft-pipeline forget", "none: counts and id digests, for auditors"),
     # the Dagster instance
     Place("compute logs", DAGSTER, "storage/*/compute_logs/**", "every step (stdout, stderr)",
