@@ -5,12 +5,12 @@ DAGSTER_HOME, through the same jobs the sensors launch.
 
 1. The task file and the sources are checked first (a column the task maps must exist in every
    local source): a user's mistake stops here, before any model is loaded.
-0. The run takes its home's turn in the instance's run queue (defs/run_queue.py): the UI lists it,
+2. The run takes its home's turn in the instance's run queue (defs/run_queue.py): the UI lists it,
    and it waits while another run of the home (CLI, UI or sensor) holds the home.
-2. The sources become the active `raw_files` partitions: exactly what this run trains on. Other
+3. The sources become the active `raw_files` partitions: exactly what this run trains on. Other
    registered sources leave the active set (their history stays in the instance), except those a
    queued or in-progress run was started for.
-3. A run that materializes `task` from the task file (the task in force from now on, for the
+4. A run that materializes `task` from the task file (the task in force from now on, for the
    sensors too), one `ingest_source` run per source (ingestion, redaction and the per-source
    gates), then one `retrain` run for everything downstream — bias audit, export, fit
    assessment, training, evaluation, promotion — through every gate.
